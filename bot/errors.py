@@ -1,0 +1,82 @@
+"""Herald's error tree. Everything Herald raises on purpose is one of these:
+
+    HeraldError
+    ├── ConfigError        the YAML file is wrong; carries one line per problem
+    ├── FeedError          one feed could not be fetched or parsed; the others go on
+    └── PublishError       one post could not be published; raised by adapters only
+        ├── AuthFailed     credentials rejected: pause the account until the user acts
+        ├── RateLimited    the platform said "not before `until`": that account waits
+        ├── Transient      5xx, timeout, connection error: retry with back-off
+        ├── Rejected       the platform refused this post for good: fail it
+        └── AlreadyPosted  the platform says it has this post: record it as sent
+
+Adapters translate their library's exceptions into these at the boundary
+(``raise RateLimited(until) from exc``); nothing above an adapter sees a tweepy,
+facebook or requests exception. Messages never contain secret values.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+
+class HeraldError(Exception):
+    """Base of every error Herald raises on purpose."""
+
+
+class ConfigError(HeraldError):
+    """The configuration is invalid. ``problems`` holds one line per problem,
+    each starting with the key path (``accounts[1].schedule.min_gap: ...``)."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class FeedError(HeraldError):
+    """A feed could not be fetched or parsed.
+
+    ``retry_after`` (seconds) is set when the server said when to come back;
+    ``gone`` is True when the feed is permanently gone (HTTP 410)."""
+
+    def __init__(self, reason: str, *, retry_after: float | None = None, gone: bool = False):
+        super().__init__(reason)
+        self.reason = reason
+        self.retry_after = retry_after
+        self.gone = gone
+
+
+class PublishError(HeraldError):
+    """An adapter could not publish a post. ``message`` is the platform's own words
+    when it gave any."""
+
+    def __init__(self, message: str = ""):
+        super().__init__(message)
+        self.message = message
+
+
+class AuthFailed(PublishError):
+    """The platform rejected the account's credentials or permissions."""
+
+
+class RateLimited(PublishError):
+    """The platform asked us to wait; ``until`` is an aware UTC datetime."""
+
+    def __init__(self, until: datetime, message: str = ""):
+        super().__init__(message or f"rate limited until {until.isoformat()}")
+        self.until = until
+
+
+class Transient(PublishError):
+    """A failure that may pass: server error, timeout, connection error."""
+
+
+class Rejected(PublishError):
+    """The platform refused this post; retrying it unchanged will not help."""
+
+
+class AlreadyPosted(PublishError):
+    """The platform already has this post. ``platform_id`` is set when known."""
+
+    def __init__(self, message: str = "", platform_id: str | None = None):
+        super().__init__(message)
+        self.platform_id = platform_id
