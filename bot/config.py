@@ -4,11 +4,22 @@ Every problem is reported with its key path, all at once, as a ConfigError.
 """
 from __future__ import annotations
 
+import os
+import re
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import yaml
+from dotenv import dotenv_values
+
+from bot.adapters import REGISTRY
+from bot.adapters.base import REQUIRED
+from bot.errors import ConfigError
 from bot.secret import Secret
 
 TEMPLATE_FIELDS = ("title", "lead", "url", "hashtags", "source", "author")
@@ -90,3 +101,381 @@ class Config:
     accounts: tuple[AccountConfig, ...]
     routes: tuple[RouteConfig, ...]
     http: HttpSettings = HttpSettings()
+
+
+# ---------------------------------------------------------------- loading
+
+
+DEFAULT_DATABASE = "sqlite:///data/herald.db"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_DURATION = re.compile(r"(?:(\d+)\s*([smhd]))", re.I)
+_DURATION_FULL = re.compile(r"^\s*(?:\d+\s*[smhd]\s*)+$", re.I)
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Config:
+    """Read, validate and return the config at ``path``.
+
+    ``${VAR}`` references are taken from ``env`` (default: the process
+    environment) and then from a ``.env`` file beside the config. Raises
+    ConfigError listing every problem, each prefixed by its key path."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    environ = {**dotenv_values(path.parent / ".env"), **(env if env is not None else os.environ)}
+    checker = _Checker(environ, path.parent)
+    config = checker.config(raw, str(path))
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return config
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise ConfigError(f"{path}: YAML syntax error at {where}: {exc.problem}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: YAML syntax error: {exc}") from exc
+
+
+def parse_duration(text: Any) -> timedelta:
+    """``"10m"``, ``"1h30m"``, ``"90s"``, ``"2d"`` → timedelta; ValueError otherwise."""
+    if not isinstance(text, str) or not _DURATION_FULL.match(text):
+        raise ValueError(f'expected a duration like "10m", "1h30m" or "2d", got {text!r}')
+    seconds = sum(int(n) * _UNIT[u.lower()] for n, u in _DURATION.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def parse_window(text: Any) -> Window:
+    """``"mon-fri 07:00-22:00"``, ``"sat,sun 09:00-20:00"``, ``"daily 22:00-02:00"``."""
+    form = 'expected a window like "mon-fri 07:00-22:00" or "sat,sun 09:00-20:00"'
+    parts = text.split() if isinstance(text, str) else []
+    if len(parts) != 2 or parts[1].count("-") != 1:
+        raise ValueError(f"{form}, got {text!r}")
+    days = _parse_days(parts[0].lower())
+    start, end = (_parse_time(t) for t in parts[1].split("-"))
+    if days is None or start is None or end is None:
+        raise ValueError(f"{form}, got {text!r}")
+    return Window(days=days, start=start, end=end)
+
+
+def _parse_days(text: str) -> frozenset[int] | None:
+    if text in ("daily", "all", "*"):
+        return frozenset(range(7))
+    days: set[int] = set()
+    for part in text.split(","):
+        ends = part.split("-")
+        if len(ends) > 2 or any(e not in _DAYS for e in ends):
+            return None
+        first, last = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
+        span = (last - first) % 7
+        days.update((first + i) % 7 for i in range(span + 1))
+    return frozenset(days)
+
+
+def _parse_time(text: str) -> time | None:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
+    if not match or int(match[1]) > 24 or int(match[2]) > 59:
+        return None
+    hour, minute = int(match[1]), int(match[2])
+    return time(0, 0) if (hour, minute) == (24, 0) else (time(hour, minute) if hour < 24 else None)
+
+
+def template_fields(template: str) -> list[str]:
+    """The ``{fields}`` a template uses; ValueError for malformed braces."""
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+
+
+class _Checker:
+    """Walks the raw YAML, collecting one problem line per mistake."""
+
+    def __init__(self, environ: Mapping[str, str | None], base: Path):
+        self.environ = environ
+        self.base = base
+        self.problems: list[str] = []
+
+    def err(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def mapping(self, raw: Any, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
+        """Check ``raw`` is a mapping with only ``allowed`` keys and all ``required`` ones."""
+        if not isinstance(raw, dict):
+            self.err(path, f"expected a mapping, got {_kind(raw)}")
+            return {}
+        for key in raw:
+            if key not in allowed:
+                self.err(f"{path}.{key}" if path else str(key),
+                         f"unknown key (known: {', '.join(sorted(allowed))})")
+        for key in sorted(required - set(raw)):
+            self.err(f"{path}.{key}" if path else key, "required key is missing")
+        return raw
+
+    def value(self, raw: dict, key: str, path: str, kind: type, default: Any) -> Any:
+        """``raw[key]`` checked against ``kind``, or ``default`` when absent."""
+        if key not in raw or (raw[key] is None and default is None):
+            return default
+        value = self.expand(raw[key], f"{path}.{key}")
+        if kind is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
+            expected = "/".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
+            self.err(f"{path}.{key}", f"expected {expected}, got {_kind(value)}")
+            return default
+        return value
+
+    def expand(self, value: Any, path: str) -> Any:
+        """Replace ``${VAR}`` in strings; an unset variable is a problem naming it."""
+        if not isinstance(value, str):
+            return value
+
+        def sub(match: re.Match) -> str:
+            found = self.environ.get(match[1])
+            if found is None:
+                self.err(path, f"environment variable {match[1]} is not set "
+                               f"(export it or put it in .env beside the config)")
+                return ""
+            return found
+        return _VAR.sub(sub, value)
+
+    def duration(self, raw: dict, key: str, path: str, default: timedelta | None) -> timedelta | None:
+        if key not in raw or raw[key] is None:
+            return default
+        try:
+            return parse_duration(raw[key])
+        except ValueError as exc:
+            self.err(f"{path}.{key}", str(exc))
+            return default
+
+    def names(self, raw: Any, path: str) -> tuple[str, ...]:
+        items = [raw] if isinstance(raw, str) else raw
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            self.err(path, "expected a list of names")
+            return ()
+        return tuple(items)
+
+    def items(self, raw: Any, path: str) -> list:
+        if raw is None:
+            return []
+        if not isinstance(raw, list):
+            self.err(path, f"expected a list, got {_kind(raw)}")
+            return []
+        return raw
+
+    # -- sections ----------------------------------------------------------
+
+    def config(self, raw: Any, path: str) -> Config:
+        top = self.mapping(raw, "", {"version", "timezone", "database", "log_level", "http",
+                                     "feeds", "accounts", "routes"}, {"feeds", "accounts", "routes"})
+        if top.get("version", 1) != 1:
+            self.err("version", f"unsupported version {top['version']!r} (this Herald reads version 1)")
+        tz = self.timezone(top, "timezone", "", "UTC")
+        feeds = tuple(self.feed(f, f"feeds[{i}]") for i, f in enumerate(self.items(top.get("feeds"), "feeds")))
+        accounts = tuple(self.account(a, f"accounts[{i}]", tz)
+                         for i, a in enumerate(self.items(top.get("accounts"), "accounts")))
+        routes = tuple(self.route(r, f"routes[{i}]") for i, r in enumerate(self.items(top.get("routes"), "routes")))
+        self.cross_check(feeds, accounts, routes)
+        return Config(path=path, timezone=tz, database=self.database(top),
+                      log_level=self.log_level(top), feeds=feeds, accounts=accounts,
+                      routes=routes, http=self.http(top.get("http")))
+
+    def timezone(self, raw: dict, key: str, path: str, default: str) -> str:
+        name = self.value(raw, key, path, str, default)
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.err(f"{path}.{key}".lstrip("."), f"unknown time zone {name!r} (e.g. Europe/Berlin, UTC)")
+            return default
+        return name
+
+    def database(self, top: dict) -> str:
+        url = self.value(top, "database", "", str, DEFAULT_DATABASE)
+        if not re.match(r"^[a-z0-9+]+://", url):
+            self.err("database", f'expected a database URL like "{DEFAULT_DATABASE}"')
+            return DEFAULT_DATABASE
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and url[len(prefix):] not in ("", ":memory:") \
+                and not url[len(prefix):].startswith("/"):
+            # A relative SQLite path is relative to the config file, not the cwd,
+            # so a service and a shell see the same database.
+            url = prefix + str((self.base / url[len(prefix):]).resolve())
+        return url
+
+    def log_level(self, top: dict) -> str:
+        level = str(self.value(top, "log_level", "", str, "INFO")).upper()
+        if level not in LOG_LEVELS:
+            self.err("log_level", f"expected one of {', '.join(LOG_LEVELS)}")
+            return "INFO"
+        return level
+
+    def http(self, raw: Any) -> HttpSettings:
+        if raw is None:
+            return HttpSettings()
+        d = HttpSettings()
+        m = self.mapping(raw, "http", {"connect_timeout", "read_timeout", "deadline", "max_bytes",
+                                       "max_redirects", "user_agent", "allow_hosts"})
+        return HttpSettings(
+            connect_timeout=self.value(m, "connect_timeout", "http", float, d.connect_timeout),
+            read_timeout=self.value(m, "read_timeout", "http", float, d.read_timeout),
+            deadline=self.value(m, "deadline", "http", float, d.deadline),
+            max_bytes=self.value(m, "max_bytes", "http", int, d.max_bytes),
+            max_redirects=self.value(m, "max_redirects", "http", int, d.max_redirects),
+            user_agent=self.value(m, "user_agent", "http", str, d.user_agent),
+            allow_hosts=self.names(m.get("allow_hosts", []), "http.allow_hosts"))
+
+    def feed(self, raw: Any, path: str) -> FeedConfig:
+        m = self.mapping(raw, path, {"name", "url", "every", "backfill", "fetch_article", "max_age"},
+                         {"name", "url"})
+        url = self.value(m, "url", path, str, "")
+        if url and not re.match(r"^https?://", url) and not url.startswith("file://"):
+            url = str((self.base / url).resolve())
+        mode = self.value(m, "fetch_article", path, str, "auto")
+        if mode not in ("auto", "always", "never"):
+            self.err(f"{path}.fetch_article", "expected auto, always or never")
+        backfill = self.value(m, "backfill", path, int, 0)
+        if backfill < 0:
+            self.err(f"{path}.backfill", "expected 0 or more")
+        every = self.duration(m, "every", path, timedelta(minutes=5))
+        if every < timedelta(seconds=30):
+            self.err(f"{path}.every", "poll at most every 30s (be kind to the feed's server)")
+        return FeedConfig(name=self.value(m, "name", path, str, ""), url=url, every=every,
+                          backfill=max(backfill, 0), fetch_article=mode,
+                          max_age=self.duration(m, "max_age", path, None))
+
+    def account(self, raw: Any, path: str, tz: str) -> AccountConfig:
+        common = {"name", "platform", "credentials", "template", "schedule", "hashtags",
+                  "max_hashtags", "max_attempts"}
+        platform = raw.get("platform") if isinstance(raw, dict) else None
+        adapter = REGISTRY.get(platform)
+        if isinstance(raw, dict) and adapter is None:
+            self.err(f"{path}.platform", f"unknown platform {platform!r} "
+                                         f"(known: {', '.join(sorted(REGISTRY))})")
+        options = dict(adapter.options) if adapter else {}
+        m = self.mapping(raw, path, common | set(options) if adapter else set(raw or {}) | common,
+                         {"name", "platform"})
+        template = self.value(m, "template", path, str, adapter.default_template if adapter else "")
+        self.template(template, f"{path}.template")
+        return AccountConfig(
+            name=self.value(m, "name", path, str, ""), platform=str(platform), template=template,
+            credentials=self.credentials(m.get("credentials"), f"{path}.credentials", adapter),
+            options=self.options(m, path, options),
+            schedule=self.schedule(m.get("schedule"), f"{path}.schedule", tz),
+            hashtags=self.hashtag_map(m.get("hashtags"), f"{path}.hashtags"),
+            max_hashtags=self.value(m, "max_hashtags", path, int, 2),
+            max_attempts=self.value(m, "max_attempts", path, int, 5))
+
+    def options(self, m: dict, path: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+        out = {}
+        for key, default in defaults.items():
+            if default is REQUIRED:
+                if key not in m:
+                    self.err(f"{path}.{key}", "required key is missing")
+                value = self.value(m, key, path, (str, int), "")
+                out[key] = str(value)
+            else:
+                out[key] = self.value(m, key, path, type(default), default)
+        return out
+
+    def credentials(self, raw: Any, path: str, adapter) -> dict[str, Secret]:
+        keys = set(adapter.credential_keys) if adapter else set()
+        if not keys and raw is None:
+            return {}
+        m = self.mapping(raw, path, keys, keys)
+        out = {}
+        for key in keys & set(m):
+            value = self.expand(m[key], f"{path}.{key}")
+            if not isinstance(value, str):
+                self.err(f"{path}.{key}", f'expected a string like "${{{key.upper()}}}"')
+            elif value:
+                out[key] = Secret(value)
+        return out
+
+    def template(self, template: str, path: str) -> None:
+        try:
+            fields = template_fields(template)
+        except ValueError as exc:
+            self.err(path, f"malformed template ({exc}); write literal braces as {{{{ and }}}}")
+            return
+        for name in fields:
+            if name not in TEMPLATE_FIELDS:
+                self.err(path, f"unknown field {{{name}}} (known: "
+                               + ", ".join("{%s}" % f for f in TEMPLATE_FIELDS) + ")")
+
+    def hashtag_map(self, raw: Any, path: str) -> dict[str, str]:
+        if raw is None:
+            return {}
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                for k, v in raw.items()):
+            self.err(path, 'expected a mapping of keyword to hashtag, like {"North Korea": "#NorthKorea"}')
+            return {}
+        return dict(raw)
+
+    def schedule(self, raw: Any, path: str, tz: str) -> Schedule | None:
+        if raw is None:
+            return None
+        m = self.mapping(raw, path, {"min_gap", "jitter", "max_per_hour", "max_per_day", "windows",
+                                     "order", "expire_after", "timezone"})
+        order = self.value(m, "order", path, str, "oldest")
+        if order not in ("newest", "oldest"):
+            self.err(f"{path}.order", "expected newest or oldest")
+        return Schedule(
+            min_gap=self.duration(m, "min_gap", path, timedelta(0)),
+            jitter=self.duration(m, "jitter", path, timedelta(0)),
+            max_per_hour=self.positive(m, "max_per_hour", path),
+            max_per_day=self.positive(m, "max_per_day", path),
+            windows=self.windows(m.get("windows"), f"{path}.windows"),
+            order=order, expire_after=self.duration(m, "expire_after", path, None),
+            timezone=self.timezone(m, "timezone", path, tz))
+
+    def positive(self, m: dict, key: str, path: str) -> int | None:
+        value = self.value(m, key, path, int, None)
+        if value is not None and value < 1:
+            self.err(f"{path}.{key}", "expected a number of 1 or more")
+            return None
+        return value
+
+    def windows(self, raw: Any, path: str) -> tuple[Window, ...]:
+        out = []
+        for i, text in enumerate(self.items([raw] if isinstance(raw, str) else raw, path)):
+            try:
+                out.append(parse_window(text))
+            except ValueError as exc:
+                self.err(f"{path}[{i}]", str(exc))
+        return tuple(out)
+
+    def route(self, raw: Any, path: str) -> RouteConfig:
+        m = self.mapping(raw, path, {"feeds", "accounts", "priority", "hashtags"}, {"feeds", "accounts"})
+        return RouteConfig(feeds=self.names(m.get("feeds", []), f"{path}.feeds"),
+                           accounts=self.names(m.get("accounts", []), f"{path}.accounts"),
+                           priority=self.value(m, "priority", path, int, 0),
+                           hashtags=self.hashtag_map(m.get("hashtags"), f"{path}.hashtags"))
+
+    def cross_check(self, feeds, accounts, routes) -> None:
+        """Unique names; routes name only known feeds and accounts."""
+        for kind, items in (("feeds", feeds), ("accounts", accounts)):
+            seen: set[str] = set()
+            for i, item in enumerate(items):
+                if item.name in seen:
+                    self.err(f"{kind}[{i}].name", f"duplicate name {item.name!r}")
+                seen.add(item.name)
+        feed_names, account_names = {f.name for f in feeds}, {a.name for a in accounts}
+        for i, route in enumerate(routes):
+            for name in route.feeds:
+                if name not in feed_names:
+                    self.err(f"routes[{i}].feeds", f"unknown feed {name!r} (known: {', '.join(sorted(feed_names))})")
+            for name in route.accounts:
+                if name not in account_names:
+                    self.err(f"routes[{i}].accounts",
+                             f"unknown account {name!r} (known: {', '.join(sorted(account_names))})")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false",
+            int: "a number", float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)

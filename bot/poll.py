@@ -1,0 +1,115 @@
+"""The poll job for one feed: fetch, parse, find leads for new items, store them.
+
+A failing feed is recorded with its reason and polled again after a back-off;
+it never raises into the scheduler, and other feeds are unaffected.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+
+from bot.articles import LeadFinder
+from bot.config import FeedConfig
+from bot.errors import FeedError
+from bot.feeds import FeedState, FetchResult, fetch
+from bot.http import HttpClient
+from bot.models import Article
+from bot.store import Ingested, Store, newest
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(hours=6)
+MAX_CACHE_AGE = timedelta(hours=6)
+
+
+class Poller:
+    """Polls feeds into the store. ``accounts_for(feed_name)`` gives the
+    (account, priority) pairs routed from that feed."""
+
+    def __init__(self, store: Store, client: HttpClient, leads: LeadFinder,
+                 accounts_for: Callable[[str], Sequence[tuple[str, int]]],
+                 clock: Callable[[], datetime]):
+        self.store = store
+        self.client = client
+        self.leads = leads
+        self.accounts_for = accounts_for
+        self.clock = clock
+
+    def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
+        """Poll ``feed`` once if it is due (or ``force``); None when skipped or failed."""
+        row = self.store.feed_row(feed.name, feed.url)
+        if row.gone_reason:
+            log.debug("feed %s: not polled, %s", feed.name, row.gone_reason)
+            return None
+        if not force and row.next_poll_at and self.clock() < row.next_poll_at:
+            return None
+        state = FeedState(url=row.url, etag=row.etag, last_modified=row.last_modified)
+        try:
+            result = fetch(self.client, feed, state)
+        except FeedError as exc:
+            self._failed(feed, row.error_streak or 0, exc)
+            return None
+        return self._succeeded(feed, row.primed_at is not None, result)
+
+    def _succeeded(self, feed: FeedConfig, primed: bool, result: FetchResult) -> Ingested:
+        now = self.clock()
+        values = dict(last_fetch_at=now, last_success_at=now, error_streak=0, last_error=None,
+                      next_poll_at=self._next_poll(feed, result.max_age))
+        if result.permanent_url:
+            values["url"] = result.permanent_url
+            log.info("feed %s: moved permanently, now polling its new address", feed.name)
+        if result.articles is None:
+            self.store.update_feed(feed.name, **values)
+            log.debug("feed %s: not modified", feed.name)
+            return Ingested(new=0, queued=0, primed=False)
+        values.update(etag=result.etag, last_modified=result.last_modified)
+        found = self._with_leads(feed, primed, result.articles)
+        ingested = self.store.ingest(feed.name, found, self.accounts_for(feed.name),
+                                     backfill=feed.backfill, max_age=feed.max_age)
+        self.store.update_feed(feed.name, **values)
+        self._log(feed, ingested)
+        return ingested
+
+    def _with_leads(self, feed: FeedConfig, primed: bool, found: list[Article]) -> list[Article]:
+        """Find leads only for items that may be posted: new ones, and at first
+        sight only the backfill (a 200-item feed must not cost 200 page fetches)."""
+        known = self.store.known_items(feed.name, [a.item_id for a in found])
+        new = [a for a in found if a.item_id not in known]
+        wanted = {a.item_id for a in (new if primed else newest(new, feed.backfill))}
+        return [self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a for a in new]
+
+    def _next_poll(self, feed: FeedConfig, max_age: float | None) -> datetime | None:
+        """Cache-Control max-age is a lower bound on the interval."""
+        if max_age and timedelta(seconds=max_age) > feed.every:
+            return self.clock() + min(timedelta(seconds=max_age), MAX_CACHE_AGE)
+        return None
+
+    def _failed(self, feed: FeedConfig, streak: int, exc: FeedError) -> None:
+        now = self.clock()
+        if exc.gone:
+            self.store.update_feed(feed.name, last_fetch_at=now, last_error=exc.reason,
+                                   gone_reason=f"gone ({exc.reason}) since {now:%Y-%m-%d %H:%M} UTC")
+            log.error("feed %s: %s; polling stopped. Remove the feed or fix its url in the config",
+                      feed.name, exc.reason)
+            return
+        delay = min(feed.every * (2 ** min(streak, 10)), MAX_BACKOFF)
+        if exc.retry_after:
+            delay = max(delay, timedelta(seconds=exc.retry_after))
+        self.store.update_feed(feed.name, last_fetch_at=now, last_error=exc.reason,
+                               error_streak=streak + 1, next_poll_at=now + delay)
+        log.warning("feed %s: %s; next try in %s", feed.name, exc.reason, _human(delay))
+
+    @staticmethod
+    def _log(feed: FeedConfig, ingested: Ingested) -> None:
+        if ingested.primed:
+            log.info("feed %s: first sight, %d items recorded as seen, %d queued (backfill %d)",
+                     feed.name, ingested.new, ingested.queued, feed.backfill)
+        else:
+            log.info("feed %s: polled, %d new, %d queued", feed.name, ingested.new, ingested.queued)
+
+
+def _human(delay: timedelta) -> str:
+    seconds = int(delay.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"

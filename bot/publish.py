@@ -1,0 +1,230 @@
+"""The publish job: for each account, send what its schedule says is due.
+
+A post is claimed (status ``sending``) in a committed transaction before the
+platform is called, and marked sent only together with the platform's id. Each
+(article, account) pair fails alone; an account that is paused or rate limited
+waits without slowing the others.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot import schedule
+from bot.adapters.base import Adapter
+from bot.compose import Limits, compose
+from bot.config import AccountConfig
+from bot.errors import AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, Transient
+from bot.models import Post, Receipt
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+MAX_PER_PASS = 50
+BACKOFF_BASE = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+CLAIM_LEASE = timedelta(minutes=15)
+
+HashtagMap = Callable[[str, str], Mapping[str, str]]
+
+
+@dataclass
+class Account:
+    """An account as the publisher needs it: its config and its adapter."""
+
+    config: AccountConfig
+    adapter: Adapter
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def fingerprint(self) -> str:
+        """A short hash of the credentials, so a pause for bad credentials lifts
+        by itself when the user changes them. Not reversible; never the secret."""
+        joined = "\0".join(f"{k}={v.reveal()}" for k, v in sorted(self.config.credentials.items()))
+        return hashlib.sha256(joined.encode()).hexdigest()[:16]
+
+
+class Publisher:
+    """Runs publish passes. ``hashtags(feed, account)`` gives the keyword map
+    for a post (the account's merged with its routes')."""
+
+    def __init__(self, store: Store, accounts: Sequence[Account], clock: Callable[[], datetime],
+                 worker: str, *, hashtags: HashtagMap = lambda f, a: {},
+                 rng: Callable[[], float] = random.random, dry_run: Adapter | None = None,
+                 exclusive: bool = True):
+        self.store = store
+        self.accounts = list(accounts)
+        self.clock = clock
+        self.worker = worker
+        self.hashtags = hashtags
+        self.rng = rng
+        # --dry-run: every post goes to this console adapter and the outbox is
+        # left untouched, so a later real run still posts it.
+        self.dry_run = dry_run
+        self._shown: set[int] = set()
+        # With the SQLite instance lock no other Herald is alive, so any claim not
+        # ours is from a dead process. Sharing a server database, only claims
+        # older than the lease are presumed dead.
+        self.exclusive = exclusive
+
+    def run(self) -> int:
+        """One pass over every account; returns the number of posts sent."""
+        sent = 0
+        for account in self.accounts:
+            try:
+                sent += self.run_account(account)
+            except Exception:  # one account's bug must not stop the others
+                log.exception("account %s: publish pass failed", account.name)
+        return sent
+
+    def run_account(self, account: Account) -> int:
+        if self._paused(account):
+            return 0
+        if not self.dry_run:
+            self._reconcile(account)
+        sent = 0
+        for _ in range(MAX_PER_PASS):
+            row = self._next_due(account)
+            if row is None:
+                break
+            sent += self._send(account, row)
+        return sent
+
+    # -- what is due -----------------------------------------------------------
+
+    def plan(self, account: Account) -> tuple[list[schedule.Slot], dict]:
+        """The account's plan now: a slot per pending post, and the rows by key."""
+        now, rows, queued, sent, paused_until = self._inputs(account)
+        return schedule.plan(account.config.schedule, queued, sent, now,
+                             paused_until=paused_until), rows
+
+    def _next_due(self, account: Account):
+        now, rows, queued, sent, paused_until = self._inputs(account)
+        expired, slot = schedule.due(account.config.schedule, queued, sent, now,
+                                     paused_until=paused_until)
+        for gone in expired:
+            self.store.mark_skipped(rows[gone.key].id, "expired: waited longer than expire_after")
+            log.info("account %s: post %s skipped, waited longer than expire_after",
+                     account.name, gone.key)
+        return rows[slot.key] if slot else None
+
+    def _inputs(self, account: Account):
+        """What the schedule needs: now, pending rows by key, their queue
+        entries, the sends of the last day and the account's pause."""
+        now = self.clock()
+        rows = {str(r.id): r for r in self.store.queue(account.name) if r.id not in self._shown}
+        queued = [schedule.Queued(key=k, queued_at=r.queued_at, published=r.published_at,
+                                  priority=r.priority, not_before=r.not_before)
+                  for k, r in rows.items()]
+        state = self.store.account_row(account.name)
+        sent = self.store.sent_times(account.name, now - timedelta(days=1))
+        return now, rows, queued, sent, (state.paused_until if state else None)
+
+    def _paused(self, account: Account) -> bool:
+        state = self.store.account_row(account.name)
+        if not state or not state.paused_reason:
+            return False
+        if state.auth_failed_fingerprint and state.auth_failed_fingerprint != account.fingerprint():
+            self.store.set_account(account.name, paused_reason=None, auth_failed_fingerprint=None)
+            log.info("account %s: credentials changed since the auth failure; resuming", account.name)
+            return False
+        log.debug("account %s: paused (%s)", account.name, state.paused_reason)
+        return True
+
+    # -- sending ---------------------------------------------------------------
+
+    def _post(self, account: Account, row) -> Post:
+        """The post for an outbox row. A retry reuses the text of the first try,
+        so the platform's duplicate check sees the same post."""
+        article = self.store.article(row.article_id)
+        text = row.text or compose(
+            article, account.config.template, Limits.for_adapter(type(account.adapter)),
+            hashtag_map=self.hashtags(article.feed, account.name),
+            max_hashtags=account.config.max_hashtags, source=article.feed)
+        attach = account.adapter.opts.get("attach_image")
+        return Post(key=f"herald-{row.id}", account=account.name, text=text, link=article.url,
+                    image_url=article.image if attach else None, title=article.title)
+
+    def _send(self, account: Account, row) -> int:
+        post = self._post(account, row)
+        if self.dry_run:
+            self._shown.add(row.id)
+            self.dry_run.publish(post)
+            return 1
+        if not self.store.claim(row.id, self.worker, post.text):
+            return 0
+        try:
+            receipt = account.adapter.publish(post)
+        except PublishError as exc:
+            self._failed(account, row, exc)
+            return 0
+        except Exception as exc:  # a bug in an adapter: keep the post, retry later
+            log.exception("account %s: post %s: unexpected error", account.name, post.key)
+            self._failed(account, row, Transient(f"unexpected error: {type(exc).__name__}"))
+            return 0
+        self.store.mark_sent(row.id, receipt.platform_id)
+        log.info("post sent: account %s, id %s, %r", account.name, receipt.platform_id, post.title[:60])
+        return 1
+
+    def _failed(self, account: Account, row, exc: PublishError) -> None:
+        name, message = account.name, exc.message or type(exc).__name__
+        if isinstance(exc, AlreadyPosted):
+            self.store.mark_sent(row.id, exc.platform_id or "duplicate", note=f"already posted: {message}")
+            log.info("account %s: post %s was already posted; recorded as sent", name, row.id)
+        elif isinstance(exc, AuthFailed):
+            self.store.release(row.id, f"auth failed: {message}", count_attempt=False)
+            self.store.set_account(name, paused_reason=f"auth failed: {message}",
+                                   auth_failed_fingerprint=account.fingerprint())
+            log.error("account %s: paused, the platform rejected its credentials (%s). Fix them, "
+                      "then run `run_bot.py resume %s` or restart with the changed config",
+                      name, message, name)
+        elif isinstance(exc, RateLimited):
+            self.store.release(row.id, f"rate limited: {message}", count_attempt=False)
+            self.store.set_account(name, paused_until=exc.until)
+            log.warning("account %s: rate limited until %s UTC", name, f"{exc.until:%Y-%m-%d %H:%M:%S}")
+        elif isinstance(exc, Rejected):
+            self.store.mark_failed(row.id, f"rejected: {message}")
+            log.error("account %s: post %s rejected by the platform: %s", name, row.id, message)
+        else:
+            self._transient(account, row, message)
+
+    def _transient(self, account: Account, row, message: str) -> None:
+        attempts = (row.attempts or 0) + 1
+        if attempts >= account.config.max_attempts:
+            self.store.mark_failed(row.id, f"gave up after {attempts} attempts: {message}")
+            log.error("account %s: post %s failed after %d attempts: %s",
+                      account.name, row.id, attempts, message)
+            return
+        delay = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX) * (0.5 + self.rng())
+        self.store.release(row.id, message, not_before=self.clock() + delay)
+        log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
+                    row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())
+
+    # -- after a crash -----------------------------------------------------------
+
+    def _reconcile(self, account: Account) -> None:
+        """Settle posts another process left in ``sending``: the platform may or
+        may not have them. Found on the platform → sent; not found → pending."""
+        lease_start = self.clock() - CLAIM_LEASE
+        for row in self.store.queue(account.name, ("sending",)):
+            if row.claimed_by == self.worker or (not self.exclusive and row.claimed_at > lease_start):
+                continue
+            post = self._post(account, row)
+            try:
+                receipt: Receipt | None = account.adapter.find_recent(post)
+            except PublishError as exc:
+                log.warning("account %s: cannot check post %s after a restart (%s); will retry",
+                            account.name, row.id, exc.message or type(exc).__name__)
+                continue
+            if receipt:
+                self.store.mark_sent(row.id, receipt.platform_id, note="found on the platform after a restart")
+                log.info("account %s: post %s found on the platform after a restart, id %s",
+                         account.name, row.id, receipt.platform_id)
+            else:
+                self.store.release(row.id, "outcome unknown after a restart; not on the platform",
+                                   count_attempt=False)

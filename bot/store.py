@@ -1,0 +1,351 @@
+"""Herald's state in a SQL database (SQLite by default, PostgreSQL later).
+
+The store dedupes articles (per feed item id and per canonical URL), keeps one
+outbox row per (article, account) and records each platform's answer. Every
+change happens in a transaction; a row is marked sent only together with the
+platform's id. Written with SQLAlchemy Core so the same code runs on SQLite and
+PostgreSQL; the schema is created and upgraded by Alembic migrations.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy.dialects import postgresql, sqlite
+
+from bot.feeds import normalise_url
+from bot.models import Article
+
+Clock = Callable[[], datetime]
+MIGRATIONS = Path(__file__).parent / "migrations"
+OPEN = ("pending", "sending")
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """Aware UTC datetimes in and out, whatever the database keeps."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to the store")
+        return value.astimezone(timezone.utc) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+meta = sa.MetaData()
+TS = UTCDateTime
+feed_state = sa.Table(
+    "feed_state", meta,
+    sa.Column("name", sa.String(200), primary_key=True), sa.Column("configured_url", sa.Text),
+    sa.Column("url", sa.Text), sa.Column("etag", sa.Text), sa.Column("last_modified", sa.Text),
+    sa.Column("primed_at", TS), sa.Column("last_fetch_at", TS), sa.Column("last_success_at", TS),
+    sa.Column("error_streak", sa.Integer), sa.Column("last_error", sa.Text),
+    sa.Column("next_poll_at", TS), sa.Column("gone_reason", sa.Text))
+articles = sa.Table(
+    "articles", meta,
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("url_key", sa.Text),
+    sa.Column("url", sa.Text), sa.Column("feed", sa.String(200)), sa.Column("title", sa.Text),
+    sa.Column("lead", sa.Text), sa.Column("image", sa.Text), sa.Column("author", sa.Text),
+    sa.Column("categories", sa.Text), sa.Column("published_at", TS), sa.Column("first_seen_at", TS))
+items = sa.Table(
+    "items", meta,
+    sa.Column("feed", sa.String(200), primary_key=True),
+    sa.Column("item_id", sa.String(1000), primary_key=True),
+    sa.Column("article_id", sa.Integer), sa.Column("first_seen_at", TS))
+outbox = sa.Table(
+    "outbox", meta,
+    sa.Column("id", sa.Integer, primary_key=True), sa.Column("article_id", sa.Integer),
+    sa.Column("account", sa.String(200)), sa.Column("status", sa.String(16)),
+    sa.Column("priority", sa.Integer), sa.Column("queued_at", TS), sa.Column("not_before", TS),
+    sa.Column("attempts", sa.Integer), sa.Column("claimed_at", TS),
+    sa.Column("claimed_by", sa.String(200)), sa.Column("sent_at", TS),
+    sa.Column("platform_id", sa.String(200)), sa.Column("text", sa.Text),
+    sa.Column("last_error", sa.Text), sa.Column("updated_at", TS))
+account_state = sa.Table(
+    "account_state", meta,
+    sa.Column("name", sa.String(200), primary_key=True), sa.Column("paused_reason", sa.Text),
+    sa.Column("paused_until", TS), sa.Column("auth_failed_fingerprint", sa.String(64)),
+    sa.Column("updated_at", TS))
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What one poll added: ``new`` items never seen in this feed, ``queued``
+    outbox rows created, ``primed`` True when this was the feed's first sight."""
+
+    new: int
+    queued: int
+    primed: bool
+
+
+def make_engine(url: str) -> sa.Engine:
+    """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE
+    so concurrent writers queue instead of failing half-way."""
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(url, future=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+    return engine
+
+
+def _sqlite_connect(dbapi_conn, _record) -> None:
+    dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str]) -> bool:
+    """INSERT that does nothing when a row with the same ``keys`` exists.
+    Returns True when a row was inserted. Portable across SQLite and PostgreSQL."""
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
+    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+    return conn.execute(stmt).rowcount == 1
+
+
+class Store:
+    """All of Herald's persistent state. ``clock`` returns aware UTC datetimes."""
+
+    def __init__(self, url: str, clock: Clock):
+        self.url = url
+        self.engine = make_engine(url)
+        self.clock = clock
+
+    def migrate(self) -> None:
+        """Create or upgrade the schema to the newest migration."""
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def tx(self) -> Iterator[sa.Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- feeds ---------------------------------------------------------------
+
+    def feed_row(self, name: str, configured_url: str) -> sa.Row:
+        """The feed's state row, created on first use. When the configured URL
+        changed, a remembered redirect and the validators are dropped."""
+        with self.tx() as conn:
+            insert_ignore(conn, feed_state, {"name": name, "configured_url": configured_url,
+                                             "error_streak": 0}, ["name"])
+            row = conn.execute(feed_state.select().where(feed_state.c.name == name)).one()
+            if row.configured_url != configured_url:
+                conn.execute(feed_state.update().where(feed_state.c.name == name).values(
+                    configured_url=configured_url, url=None, etag=None, last_modified=None,
+                    gone_reason=None, error_streak=0))
+                row = conn.execute(feed_state.select().where(feed_state.c.name == name)).one()
+            return row
+
+    def update_feed(self, name: str, **values) -> None:
+        with self.tx() as conn:
+            conn.execute(feed_state.update().where(feed_state.c.name == name).values(**values))
+
+    def feeds(self) -> list[sa.Row]:
+        with self.tx() as conn:
+            return list(conn.execute(feed_state.select().order_by(feed_state.c.name)))
+
+    def known_items(self, feed: str, item_ids: Sequence[str]) -> set[str]:
+        """Which of ``item_ids`` this feed has shown before (to skip work on them)."""
+        with self.tx() as conn:
+            rows = conn.execute(sa.select(items.c.item_id).where(
+                items.c.feed == feed, items.c.item_id.in_(list(item_ids))))
+            return {r.item_id for r in rows}
+
+    # -- ingest --------------------------------------------------------------
+
+    def ingest(self, feed: str, found: Sequence[Article], accounts: Sequence[tuple[str, int]],
+               *, backfill: int = 0, max_age: timedelta | None = None) -> Ingested:
+        """Record the articles of one poll and queue the new ones for ``accounts``
+        ((name, priority) pairs). At the feed's first sight nothing is queued but
+        the newest ``backfill`` items. An item already seen in this feed, or a
+        story already known by its canonical URL, is never queued again for an
+        account that has it."""
+        now = self.clock()
+        with self.tx() as conn:
+            primed = conn.execute(sa.select(feed_state.c.primed_at).where(
+                feed_state.c.name == feed)).scalar() is not None
+            new = [a for a in _unique(found) if not _seen(conn, feed, a.item_id)]
+            to_queue = {a.item_id for a in (new if primed else newest(new, backfill))}
+            queued = 0
+            for article in new:
+                article_id = self._article_id(conn, article, now)
+                insert_ignore(conn, items, {"feed": feed, "item_id": article.item_id,
+                                            "article_id": article_id, "first_seen_at": now},
+                              ["feed", "item_id"])
+                if article.item_id in to_queue and not _too_old(article, max_age, now):
+                    queued += self._queue(conn, article_id, accounts, now)
+            if not primed:
+                conn.execute(feed_state.update().where(feed_state.c.name == feed).values(primed_at=now))
+            return Ingested(new=len(new), queued=queued, primed=not primed)
+
+    def _article_id(self, conn: sa.Connection, article: Article, now: datetime) -> int:
+        key = normalise_url(article.url)
+        insert_ignore(conn, articles, {
+            "url_key": key, "url": article.url, "feed": article.feed, "title": article.title,
+            "lead": article.lead, "image": article.image, "author": article.author,
+            "categories": json.dumps(list(article.categories)), "published_at": article.published,
+            "first_seen_at": now}, ["url_key"])
+        return conn.execute(sa.select(articles.c.id).where(articles.c.url_key == key)).scalar_one()
+
+    def _queue(self, conn: sa.Connection, article_id: int, accounts, now: datetime) -> int:
+        return sum(insert_ignore(conn, outbox, {
+            "article_id": article_id, "account": name, "status": "pending", "priority": priority,
+            "queued_at": now, "attempts": 0, "updated_at": now}, ["article_id", "account"])
+            for name, priority in accounts)
+
+    def article(self, article_id: int) -> Article:
+        with self.tx() as conn:
+            row = conn.execute(articles.select().where(articles.c.id == article_id)).one()
+        return Article(feed=row.feed, item_id=row.url_key, url=row.url, title=row.title,
+                       lead=row.lead or "", image=row.image, author=row.author,
+                       categories=tuple(json.loads(row.categories or "[]")),
+                       published=row.published_at)
+
+    # -- outbox --------------------------------------------------------------
+
+    def queue(self, account: str, statuses: Sequence[str] = ("pending",)) -> list[sa.Row]:
+        """Outbox rows of ``account`` in ``statuses``, with their article's dates."""
+        with self.tx() as conn:
+            return list(conn.execute(
+                sa.select(outbox, articles.c.published_at, articles.c.title, articles.c.url)
+                .join(articles, articles.c.id == outbox.c.article_id)
+                .where(outbox.c.account == account, outbox.c.status.in_(list(statuses)))
+                .order_by(outbox.c.id)))
+
+    def sent_times(self, account: str, since: datetime) -> list[datetime]:
+        with self.tx() as conn:
+            return [r.sent_at for r in conn.execute(
+                sa.select(outbox.c.sent_at).where(outbox.c.account == account,
+                                                  outbox.c.status == "sent",
+                                                  outbox.c.sent_at >= since)
+                .order_by(outbox.c.sent_at))]
+
+    def claim(self, row_id: int, worker: str, text: str) -> bool:
+        """Move a pending row to ``sending`` in its own committed transaction.
+        False when another worker took it first."""
+        now = self.clock()
+        with self.tx() as conn:
+            result = conn.execute(outbox.update().where(
+                outbox.c.id == row_id, outbox.c.status == "pending").values(
+                status="sending", claimed_at=now, claimed_by=worker, text=text, updated_at=now))
+            return result.rowcount == 1
+
+    def mark_sent(self, row_id: int, platform_id: str, note: str | None = None) -> None:
+        now = self.clock()
+        self._set(row_id, status="sent", sent_at=now, platform_id=platform_id, last_error=note,
+                  attempts=outbox.c.attempts + 1)
+
+    def release(self, row_id: int, error: str | None, *, not_before: datetime | None = None,
+                count_attempt: bool = True) -> None:
+        """Back to pending, e.g. after a transient failure or a rate limit."""
+        self._set(row_id, status="pending", last_error=error, not_before=not_before,
+                  claimed_at=None, claimed_by=None,
+                  attempts=outbox.c.attempts + (1 if count_attempt else 0))
+
+    def mark_failed(self, row_id: int, error: str) -> None:
+        self._set(row_id, status="failed", last_error=error, attempts=outbox.c.attempts + 1)
+
+    def mark_skipped(self, row_id: int, reason: str) -> None:
+        self._set(row_id, status="skipped", last_error=reason)
+
+    def _set(self, row_id: int, **values) -> None:
+        with self.tx() as conn:
+            conn.execute(outbox.update().where(outbox.c.id == row_id).values(
+                updated_at=self.clock(), **values))
+
+    def retry(self, *, row_id: int | None = None, account: str | None = None) -> int:
+        """Re-queue one failed/skipped post, or all failed posts of an account."""
+        where = [outbox.c.id == row_id] if row_id is not None else \
+            [outbox.c.account == account, outbox.c.status == "failed"]
+        with self.tx() as conn:
+            return conn.execute(outbox.update().where(
+                *where, outbox.c.status.in_(["failed", "skipped"])).values(
+                status="pending", attempts=0, not_before=None, queued_at=self.clock(),
+                updated_at=self.clock())).rowcount
+
+    def skip(self, row_id: int, reason: str = "skipped by the user") -> int:
+        with self.tx() as conn:
+            return conn.execute(outbox.update().where(
+                outbox.c.id == row_id, outbox.c.status.in_(["pending", "failed"])).values(
+                status="skipped", last_error=reason, updated_at=self.clock())).rowcount
+
+    # -- accounts ------------------------------------------------------------
+
+    def account_row(self, name: str) -> sa.Row | None:
+        with self.tx() as conn:
+            return conn.execute(account_state.select().where(account_state.c.name == name)).first()
+
+    def set_account(self, name: str, **values) -> None:
+        with self.tx() as conn:
+            insert_ignore(conn, account_state, {"name": name, "updated_at": self.clock()}, ["name"])
+            conn.execute(account_state.update().where(account_state.c.name == name).values(
+                updated_at=self.clock(), **values))
+
+    # -- reporting -----------------------------------------------------------
+
+    def outbox_counts(self) -> dict[str, dict[str, int]]:
+        with self.tx() as conn:
+            rows = conn.execute(sa.select(outbox.c.account, outbox.c.status, sa.func.count())
+                                .group_by(outbox.c.account, outbox.c.status))
+            counts: dict[str, dict[str, int]] = {}
+            for account, status, n in rows:
+                counts.setdefault(account, {})[status] = n
+            return counts
+
+    def recent(self, statuses: Sequence[str], limit: int = 10) -> list[sa.Row]:
+        with self.tx() as conn:
+            return list(conn.execute(
+                sa.select(outbox, articles.c.title, articles.c.url)
+                .join(articles, articles.c.id == outbox.c.article_id)
+                .where(outbox.c.status.in_(list(statuses)))
+                .order_by(outbox.c.updated_at.desc(), outbox.c.id.desc()).limit(limit)))
+
+
+def _seen(conn: sa.Connection, feed: str, item_id: str) -> bool:
+    return conn.execute(sa.select(items.c.article_id).where(
+        items.c.feed == feed, items.c.item_id == item_id)).first() is not None
+
+
+def _unique(found: Sequence[Article]) -> list[Article]:
+    """Drop repeated item ids within one poll (some feeds list an item twice)."""
+    seen: dict[str, Article] = {}
+    for article in found:
+        seen.setdefault(article.item_id, article)
+    return list(seen.values())
+
+
+def newest(found: Sequence[Article], n: int) -> list[Article]:
+    """The newest ``n`` by publication time; undated items keep feed order."""
+    if n <= 0:
+        return []
+    epoch = datetime.min.replace(tzinfo=timezone.utc)
+    ranked = sorted(enumerate(found), key=lambda p: (p[1].published or epoch, -p[0]), reverse=True)
+    return [a for _, a in ranked[:n]]
+
+
+def _too_old(article: Article, max_age: timedelta | None, now: datetime) -> bool:
+    return bool(max_age and article.published and now - article.published > max_age)
