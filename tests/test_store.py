@@ -1,0 +1,145 @@
+"""Dedupe, first sight and outbox transitions, across restarts of the process."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from bot.store import Store
+from tests.helpers import Clock, article
+
+ACCOUNTS = [("x", 0), ("fb", 0)]
+
+
+@pytest.fixture
+def db_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'herald.db'}"
+
+
+def open_store(url: str, clock=None) -> Store:
+    store = Store(url, clock or Clock())
+    store.migrate()
+    return store
+
+
+def poll(store: Store, found, feed="world", url="https://news.example.org/rss", **kw):
+    store.feed_row(feed, url)
+    return store.ingest(feed, found, ACCOUNTS, **kw)
+
+
+def pending(store: Store, account="x") -> list[str]:
+    return [r.title for r in store.queue(account)]
+
+
+def test_first_sight_of_20_items_queues_nothing(db_url):
+    store = open_store(db_url)
+    result = poll(store, [article(n) for n in range(20)])
+    assert (result.new, result.queued, result.primed) == (20, 0, True)
+    assert pending(store) == []
+
+
+def test_backfill_queues_the_newest_n(db_url):
+    store = open_store(db_url)
+    poll(store, [article(n) for n in (5, 1, 3, 2)], backfill=2)
+    assert sorted(pending(store)) == ["Story number 1", "Story number 2"]
+
+
+def test_restart_lost_etag_and_reordering_never_repost(db_url):
+    store = open_store(db_url)
+    poll(store, [article(n) for n in range(5)])
+    store.close()
+    store = open_store(db_url)  # a new process on the same database
+    result = poll(store, [article(n) for n in reversed(range(5))])
+    assert (result.new, result.queued) == (0, 0)
+
+
+def test_new_item_after_first_sight_is_queued_once_per_account(db_url):
+    store = open_store(db_url)
+    poll(store, [article(1)])
+    result = poll(store, [article(2), article(1)])
+    assert (result.new, result.queued) == (1, 2)
+    assert pending(store, "x") == pending(store, "fb") == ["Story number 2"]
+
+
+def test_edited_item_keeps_its_guid_and_is_not_posted_again(db_url):
+    store = open_store(db_url)
+    poll(store, [article(1)])
+    poll(store, [article(2)])
+    result = poll(store, [article(2, title="Story number 2 (updated)")])
+    assert result.new == 0 and pending(store) == ["Story number 2"]
+
+
+def test_same_story_through_two_feeds_or_a_new_guid_is_not_queued_twice(db_url):
+    store = open_store(db_url)
+    poll(store, [article(1)])
+    poll(store, [article(1, feed="other")], feed="other", url="https://other.example/rss")
+    poll(store, [article(2)])
+    tracked = article(2, feed="other", item_id="other-guid",
+                      url="https://NEWS.example.org/story-2?utm_source=rss#top")
+    result = poll(store, [tracked], feed="other", url="https://other.example/rss")
+    assert result.new == 1 and result.queued == 0
+    assert pending(store) == ["Story number 2"]
+
+
+def test_max_age_keeps_old_items_out(db_url):
+    clock = Clock()
+    store = open_store(db_url, clock)
+    poll(store, [])
+    result = poll(store, [article(1), article(30)], max_age=timedelta(hours=12))
+    assert result.queued == 2 and pending(store) == ["Story number 1"]
+
+
+def test_outbox_transitions(db_url):
+    clock = Clock()
+    store = open_store(db_url, clock)
+    poll(store, [])
+    poll(store, [article(1)])
+    (row,) = store.queue("x")
+    assert store.claim(row.id, "worker-a", "text") is True
+    assert store.claim(row.id, "worker-b", "text") is False, "a claimed row cannot be claimed again"
+    assert store.queue("x") == [] and len(store.queue("x", ("sending",))) == 1
+    store.release(row.id, "HTTP 503", not_before=clock() + timedelta(minutes=1))
+    (row,) = store.queue("x")
+    assert row.attempts == 1 and row.last_error == "HTTP 503" and row.claimed_by is None
+    store.claim(row.id, "worker-a", "text")
+    store.mark_sent(row.id, "1234")
+    assert store.sent_times("x", clock() - timedelta(hours=1)) == [clock()]
+    assert store.skip(row.id) == 0, "a sent post cannot be skipped"
+
+
+def test_failed_posts_can_be_retried_and_skipped(db_url):
+    store = open_store(db_url)
+    poll(store, [])
+    poll(store, [article(1), article(2)])
+    first, second = store.queue("x")
+    store.mark_failed(first.id, "rejected: text too long")
+    store.mark_failed(second.id, "rejected: text too long")
+    assert store.retry(row_id=first.id) == 1
+    assert store.skip(second.id) == 1
+    assert store.retry(account="x") == 0
+    assert store.outbox_counts()["x"] == {"pending": 1, "skipped": 1}
+
+
+def test_changing_a_feed_url_forgets_the_remembered_redirect(db_url):
+    store = open_store(db_url)
+    store.feed_row("world", "https://a.example/rss")
+    store.update_feed("world", url="https://b.example/rss", etag='"v1"')
+    row = store.feed_row("world", "https://c.example/rss")
+    assert row.url is None and row.etag is None
+
+
+def test_datetimes_come_back_aware_utc(db_url):
+    store = open_store(db_url)
+    poll(store, [])
+    poll(store, [article(1)])
+    (row,) = store.queue("x")
+    assert row.queued_at.utcoffset() == timedelta(0)
+    assert row.published_at.tzinfo is not None
+
+
+def test_migration_is_idempotent_and_versioned(db_url):
+    open_store(db_url)
+    store = open_store(db_url)
+    with store.tx() as conn:
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0001"
