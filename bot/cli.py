@@ -234,6 +234,7 @@ def setup_logging(level: str) -> None:
     # covers known secrets, and holding them at INFO keeps the rest quiet too.
     for noisy in ("urllib3", "requests_oauthlib", "oauthlib", "tweepy", "trafilatura", "htmldate"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
+    logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

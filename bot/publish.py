@@ -89,7 +89,7 @@ class Publisher:
             self._reconcile(account)
         sent = 0
         for _ in range(MAX_PER_PASS):
-            row = self._next_due(account)
+            row = None if self._paused(account) else self._next_due(account)
             if row is None:
                 break
             sent += self._send(account, row)
