@@ -1,0 +1,114 @@
+"""The poll job against a local HTTP server: validators, moves, 410, back-off."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from werkzeug import Response
+
+from bot.articles import LeadFinder
+from bot.config import FeedConfig, HttpSettings
+from bot.http import HttpClient
+from bot.poll import Poller
+from bot.store import Store
+from tests.helpers import Clock
+
+RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>"""
+
+
+def rss(*numbers: int) -> str:
+    return RSS.format(items="".join(
+        f"<item><title>Item {n}</title><link>https://e.example/{n}</link><guid>g{n}</guid>"
+        f"<description>Item {n} is a story long enough to be a real lead for a post, with words.</description>"
+        f"</item>" for n in numbers))
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def poller(tmp_path, clock):
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", clock)
+    store.migrate()
+    client = HttpClient(HttpSettings(deadline=5, read_timeout=2))
+    return Poller(store, client, LeadFinder(None), lambda feed: [("x", 0)], clock)
+
+
+def feed(httpserver, path="/rss", every=timedelta(minutes=5)) -> FeedConfig:
+    return FeedConfig(name="f", url=httpserver.url_for(path), every=every, fetch_article="never")
+
+
+def test_new_items_after_first_sight_are_queued(poller, httpserver):
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(1), content_type="application/rss+xml")
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(2, 1), content_type="application/rss+xml")
+    f = feed(httpserver)
+    assert poller.poll(f).primed is True
+    result = poller.poll(f, force=True)
+    assert (result.new, result.queued) == (1, 1)
+
+
+def test_etag_and_last_modified_make_a_304_cost_no_parsing(poller, httpserver):
+    headers = {"ETag": '"v1"', "Last-Modified": "Wed, 25 Nov 2026 10:00:00 GMT"}
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(1), headers=headers)
+    httpserver.expect_ordered_request(
+        "/rss", headers={"If-None-Match": '"v1"', "If-Modified-Since": headers["Last-Modified"]}
+    ).respond_with_response(Response(status=304))
+    f = feed(httpserver)
+    poller.poll(f)
+    result = poller.poll(f, force=True)
+    assert (result.new, result.queued) == (0, 0)
+    httpserver.check_assertions()
+    assert poller.store.feed_row("f", f.url).etag == '"v1"', "validators survive a 304"
+
+
+def test_permanent_redirect_is_remembered(poller, httpserver):
+    httpserver.expect_ordered_request("/old").respond_with_response(
+        Response(status=301, headers={"Location": httpserver.url_for("/new")}))
+    httpserver.expect_ordered_request("/new").respond_with_data(rss(1))
+    httpserver.expect_ordered_request("/new").respond_with_data(rss(2, 1))
+    f = feed(httpserver, "/old")
+    poller.poll(f)
+    assert poller.poll(f, force=True).queued == 1
+    httpserver.check_assertions()  # the second poll went straight to /new
+
+
+def test_410_disables_the_feed_with_a_logged_reason(poller, httpserver, caplog):
+    httpserver.expect_request("/rss").respond_with_data("gone", status=410)
+    f = feed(httpserver)
+    assert poller.poll(f) is None
+    assert "feed f: " in caplog.text and "polling stopped" in caplog.text
+    assert poller.poll(f, force=True) is None
+    assert len(httpserver.log) == 1, "a gone feed is not fetched again"
+
+
+def test_failures_back_off_exponentially_and_other_feeds_go_on(poller, httpserver, clock):
+    httpserver.expect_request("/bad").respond_with_data("oops", status=500)
+    httpserver.expect_request("/good").respond_with_data(rss(1))
+    bad, good = feed(httpserver, "/bad"), FeedConfig(name="g", url=httpserver.url_for("/good"),
+                                                       fetch_article="never")
+    assert poller.poll(bad) is None and poller.poll(good).primed
+    row = poller.store.feed_row("f", bad.url)
+    assert row.error_streak == 1 and row.next_poll_at == clock() + timedelta(minutes=5)
+    clock.advance(minutes=4)
+    assert poller.poll(bad) is None and len([e for e in httpserver.log if e[0].path == "/bad"]) == 1
+    clock.advance(minutes=1)
+    poller.poll(bad)
+    row = poller.store.feed_row("f", bad.url)
+    assert row.error_streak == 2 and row.next_poll_at == clock() + timedelta(minutes=10)
+    assert "HTTP 500" in row.last_error
+
+
+def test_retry_after_is_honoured(poller, httpserver, clock):
+    httpserver.expect_request("/rss").respond_with_data("slow down", status=429, headers={"Retry-After": "3600"})
+    f = feed(httpserver)
+    poller.poll(f)
+    assert poller.store.feed_row("f", f.url).next_poll_at == clock() + timedelta(hours=1)
+
+
+def test_cache_control_max_age_is_a_lower_bound_on_the_interval(poller, httpserver, clock):
+    httpserver.expect_request("/rss").respond_with_data(rss(1), headers={"Cache-Control": "public, max-age=1800"})
+    f = feed(httpserver)
+    poller.poll(f)
+    assert poller.store.feed_row("f", f.url).next_poll_at == clock() + timedelta(minutes=30)
