@@ -112,7 +112,6 @@ _DURATION = re.compile(r"(?:(\d+)\s*([smhd]))", re.I)
 _DURATION_FULL = re.compile(r"^\s*(?:\d+\s*[smhd]\s*)+$", re.I)
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Config:
@@ -154,39 +153,60 @@ def parse_duration(text: Any) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def parse_window(text: Any) -> Window:
-    """``"mon-fri 07:00-22:00"``, ``"sat,sun 09:00-20:00"``, ``"daily 22:00-02:00"``."""
-    form = 'expected a window like "mon-fri 07:00-22:00" or "sat,sun 09:00-20:00"'
-    parts = text.split() if isinstance(text, str) else []
-    if len(parts) != 2 or parts[1].count("-") != 1:
-        raise ValueError(f"{form}, got {text!r}")
-    days = _parse_days(parts[0].lower())
-    start, end = (_parse_time(t) for t in parts[1].split("-"))
-    if days is None or start is None or end is None:
-        raise ValueError(f"{form}, got {text!r}")
+_FORM = 'expected a window like "mon-fri 07:00-22:00", "sat,sun 09:00-20:00" or "daily 22:00-02:00"'
+_WINDOW = re.compile(r"\s*(?P<days>.*?)\s*(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*")
+_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_EVERY_DAY = ("daily", "all", "*")
+
+
+def parse_window(text: str) -> Window:
+    """``"mon-fri 07:00-22:00"``, ``"sat,sun 09:00-20:00"``, ``"mon-sun 22:00-02:00"``,
+    ``"daily 07:00-22:00"`` → Window.
+
+    Days are mon..sun (or full names), ranges may wrap (``fri-mon``), ``daily``
+    means every day. ``24:00`` is allowed as an end; an end at or before the
+    start crosses midnight. Raises ValueError naming the problem and the form."""
+    match = _WINDOW.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"{_FORM}, got {text!r}")
+    try:
+        days = _parse_days(match["days"])
+        start, end = _parse_clock(match["start"], False), _parse_clock(match["end"], True)
+    except ValueError as exc:
+        raise ValueError(f"{exc} in {text!r}; {_FORM}") from None
     return Window(days=days, start=start, end=end)
 
 
-def _parse_days(text: str) -> frozenset[int] | None:
-    if text in ("daily", "all", "*"):
+def _parse_days(text: str) -> frozenset[int]:
+    text = re.sub(r"\s+", "", text.lower())
+    if not text:
+        raise ValueError("missing days before the times")
+    if text in _EVERY_DAY:
         return frozenset(range(7))
     days: set[int] = set()
     for part in text.split(","):
-        ends = part.split("-")
-        if len(ends) > 2 or any(e not in _DAYS for e in ends):
-            return None
-        first, last = _DAYS.index(ends[0]), _DAYS.index(ends[-1])
-        span = (last - first) % 7
-        days.update((first + i) % 7 for i in range(span + 1))
+        first, dash, last = part.partition("-")
+        a, b = _day(first), _day(last) if dash else _day(first)
+        days.update((a + i) % 7 for i in range((b - a) % 7 + 1))
     return frozenset(days)
 
 
-def _parse_time(text: str) -> time | None:
-    match = re.fullmatch(r"(\d{1,2}):(\d{2})", text)
-    if not match or int(match[1]) > 24 or int(match[2]) > 59:
-        return None
-    hour, minute = int(match[1]), int(match[2])
-    return time(0, 0) if (hour, minute) == (24, 0) else (time(hour, minute) if hour < 24 else None)
+def _day(name: str) -> int:
+    if name in _DAY_NAMES:
+        return _DAY_NAMES.index(name)
+    if name in _FULL_NAMES:
+        return _FULL_NAMES.index(name)
+    raise ValueError(f"unknown day {name!r} (days are mon, tue, wed, thu, fri, sat, sun or daily)")
+
+
+def _parse_clock(text: str, is_end: bool) -> time:
+    hours, minutes = (int(part) for part in text.split(":"))
+    if is_end and (hours, minutes) == (24, 0):
+        return time(0, 0)
+    if hours > 23 or minutes > 59:
+        raise ValueError(f"no such time {text!r} (00:00 to 23:59, and 24:00 as an end)")
+    return time(hours, minutes)
 
 
 def template_fields(template: str) -> list[str]:
