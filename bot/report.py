@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TextIO
+from zoneinfo import ZoneInfo
 
 from bot.articles import LeadFinder, extract_page
 from bot.compose import Limits, compose, measure
@@ -80,11 +81,17 @@ def _pause(store: Store, name: str) -> str:
     return ""
 
 
+def _local(account: Account, at: datetime) -> str:
+    """A planned time in the account's schedule time zone, which is how people read it."""
+    tz = ZoneInfo(account.config.schedule.timezone if account.config.schedule else "UTC")
+    return f"{at.astimezone(tz):%Y-%m-%d %H:%M} {tz.key}"
+
+
 def _queue(publisher: Publisher, account: Account, out: TextIO) -> None:
     slots, rows = publisher.plan(account)
     for slot in slots[:20]:
         row = rows[slot.key]
-        at = f"at {_when(slot.at)} UTC" if slot.at else "will be skipped"
+        at = f"at {_local(account, slot.at)}" if slot.at else "not planned"
         out.write(f"    #{row.id} {at} ({slot.reason}): {row.title[:70]}\n")
     if len(slots) > 20:
         out.write(f"    ... and {len(slots) - 20} more\n")
@@ -105,7 +112,7 @@ def schedule_preview(publisher: Publisher, out: TextIO, hours: int = 24) -> None
         planned = [s for s in slots if s.at and s.at <= horizon]
         out.write(f"{account.name}: {len(planned)} post(s) in the next {hours} h\n")
         for slot in planned:
-            out.write(f"  {_when(slot.at)} UTC  #{rows[slot.key].id} ({slot.reason}) "
+            out.write(f"  {_local(account, slot.at)}  #{rows[slot.key].id} ({slot.reason}) "
                       f"{rows[slot.key].title[:70]}\n")
 
 

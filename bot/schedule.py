@@ -25,8 +25,8 @@ from bot.config import Schedule, Window
 UTC = timezone.utc
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-REASONS = ("due", "gap", "jitter", "hourly cap", "daily cap", "window", "retry", "paused",
-           "expired")
+REASONS = ("due", "gap", "jitter", "pacing", "hourly cap", "daily cap", "window", "retry",
+           "paused", "expired")
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,12 @@ def plan(schedule: Schedule | None, queue: Sequence[Queued], sent: Sequence[date
     sends in any trailing hour and ``max_per_day`` in any trailing 24 h
     (``sent`` included), and lies in a window. ``reason`` names the constraint
     that set the time ("due": nothing held it back).
+
+    Pacing: when more posts wait than ``max_per_day`` still allows in the
+    trailing 24 h, the gap grows to the open window time of an average day
+    divided by ``max_per_day``, so a burst is spread over the day instead of
+    using up the daily cap in the morning (and leaving nothing for the news
+    of the afternoon). With fewer posts waiting, ``min_gap`` alone applies.
 
     A post in retry back-off keeps its rank if its ``not_before`` ends before
     the next send could happen with the largest jitter; otherwise the next
@@ -132,8 +138,9 @@ class _Simulation:
         slots: list[Slot] = []
         while waiting:
             post = self.choose(waiting)
+            backlog = len(waiting)
             waiting.remove(post)
-            at, reason = self.earliest(post)
+            at, reason = self.earliest(post, backlog)
             if at is None or at > _deadline(post, self.schedule):
                 slots.append(Slot(post.key, None, reason))   # never, or too late: takes no slot
                 continue
@@ -151,20 +158,35 @@ class _Simulation:
         same choice, and the plan shown is the plan executed."""
         backoffs = [q.not_before for q in waiting]
         floor = min(backoffs) if None not in backoffs else None   # someone is always ready
-        bounds = [self.now, self.paused, floor, self.gap_end(self.schedule.jitter)]
+        bounds = [self.now, self.paused, floor, self.gap_end(self.schedule.jitter),
+                  self.pace_end(len(waiting))]
         anchor, _ = self.fit(max(b for b in bounds if b is not None), "due")
         if anchor is None:
             return waiting[0]
         return next(q for q in waiting if q.not_before is None or q.not_before <= anchor)
 
-    def earliest(self, post: Queued) -> tuple[datetime | None, str]:
-        """When ``post`` can go after the sends so far, and why not sooner."""
+    def earliest(self, post: Queued, backlog: int = 1) -> tuple[datetime | None, str]:
+        """When ``post`` can go after the sends so far, with ``backlog`` posts
+        (this one included) still to send, and why not sooner."""
         extra = jitter_for(post.key, self.schedule.jitter)
         bounds = [(self.now, "due"), (self.paused, "paused"), (post.not_before, "retry"),
-                  (self.gap_end(timedelta(0)), "gap"), (self.gap_end(extra), "jitter")]
+                  (self.gap_end(timedelta(0)), "gap"), (self.gap_end(extra), "jitter"),
+                  (self.pace_end(backlog), "pacing")]
         # max() keeps the first of equal times, so "due" wins a tie with "gap"
         at, reason = max(((t, r) for t, r in bounds if t is not None), key=lambda b: b[0])
         return self.fit(at, reason)
+
+    def pace_end(self, backlog: int) -> datetime | None:
+        """The paced gap's end when the backlog exceeds what today's cap allows."""
+        cap = self.schedule.max_per_day
+        if cap is None or cap <= 0 or not self.history:
+            return None
+        last = self.history[-1]
+        used = len(self.history) - bisect.bisect_right(self.history, last - DAY)
+        if backlog <= cap - used:
+            return None
+        pace = _open_time_per_day(self.schedule.windows) / cap
+        return last + pace if pace > self.schedule.min_gap else None
 
     def gap_end(self, extra: timedelta) -> datetime | None:
         if not self.history:
@@ -214,6 +236,18 @@ def _cap(history: list[datetime], at: datetime, span: timedelta,
         return at
     # the oldest (count - cap + 1) sends in the span must age out of it
     return history[first + count - cap] + span
+
+
+def _open_time_per_day(windows: Sequence[Window]) -> timedelta:
+    """Average open time per day over a week (24 h with no windows)."""
+    if not windows:
+        return DAY
+    total = timedelta(0)
+    for window in windows:
+        start = timedelta(hours=window.start.hour, minutes=window.start.minute)
+        end = timedelta(hours=window.end.hour, minutes=window.end.minute)
+        total += ((end - start) % DAY or DAY) * len(window.days)
+    return min(total / 7, DAY)
 
 
 def _rank(order: str) -> Callable[[Queued], tuple]:

@@ -260,7 +260,9 @@ def test_priority_goes_first_when_the_queue_is_longer_than_what_fits():
     slots = plan(rules, queue, [], NOW, horizon=timedelta(days=3))
     assert slots[0] == Slot("breaking", NOW, "due")
     assert [s.key for s in slots[:3]] == ["breaking", "post-00", "post-01"]
-    assert slots[3].reason == "daily cap" and slots[3].at == NOW + timedelta(days=1)
+    # six posts, three a day: the day's budget is spread, 24 h / 3 apart
+    assert slots[1] == Slot("post-00", NOW + timedelta(hours=8), "pacing")
+    assert slots[3].at == NOW + timedelta(days=1)
 
 
 def test_paused_until_holds_every_post():
@@ -324,13 +326,34 @@ def test_posting_exactly_at_expiry_is_still_in_time():
 def test_posts_beyond_the_horizon():
     rules = Schedule(max_per_day=2)
     slots = plan(rules, burst(8), [], NOW, horizon=timedelta(days=1))
-    assert times(slots[:4]) == [NOW, NOW, NOW + timedelta(days=1), NOW + timedelta(days=1)]
-    assert slots[4] == Slot(slots[4].key, NOW + timedelta(days=2), "daily cap")   # first beyond
-    assert all(s.at is None and s.reason == "daily cap" for s in slots[5:])
+    half = timedelta(hours=12)   # paced: two a day, spread over the day
+    assert times(slots[:3]) == [NOW, NOW + half, NOW + 2 * half]
+    assert slots[3] == Slot(slots[3].key, NOW + 3 * half, "pacing")   # first beyond
+    assert all(s.at is None and s.reason == "pacing" for s in slots[4:])
     assert len({s.key for s in slots}) == 8
 
 
 # ---------------------------------------------------------------- the overnight burst
+
+
+def test_a_burst_larger_than_the_daily_cap_is_spread_over_the_window():
+    rules = Schedule(min_gap=10 * MIN, max_per_day=17, timezone="Europe/Berlin",
+                     windows=(parse_window("mon-sun 07:00-22:00"),))
+    slots = plan(rules, burst(30), [], NOW, horizon=timedelta(days=7))
+    berlin = ZoneInfo("Europe/Berlin")
+    same_day = [(a.at, b.at) for a, b in zip(slots, slots[1:])
+                if a.at.astimezone(berlin).date() == b.at.astimezone(berlin).date()]
+    pace = timedelta(hours=15) / 17   # 15 open hours shared by 17 posts
+    assert min(b - a for a, b in same_day) == pace
+    first_day = [(a, b) for a, b in same_day if a.date() == NOW.date()]
+    assert first_day and all(b - a == pace for a, b in first_day)
+    assert slots[1].reason == "pacing"
+
+
+def test_a_burst_within_the_cap_keeps_the_short_gap():
+    rules = Schedule(min_gap=10 * MIN, max_per_day=17)
+    slots = plan(rules, burst(5), [], NOW)
+    assert times(slots) == [NOW + i * 10 * MIN for i in range(5)]
 
 
 def assert_respects(rules: Schedule, slots, sent=()):
