@@ -48,7 +48,7 @@ def build(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime
     store.migrate()
     client = HttpClient(config.http)
     accounts = [Account(a, REGISTRY[a.platform](a.name, a.options, a.credentials, clock=clock,
-                                                fetch_media=lambda url: client.get_page(url)))
+                                                fetch_media=client.get_media))
                 for a in config.accounts]
     poller = Poller(store, client, LeadFinder(client.get_page),
                     lambda feed: accounts_for(config, feed), clock)

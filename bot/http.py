@@ -1,0 +1,429 @@
+"""Fetching over HTTP with the limits a poller of untrusted URLs needs.
+
+``HttpClient.get`` applies a total deadline (body included), a size cap that
+also bounds decompression, redirects followed by hand, conditional GET, and an
+optional address guard against server-side request forgery. Every failure is a
+``FeedError`` with a short reason that never contains the URL (the caller names
+the feed; URLs may carry tokens).
+
+Nothing here is global: the session, the clocks and the resolver are passed in,
+so one client can serve many feeds polled from several threads.
+"""
+from __future__ import annotations
+
+import http.client
+import ipaddress
+import socket
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from types import MappingProxyType
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+from requests.adapters import HTTPAdapter
+
+from bot.config import HttpSettings
+from bot.errors import FeedError
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+PERMANENT = (301, 308)
+REDIRECTS = (301, 302, 303, 307, 308)
+CHUNK = 64 * 1024
+METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254"))
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+MEDIA_ACCEPT = "image/*,video/*;q=0.8"
+
+
+@dataclass(frozen=True)
+class Response:
+    """A fetched answer. ``url`` is the final URL after redirects;
+    ``permanent_url`` is set only when every redirect on the way was permanent
+    (301/308), so the caller may remember the move. A 304 has an empty body."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    permanent_url: str | None
+
+
+class PinnedAdapter(HTTPAdapter):
+    """Connects to the address the guard checked instead of resolving again.
+
+    ``HttpClient`` marks a prepared request with ``herald_pin`` (an IP string);
+    TLS still verifies the certificate against, and sends SNI for, the host
+    name. Requests without the mark are sent as usual."""
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        pin = getattr(request, "herald_pin", None)
+        if pin:
+            hostname = host_params["host"]
+            host_params = {**host_params, "host": pin}
+            if host_params["scheme"] == "https":
+                pool_kwargs = {**pool_kwargs, "server_hostname": hostname,
+                               "assert_hostname": hostname}
+        return host_params, pool_kwargs
+
+
+def new_session() -> requests.Session:
+    """A session whose adapters connect to guard-checked addresses."""
+    session = requests.Session()
+    # Proxies from the environment would resolve names themselves and defeat the pin.
+    session.trust_env = False
+    adapter = PinnedAdapter()
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+class HttpClient:
+    """Fetches URLs under ``settings``' limits. Thread-safe as far as the session is."""
+
+    def __init__(
+        self,
+        settings: HttpSettings,
+        session: requests.Session | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        resolve: Callable[..., list] = socket.getaddrinfo,
+        clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+    ):
+        self.settings = settings
+        self.session = session if session is not None else new_session()
+        self._monotonic = monotonic
+        self._resolve = resolve
+        self._clock = clock
+        self._allow_names, self._allow_nets = _split_allow(settings.allow_hosts)
+
+    # ------------------------------------------------------------ public
+
+    def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
+            guard: bool = True, accept: str | None = None) -> Response:
+        """GET ``url``, following up to ``settings.max_redirects`` redirects.
+
+        Returns the final answer for 2xx and 304 (empty body). Raises FeedError
+        for timeouts (including the total deadline), bodies over the size cap,
+        too many redirects, refused addresses (``guard=True``), network errors
+        and any other status (``retry_after`` from Retry-After on 429/503,
+        ``gone=True`` on 410)."""
+        start = self._monotonic()
+        headers = self._headers(etag, last_modified, accept)
+        permanent = True
+        for hop in range(self.settings.max_redirects + 1):
+            resp = self._send(url, headers, guard, start)
+            if resp.status_code not in REDIRECTS or "location" not in resp.headers:
+                return self._finish(resp, url, url if hop and permanent else None, start)
+            resp.close()
+            permanent = permanent and resp.status_code in PERMANENT
+            url = _next_url(url, resp.headers["location"])
+        raise FeedError("too many redirects")
+
+    def get_page(self, url: str) -> bytes:
+        """The HTML of an article page found in a feed (guarded). Raises
+        FeedError for failures, non-2xx answers and non-HTML content."""
+        resp = self.get(url, guard=True, accept=PAGE_ACCEPT)
+        kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not 200 <= resp.status < 300:
+            raise FeedError(f"HTTP {resp.status}")
+        if kind not in HTML_TYPES and not (not kind and _looks_like_html(resp.body)):
+            raise FeedError(f"not an HTML page ({kind or 'no content type'})")
+        return resp.body
+
+    def get_media(self, url: str) -> bytes:
+        """An image or video linked from a feed or page (guarded), for adapters
+        that upload media. Raises FeedError for failures, non-2xx answers and
+        content that is not an image or a video."""
+        resp = self.get(url, guard=True, accept=MEDIA_ACCEPT)
+        kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+        if not 200 <= resp.status < 300:
+            raise FeedError(f"HTTP {resp.status}")
+        if not kind.startswith(("image/", "video/")):
+            raise FeedError(f"not an image or video ({kind or 'no content type'})")
+        return resp.body
+
+    def read_local(self, path: str | Path) -> bytes:
+        """The bytes of a local file, refused beyond the size cap."""
+        cap = self.settings.max_bytes
+        try:
+            with open(path, "rb") as fh:
+                body = fh.read(cap + 1)
+        except OSError as exc:
+            raise FeedError(f"cannot read file: {exc.strerror or exc}") from exc
+        if len(body) > cap:
+            raise FeedError(f"file larger than {_size(cap)}")
+        return body
+
+    # ------------------------------------------------------------ one hop
+
+    def _headers(self, etag, last_modified, accept) -> dict[str, str]:
+        headers = {"User-Agent": self.settings.user_agent,
+                   "Accept-Encoding": "gzip, deflate"}
+        if accept:
+            headers["Accept"] = accept
+        if etag:
+            headers["If-None-Match"] = etag
+        if last_modified:
+            headers["If-Modified-Since"] = last_modified
+        return headers
+
+    def _send(self, url: str, headers: dict, guard: bool, start: float) -> requests.Response:
+        self._check_deadline(start)
+        parts = _split(url)
+        prepared = requests.Request("GET", url, headers=headers).prepare()
+        if guard:
+            # With a pinned address urllib3 would name the IP in Host; keep the name.
+            prepared.headers["Host"] = parts.netloc.rpartition("@")[2]
+            # Connect to the address we checked, so a second DNS answer (rebinding)
+            # cannot swap in a private one. Only PinnedAdapter honours the pin; an
+            # injected session with other adapters connects by name again, and
+            # then a rebinding resolver could still win the race.
+            prepared.herald_pin = self._check_host(parts.hostname, parts.port)
+        timeout = (self.settings.connect_timeout, self._read_timeout(start))
+        try:
+            return self.session.send(prepared, stream=True, timeout=timeout,
+                                     allow_redirects=False)
+        except requests.RequestException as exc:
+            raise FeedError(self._network_reason(exc, start)) from exc
+
+    def _finish(self, resp: requests.Response, url: str, moved: str | None,
+                start: float) -> Response:
+        try:
+            self._raise_for_status(resp)
+            body = b"" if resp.status_code == 304 else self._read_body(resp, start)
+        finally:
+            resp.close()
+        return Response(url=url, status=resp.status_code,
+                        headers=MappingProxyType(resp.headers.copy()), body=body,
+                        permanent_url=moved)
+
+    def _raise_for_status(self, resp: requests.Response) -> None:
+        status = resp.status_code
+        if 200 <= status < 300 or status == 304:
+            return
+        if status == 410:
+            raise FeedError("HTTP 410 (gone)", gone=True)
+        retry = None
+        if status in (429, 503):
+            retry = self._retry_after(resp.headers.get("retry-after"), resp.headers.get("date"))
+        raise FeedError(f"HTTP {status}", retry_after=retry)
+
+    # ------------------------------------------------------------ the body
+
+    def _read_body(self, resp: requests.Response, start: float) -> bytes:
+        cap = self.settings.max_bytes
+        declared = resp.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise FeedError(f"body larger than {_size(cap)}")
+        chunks, total = [], 0
+        while True:
+            self._check_deadline(start)
+            self._tighten_socket(resp, start)
+            chunk = self._read_chunk(resp, start)
+            if not chunk:
+                return b"".join(chunks)
+            total += len(chunk)
+            if total > cap:
+                raise FeedError(f"body larger than {_size(cap)}")
+            chunks.append(chunk)
+
+    def _read_chunk(self, resp: requests.Response, start: float) -> bytes:
+        # read1 returns what one socket read gives, so a trickling server is seen
+        # chunk by chunk; decoding is bounded by ``CHUNK`` per call (urllib3 2.6+),
+        # which keeps a decompression bomb within the cap.
+        try:
+            return resp.raw.read1(CHUNK, decode_content=True)
+        except urllib3.exceptions.DecodeError as exc:
+            raise FeedError("body could not be decompressed") from exc
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
+            raise FeedError(self._network_reason(exc, start)) from exc
+
+    def _tighten_socket(self, resp: requests.Response, start: float) -> None:
+        # The read timeout alone would let a slow body run past the deadline; every
+        # read is therefore bounded by whatever time the deadline has left.
+        sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
+        if sock is not None:
+            sock.settimeout(self._read_timeout(start))
+
+    def _read_timeout(self, start: float) -> float:
+        left = self.settings.deadline - (self._monotonic() - start)
+        return max(0.01, min(self.settings.read_timeout, left))
+
+    def _check_deadline(self, start: float) -> None:
+        if self._monotonic() - start >= self.settings.deadline:
+            raise FeedError(f"timed out after {self.settings.deadline:g} s")
+
+    # ------------------------------------------------------------ reasons
+
+    def _network_reason(self, exc: BaseException, start: float) -> str:
+        # Reads are bounded by the time left, so a timeout at the end of the
+        # deadline is the deadline's (allow for timer granularity).
+        if self._monotonic() - start >= self.settings.deadline - 0.05:
+            return f"timed out after {self.settings.deadline:g} s"
+        if isinstance(exc, requests.ConnectTimeout):
+            return f"connection timed out after {self.settings.connect_timeout:g} s"
+        if _caused_by(exc, (TimeoutError, socket.timeout)) or isinstance(exc, requests.Timeout):
+            return f"no answer within {self.settings.read_timeout:g} s"
+        if isinstance(exc, requests.exceptions.SSLError):
+            return "TLS error"
+        if _caused_by(exc, (socket.gaierror,)) or "NameResolution" in repr(exc):
+            return "host name not found"
+        if _caused_by(exc, (ConnectionRefusedError,)):
+            return "connection refused"
+        if _caused_by(exc, (http.client.IncompleteRead,)):
+            return "body cut short"
+        if _caused_by(exc, (http.client.RemoteDisconnected, ConnectionResetError)):
+            return "connection closed by the server"
+        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
+                      | requests.exceptions.InvalidSchema):
+            return "invalid URL"
+        return f"connection failed ({type(exc).__name__})"
+
+    def _retry_after(self, value: str | None, date: str | None) -> float | None:
+        if not value:
+            return None
+        value = value.strip()
+        if value.isdigit():
+            return float(value)
+        when = _http_date(value)
+        if when is None:
+            return None
+        # Measure against the server's own clock when it sent one: skew cancels out.
+        now = _http_date(date) if date else None
+        return max(0.0, (when - (now or self._clock())).total_seconds())
+
+    # ------------------------------------------------------------ the guard
+
+    def _check_host(self, host: str | None, port: int | None) -> str:
+        """Resolve ``host`` once, refuse non-public addresses, return the one to use."""
+        if not host:
+            raise FeedError("invalid URL")
+        named = host.lower().rstrip(".") in self._allow_names
+        addresses = _literal(host) or self._lookup(host, port)
+        for address in addresses:
+            # Every answer must pass: a resolver may list a public and a private one.
+            why = None if named or self._allowed(address) else refusal(address)
+            if why:
+                raise FeedError(f"refused: {address} is {why}")
+        return str(addresses[0])
+
+    def _lookup(self, host: str, port: int | None) -> list[IpAddress]:
+        try:
+            infos = self._resolve(host, port or 80, type=socket.SOCK_STREAM)
+            addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
+        except (OSError, UnicodeError, ValueError) as exc:
+            raise FeedError("host name not found") from exc
+        if not addresses:
+            raise FeedError("host name not found")
+        return addresses
+
+    def _allowed(self, address: IpAddress) -> bool:
+        plain = _unmapped(address)
+        return any(plain in net for net in self._allow_nets if net.version == plain.version)
+
+
+def refusal(address: IpAddress) -> str | None:
+    """Why ``address`` must not be fetched from a feed's link, or None if it is public."""
+    address = _unmapped(address)
+    checks = (
+        (address in METADATA, "a cloud metadata address"),
+        (address.is_loopback, "a loopback address"),
+        (address.is_link_local, "a link-local address"),
+        (address.is_multicast, "a multicast address"),
+        (address.is_unspecified, "an unspecified address"),
+        (address.is_private, "a private address"),
+        (address.is_reserved, "a reserved address"),
+        (not address.is_global, "not a public address"),
+    )
+    return next((why for hit, why in checks if hit), None)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _unmapped(address: IpAddress) -> IpAddress:
+    if isinstance(address, ipaddress.IPv6Address):
+        return address.ipv4_mapped or address.sixtofour or address
+    return address
+
+
+def _literal(host: str) -> list[IpAddress]:
+    try:
+        return [ipaddress.ip_address(host.strip("[]").split("%")[0])]
+    except ValueError:
+        return []
+
+
+def _split_allow(entries) -> tuple[frozenset[str], tuple]:
+    names, nets = set(), []
+    for entry in entries:
+        try:
+            nets.append(ipaddress.ip_network(entry.strip(), strict=False))
+        except ValueError:
+            names.add(entry.strip().lower().rstrip("."))
+    return frozenset(names), tuple(nets)
+
+
+def _split(url: str):
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError for a bad port
+    except ValueError as exc:
+        raise FeedError("invalid URL") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise FeedError("invalid URL")
+    return parts
+
+
+def _next_url(current: str, location: str) -> str:
+    url = urljoin(current, location.strip())
+    _split(url)
+    return url
+
+
+def _http_date(value: str) -> datetime | None:
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def _caused_by(exc: BaseException, kinds: tuple) -> bool:
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, kinds):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__ or _wrapped(exc)
+    return False
+
+
+def _wrapped(exc: BaseException) -> BaseException | None:
+    # requests and urllib3 wrap the lower error as an argument, not as the cause.
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        return reason
+    return next((arg for arg in exc.args if isinstance(arg, BaseException)), None)
+
+
+def _looks_like_html(body: bytes) -> bool:
+    head = body[:1024].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
+
+
+def _size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:g} MB"
+    if n >= 1_000:
+        return f"{n / 1_000:g} kB"
+    return f"{n} bytes"
