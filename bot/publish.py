@@ -159,7 +159,7 @@ class Publisher:
         if not self.store.claim(row.id, self.worker, post.text):
             return 0
         try:
-            receipt = account.adapter.publish(post)
+            receipt = self._already_there(account, row, post) or account.adapter.publish(post)
         except PublishError as exc:
             self._failed(account, row, exc)
             return 0
@@ -204,6 +204,18 @@ class Publisher:
         self.store.release(row.id, message, not_before=self.clock() + delay)
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())
+
+    @staticmethod
+    def _already_there(account: Account, row, post: Post) -> Receipt | None:
+        """Before sending again a post whose earlier try failed, look for it on
+        the platform: a timeout may have hidden a success. Raises PublishError."""
+        if not row.attempts:
+            return None
+        receipt = account.adapter.find_recent(post)
+        if receipt:
+            log.info("account %s: post %s was already on the platform (id %s); not sent again",
+                     account.name, row.id, receipt.platform_id)
+        return receipt
 
     # -- after a crash -----------------------------------------------------------
 

@@ -198,3 +198,18 @@ def test_dry_run_prints_and_leaves_the_outbox(store, clock, capsys):
     assert publisher.run() == 1 and publisher.run() == 0
     assert "Story number 1" in capsys.readouterr().out
     assert statuses(store) == {"pending": 1} and adapter.posted == []
+
+
+def test_a_timeout_that_hid_a_success_is_found_before_sending_again(store, clock):
+    publisher, adapter = make(store, clock)
+    queue(store, 1)
+
+    def accepted_then_timed_out(post):
+        adapter.on_platform[post.link] = Receipt("id-accepted")
+        raise Transient("no answer within 20 s")
+    adapter.publish = accepted_then_timed_out
+    publisher.run()
+    clock.advance(minutes=5)
+    publisher.run()
+    (row,) = store.recent(["sent"])
+    assert row.platform_id == "id-accepted"
