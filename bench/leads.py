@@ -1,0 +1,129 @@
+"""Benchmark: how well ``extract_page`` finds the lead of real article pages.
+
+Runs over ``<shared>/bench/articles`` (``<repo>/../shared``, or env HERALD_SHARED)
+and prints the mean token F1, the share of pages at F1 >= 0.8 and the time per page.
+
+Scoring (see that folder's README.md): the gold lead is the first non-empty line of
+``articleBody``; F1 is over bags of lower-cased ``\\w+`` tokens.
+
+Pages with no lead. Some gold "leads" are not leads at all: a bare dateline
+("BAAR, SWITZERLAND"), a shouted link ("CLICK FOR FULL STATE SWIM RESULTS"), a
+four-word kicker. We call a gold line with fewer than 8 tokens "no lead", and
+then an answer of "" scores 1.0 (the right call: the post falls back to the
+headline); any other answer is scored by plain F1 against the gold line. When
+the gold line is 8 tokens or more, "" scores 0. The "strict" line scores ""
+as 0 everywhere, for comparison.
+
+The "info" line is NOT the benchmark figure, only a diagnostic: where the gold
+first line is not prose by our own ``is_prose`` (a dateline, a kicker, a video
+caption, a spec box), it scores the page against the gold's next line instead,
+to show how much of the gap lies in such gold lines.
+
+    .venv/bin/python bench/leads.py [--worst N]
+"""
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bot.articles import extract_page, is_prose  # noqa: E402
+
+NO_LEAD_TOKENS = 8
+
+
+def shared_dir() -> Path:
+    """The shared folder: env HERALD_SHARED, else <repo>/../shared."""
+    return Path(os.environ.get("HERALD_SHARED") or REPO.parent / "shared")
+
+
+def tokens(text: str) -> Counter:
+    return Counter(re.findall(r"\w+", text.lower()))
+
+
+def f1(answer: str, gold: str) -> float:
+    """Bag-of-words token F1; 1.0 when both are empty."""
+    a, g = tokens(answer), tokens(gold)
+    if not a or not g:
+        return float(not a and not g)
+    common = sum((a & g).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(a.values()), common / sum(g.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+def score(answer: str, gold: str) -> tuple[float, float]:
+    """(fair, strict) score of one page; see the module docstring."""
+    strict = f1(answer, gold)
+    if not answer and sum(tokens(gold).values()) < NO_LEAD_TOKENS:
+        return 1.0, strict
+    return strict, strict
+
+
+def gold_lines(body: str) -> list[str]:
+    return [line.strip() for line in body.splitlines() if line.strip()]
+
+
+def gold_lead(body: str) -> str:
+    return next(iter(gold_lines(body)), "")
+
+
+def info_score(answer: str, body: str) -> float:
+    """Diagnostic only: a gold first line that is not prose is read as a heading."""
+    lines = gold_lines(body) or [""]
+    if not is_prose(lines[0]) and len(lines) > 1:
+        return score(answer, lines[1])[0]
+    return score(answer, lines[0])[0]
+
+
+def run(folder: Path) -> list[dict]:
+    truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
+    rows = []
+    for key, item in sorted(truth.items()):
+        html = gzip.decompress((folder / f"{key}.html.gz").read_bytes())
+        start = time.perf_counter()
+        info = extract_page(html, item["url"])
+        elapsed = time.perf_counter() - start
+        gold = gold_lead(item["articleBody"])
+        fair, strict = score(info.lead, gold)
+        rows.append({"key": key, "url": item["url"], "lead": info.lead, "gold": gold,
+                     "f1": fair, "strict": strict, "info": info_score(info.lead, item["articleBody"]),
+                     "seconds": elapsed})
+    return rows
+
+
+def report(rows: list[dict], worst: int) -> None:
+    n = len(rows)
+    for name, label in (("f1", "fair  "), ("strict", "strict"), ("info", "info  ")):
+        values = [r[name] for r in rows]
+        print(f"{label}: mean F1 {statistics.mean(values):.3f}, "
+              f"F1>=0.8 on {sum(v >= 0.8 for v in values) / n:.0%} of {n} pages")
+    times = [r["seconds"] * 1000 for r in rows]
+    print(f"time per page: mean {statistics.mean(times):.1f} ms, "
+          f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms")
+    print(f"no lead answered on {sum(not r['lead'] for r in rows)} pages")
+    for r in sorted(rows, key=lambda r: r["f1"])[:worst]:
+        print(f"\n{r['f1']:.2f} {r['key'][:12]} {r['url']}\n  got:  {r['lead'][:300]}"
+              f"\n  gold: {r['gold'][:300]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worst", type=int, default=0, help="print the N worst pages")
+    args = parser.parse_args()
+    report(run(shared_dir() / "bench" / "articles"), args.worst)
+
+
+if __name__ == "__main__":
+    main()
