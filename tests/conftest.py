@@ -1,0 +1,7 @@
+"""Shared test settings. Keep it small; add fixtures below."""
+from hypothesis import settings
+
+# Deterministic everywhere (CI and laptops): the same examples on every run,
+# no example database written into the tree.
+settings.register_profile("herald", derandomize=True, database=None, print_blob=True)
+settings.load_profile("herald")

@@ -1,0 +1,103 @@
+"""The fake Graph API: Page token in a header or parameter, {"error": {...}} bodies."""
+from __future__ import annotations
+
+import json
+import re
+
+from .shapes import Answer, Api, Reply
+
+GRAPH_PATH = re.compile(r"^/(v\d+\.\d+)/(.+)$")
+
+
+class GraphApi(Api):
+    """Graph API: Page token in a header or parameter, {"error": {...}} bodies."""
+
+    def authenticate(self) -> Reply | None:
+        match = GRAPH_PATH.match(self.req.path)
+        if not match:
+            return self.error(100, "Unknown path components", status=404)
+        self.version, self.rest = match.groups()
+        token = self._token()
+        self.page = next((p for p in self.fake.pages.values() if p.token == token), None)
+        if self.page is None:
+            return self.error(190, "Invalid OAuth access token - Cannot parse access token")
+        return None
+
+    def _token(self) -> str:
+        header = self.req.headers.get("authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() in ("bearer", "oauth"):
+            return value
+        return self.form().get("access_token", "")
+
+    def error(self, code: int, message: str, subcode: int | None = None, status: int = 400,
+              headers: dict | None = None, **extra) -> Reply:
+        err = {"message": message, "type": "OAuthException", "code": code,
+               "fbtrace_id": f"Afake{code}", **extra}
+        if subcode is not None:
+            err["error_subcode"] = subcode
+        return Reply(status, {"error": err}, headers or {})
+
+    def fault(self, f: Answer) -> Reply:
+        msg, subcode = f.params.get("message"), f.params.get("subcode")
+        if f.kind in ("500", "503"):
+            return self.error(2, msg or "An unexpected error has occurred. Please retry your "
+                              "request later.", status=int(f.kind), is_transient=True)
+        if f.kind == "429":
+            return self.rate_limited(f)
+        if f.kind == "401":
+            return self.error(190, msg or "Error validating access token: Session has expired.",
+                              subcode or 463)
+        if f.kind == "403-duplicate":
+            return self.error(506, msg or "Duplicate status message")
+        if f.kind == "403-permissions":
+            return self.error(200, msg or "(#200) The user hasn't authorized the application "
+                              "to perform this action", status=403)
+        if f.kind.startswith("graph-"):
+            code = int(f.kind.split("-", 1)[1])
+            return self.error(code, msg or f"(#{code}) fake Graph error", subcode)
+        return self.error(100, msg or "(#100) Invalid parameter", subcode)
+
+    def rate_limited(self, f: Answer) -> Reply:
+        headers = {"X-App-Usage": json.dumps({"call_count": 100, "total_cputime": 30,
+                                              "total_time": 40})}
+        if "regain" in f.params:
+            headers["X-Business-Use-Case-Usage"] = json.dumps({self.page.page_id: [{
+                "type": "pages", "call_count": 100, "total_cputime": 10, "total_time": 10,
+                "estimated_time_to_regain_access": f.params["regain"]}]})
+        return self.error(4, f.params.get("message") or "(#4) Application request limit reached",
+                          status=403, headers=headers, is_transient=True)
+
+    def route(self) -> Reply:
+        method, rest = self.req.method, self.rest
+        if method == "GET" and rest == "me":
+            return Reply(200, {"name": self.page.name, "id": self.page.page_id})
+        page_id, _, edge = rest.partition("/")
+        if page_id != self.page.page_id:
+            return self.error(200, "(#200) The token does not belong to this Page", status=403)
+        if method == "POST" and edge in ("feed", "photos"):
+            return self.post(edge)
+        if method == "GET" and edge == "feed":
+            return self.feed()
+        return self.error(100, f"Unsupported {method.lower()} request.")
+
+    def post(self, edge: str) -> Reply:
+        form = self.form()
+        text = form.get("message") if edge == "feed" else form.get("caption")
+        if edge == "photos" and not form.get("url"):
+            return self.error(324, "(#324) Requires upload file")
+        if edge == "feed" and not (text or form.get("link")):
+            return self.error(100, "(#100) Missing message or attachment")
+        post_id = f"{self.page.page_id}_{self.fake.next_id()}"
+        self.fake.record({"platform": "facebook", "account": self.page.page_id, "text": text,
+                          "link": form.get("link"), "id": post_id, "image_url": form.get("url"),
+                          "version": self.version})
+        if edge == "photos":
+            return Reply(200, {"id": self.fake.next_id(), "post_id": post_id})
+        return Reply(200, {"id": post_id})
+
+    def feed(self) -> Reply:
+        limit = int(self.form().get("limit", "25"))
+        mine = [p for p in self.fake.posts if p["account"] == self.page.page_id][::-1][:limit]
+        return Reply(200, {"data": [{"id": p["id"], "message": p["text"], "link": p["link"]}
+                                    for p in mine], "paging": {}})

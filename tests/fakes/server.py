@@ -1,0 +1,247 @@
+"""A fake X API v2 and Facebook Graph API on one 127.0.0.1 port.
+
+It speaks the real request and answer shapes, checks OAuth 1.0a signatures and
+Page tokens, records every accepted post, and can be scripted per test
+(``fake.script("429", reset=...)``) or run standalone for chaos tests::
+
+    python -m tests.fakes.server --port 0 --fail-5xx 0.2 --rate-limit 0.05 \
+        --slow-accept 0.05 --slow-seconds 3 --seed 1 --log /tmp/fake.jsonl
+
+Standalone, it prints its port on one line when ready and serves
+``GET /_fake/posts`` (JSON list of accepted posts) until SIGTERM or SIGINT.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import signal
+import socket
+import threading
+import time
+from collections import deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+from .graph_api import GraphApi
+from .shapes import (PAGE_ID, PAGE_NAME, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN,
+                     X_CONSUMER_KEY, X_CONSUMER_SECRET, X_USER_ID, X_USERNAME, Answer, Chaos,
+                     Page, Reply, Request, XUser)
+from .x_api import XApi
+
+POSTING = ("/2/tweets", "/feed", "/photos")   # where chaos may accept slowly
+
+
+class FakeApi:
+    """The fake server. Use as a context manager, or ``start()`` / ``stop()``."""
+
+    def __init__(self, *, port: int = 0, hang_seconds: float = 3.0, chaos: Chaos | None = None,
+                 log_file: str | None = None):
+        self.consumer = (X_CONSUMER_KEY, X_CONSUMER_SECRET)
+        self.x_users = {X_ACCESS_TOKEN: XUser(X_USER_ID, X_USERNAME, X_ACCESS_SECRET)}
+        self.pages = {PAGE_ID: Page(PAGE_ID, PAGE_NAME, PAGE_TOKEN)}
+        self.hang_seconds = hang_seconds
+        self.chaos = chaos or Chaos()
+        self.posts: list[dict] = []
+        self.requests: list[dict] = []
+        self.media: dict[str, int] = {}
+        self._rng = random.Random(self.chaos.seed)
+        self._script: deque[Answer] = deque()
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._log = open(log_file, "a", encoding="utf-8") if log_file else None
+        self._server = _Server(("127.0.0.1", port), _Handler)
+        self._server.fake = self
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> FakeApi:
+        # A short poll interval keeps stop() (and each test's teardown) quick.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()          # releases hanging answers at once
+        self._server.shutdown()
+        self._server.server_close()
+        if self._log:
+            self._log.close()
+
+    def __enter__(self) -> FakeApi:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- scripting
+
+    def script(self, *kinds: str, path: str | None = None, **params) -> None:
+        """Queue fault answers for the next requests (under ``path`` when given).
+
+        Kinds: "500", "503", "502" (HTML, not JSON), "429" (``reset=`` epoch for X or None,
+        ``regain=`` minutes for Graph), "401", "400", "403", "403-duplicate",
+        "403-permissions", "403-tier" (X), "graph-<code>" (``subcode=``), "hang" (``seconds=``),
+        "slow-accept" (``seconds=``: recorded, answered late). ``message=`` overrides
+        the platform message."""
+        with self._lock:
+            self._script.extend(Answer(kind, path, dict(params)) for kind in kinds)
+
+    def add_x_user(self, token: str, token_secret: str, user_id: str, username: str) -> None:
+        self.x_users[token] = XUser(user_id, username, token_secret)
+
+    def add_page(self, page_id: str, token: str, name: str) -> None:
+        self.pages[page_id] = Page(page_id, name, token)
+
+    def next_fault(self, path: str) -> Answer | None:
+        with self._lock:
+            for answer in self._script:
+                if answer.path is None or answer.path in path:
+                    self._script.remove(answer)
+                    return answer
+            return self._chaos_fault(path)
+
+    def _chaos_fault(self, path: str) -> Answer | None:
+        c, roll = self.chaos, self._rng.random()
+        if roll < c.fail_5xx:
+            return Answer(self._rng.choice(("500", "502", "503")))
+        if roll < c.fail_5xx + c.rate_limit:
+            return Answer("429", params={"reset": int(time.time()) + c.reset_seconds,
+                                         "regain": max(1, c.reset_seconds // 60)})
+        if roll < c.fail_5xx + c.rate_limit + c.slow_accept and path.endswith(POSTING):
+            return Answer("slow-accept", params={"seconds": c.slow_seconds})
+        return None
+
+    def next_id(self) -> str:
+        with self._lock:
+            return str(1_860_000_000_000_000_000 + next(self._ids))
+
+    # --- dispatch
+
+    def handle(self, req: Request) -> Reply:
+        if req.path == "/_fake/posts":
+            with self._lock:
+                return Reply(200, list(self.posts))
+        with self._lock:
+            self.requests.append({"method": req.method, "path": req.path, "query": req.query,
+                                  "headers": dict(req.headers)})
+        api = XApi if req.path.startswith("/2/") else GraphApi
+        return api(self, req).answer()
+
+    def record(self, post: dict) -> None:
+        with self._lock:
+            self.posts.append(post)
+
+    def hang(self, seconds: float) -> None:
+        self._stopping.wait(seconds)
+
+    def log(self, req: Request, reply: Reply) -> None:
+        if self._log and not self._log.closed:
+            line = {"t": round(time.time(), 3), "method": req.method, "path": req.path,
+                    "status": reply.status, "fault": reply.fault}
+            with self._lock:
+                self._log.write(json.dumps(line) + "\n")
+                self._log.flush()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False      # hanging answers must not hold up stop()
+    fake: FakeApi
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def setup(self) -> None:
+        # Headers and body go out in separate writes; with Nagle on, each answer
+        # waited ~40 ms for a delayed ACK.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().setup()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    do_POST = do_DELETE = do_GET
+
+    def _serve(self) -> None:
+        split = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        req = Request(self.command, split.path, dict(parse_qsl(split.query)),
+                       {k.lower(): v for k, v in self.headers.items()}, body,
+                       self.headers.get("Host", ""))
+        fake = self.server.fake
+        reply = fake.handle(req)
+        fake.log(req, reply)
+        if reply.delay:
+            fake.hang(reply.delay)
+        self._send(reply)
+
+    def _send(self, reply: Reply) -> None:
+        if isinstance(reply.body, str):
+            data, kind = reply.body.encode(), "text/html; charset=utf-8"
+        else:
+            data, kind = json.dumps(reply.body).encode(), "application/json; charset=UTF-8"
+        try:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in reply.headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass    # the client gave up (a timeout test); nothing to tell it
+
+    def log_message(self, format, *args) -> None:
+        pass        # tests read fake.requests; stderr stays quiet
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--fail-5xx", type=float, default=0.0)
+    p.add_argument("--rate-limit", type=float, default=0.0)
+    p.add_argument("--slow-accept", type=float, default=0.0)
+    p.add_argument("--slow-seconds", type=float, default=3.0)
+    p.add_argument("--reset-seconds", type=int, default=60)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--log", default=None)
+    p.add_argument("--x-user", action="append", default=[], metavar="TOKEN:SECRET:ID:NAME",
+                   help="another X account the fake accepts")
+    p.add_argument("--page", action="append", default=[], metavar="ID:TOKEN:NAME",
+                   help="another Facebook Page the fake accepts")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the fake standalone; print the port when ready; stop on SIGTERM/SIGINT."""
+    a = _arguments(argv)
+    chaos = Chaos(a.fail_5xx, a.rate_limit, a.slow_accept, a.slow_seconds, a.reset_seconds, a.seed)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    with FakeApi(port=a.port, chaos=chaos, log_file=a.log) as fake:
+        for spec in a.x_user:
+            fake.add_x_user(*spec.split(":", 3))
+        for spec in a.page:
+            fake.add_page(*spec.split(":", 2))
+        print(fake.port, flush=True)
+        done.wait()
+
+
+if __name__ == "__main__":
+    main()

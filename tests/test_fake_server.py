@@ -1,0 +1,55 @@
+"""The fake X/Graph server runs standalone for chaos tests."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from fakes import PAGE_TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTH = {"Authorization": f"Bearer {PAGE_TOKEN}"}
+
+
+@pytest.fixture
+def standalone():
+    """Start ``python -m tests.fakes.server`` with the given flags; yield its base URL."""
+    procs = []
+
+    def start(*flags: str) -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.server", "--port", "0",
+                                 *flags], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        procs.append(proc)
+        return f"http://127.0.0.1:{int(proc.stdout.readline())}"
+    yield start
+    for proc in procs:
+        proc.terminate()
+        assert proc.wait(timeout=5) == 0
+
+
+def test_chaos_5xx_and_the_request_log(standalone, tmp_path):
+    log = tmp_path / "fake.jsonl"
+    url = standalone("--fail-5xx", "1.0", "--seed", "3", "--log", str(log))
+    answer = requests.get(f"{url}/v24.0/me", headers=AUTH, timeout=5)
+    assert answer.status_code >= 500
+    assert requests.get(f"{url}/_fake/posts", timeout=5).json() == []
+    line = json.loads(log.read_text().splitlines()[0])
+    assert line["path"] == "/v24.0/me" and line["fault"] in ("500", "502", "503")
+
+
+def test_slow_accept_records_the_post_before_answering(standalone):
+    url = standalone("--slow-accept", "1.0", "--slow-seconds", "0.5",
+                     "--page", "200000000000002:second-page-token:Second Page")
+    started = time.monotonic()
+    with pytest.raises(requests.Timeout):
+        requests.post(f"{url}/v24.0/200000000000002/feed", data={"message": "hi"},
+                      headers={"Authorization": "OAuth second-page-token"}, timeout=(2, 0.2))
+    [post] = requests.get(f"{url}/_fake/posts", timeout=5).json()
+    assert (post["platform"], post["account"], post["text"]) == (
+        "facebook", "200000000000002", "hi")
+    assert time.monotonic() - started < 2
