@@ -97,7 +97,7 @@ def cmd_run(args, config: Config) -> int:
     with _locked(config) as exclusive:
         app = build(config, dry_run=args.dry_run, exclusive=exclusive)
         scheduler = service.build_scheduler(config.feeds, app.poller.poll, app.publisher.run,
-                                            config.timezone)
+                                            config.timezone, config.publish_every)
         return service.run(scheduler)
 
 

@@ -81,6 +81,7 @@ class AccountConfig:
     hashtags: Mapping[str, str] = field(default_factory=dict)  # keyword -> hashtag
     max_hashtags: int = 2
     max_attempts: int = 5
+    retry_backoff: timedelta = timedelta(minutes=1)   # first retry delay; doubles each time
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class Config:
     accounts: tuple[AccountConfig, ...]
     routes: tuple[RouteConfig, ...]
     http: HttpSettings = HttpSettings()
+    publish_every: timedelta = timedelta(seconds=15)
 
 
 # ---------------------------------------------------------------- loading
@@ -293,7 +295,8 @@ class _Checker:
 
     def config(self, raw: Any, path: str) -> Config:
         top = self.mapping(raw, "", {"version", "timezone", "database", "log_level", "http",
-                                     "feeds", "accounts", "routes"}, {"feeds", "accounts", "routes"})
+                                     "publish_every", "feeds", "accounts", "routes"},
+                           {"feeds", "accounts", "routes"})
         if top.get("version", 1) != 1:
             self.err("version", f"unsupported version {top['version']!r} (this Herald reads version 1)")
         tz = self.timezone(top, "timezone", "", "UTC")
@@ -304,7 +307,8 @@ class _Checker:
         self.cross_check(feeds, accounts, routes)
         return Config(path=path, timezone=tz, database=self.database(top),
                       log_level=self.log_level(top), feeds=feeds, accounts=accounts,
-                      routes=routes, http=self.http(top.get("http")))
+                      routes=routes, http=self.http(top.get("http")),
+                      publish_every=self.duration(top, "publish_every", "", timedelta(seconds=15)))
 
     def timezone(self, raw: dict, key: str, path: str, default: str) -> str:
         name = self.value(raw, key, path, str, default)
@@ -363,15 +367,15 @@ class _Checker:
         if backfill < 0:
             self.err(f"{path}.backfill", "expected 0 or more")
         every = self.duration(m, "every", path, timedelta(minutes=5))
-        if every < timedelta(seconds=30):
-            self.err(f"{path}.every", "poll at most every 30s (be kind to the feed's server)")
+        if every < timedelta(seconds=5):
+            self.err(f"{path}.every", "poll at most every 5s (be kind to the feed's server)")
         return FeedConfig(name=self.value(m, "name", path, str, ""), url=url, every=every,
                           backfill=max(backfill, 0), fetch_article=mode,
                           max_age=self.duration(m, "max_age", path, None))
 
     def account(self, raw: Any, path: str, tz: str) -> AccountConfig:
         common = {"name", "platform", "credentials", "template", "schedule", "hashtags",
-                  "max_hashtags", "max_attempts"}
+                  "max_hashtags", "max_attempts", "retry_backoff"}
         platform = raw.get("platform") if isinstance(raw, dict) else None
         adapter = REGISTRY.get(platform)
         if isinstance(raw, dict) and adapter is None:
@@ -389,7 +393,8 @@ class _Checker:
             schedule=self.schedule(m.get("schedule"), f"{path}.schedule", tz),
             hashtags=self.hashtag_map(m.get("hashtags"), f"{path}.hashtags"),
             max_hashtags=self.value(m, "max_hashtags", path, int, 2),
-            max_attempts=self.value(m, "max_attempts", path, int, 5))
+            max_attempts=self.value(m, "max_attempts", path, int, 5),
+            retry_backoff=self.duration(m, "retry_backoff", path, timedelta(minutes=1)))
 
     def options(self, m: dict, path: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
         out = {}

@@ -24,7 +24,6 @@ from bot.store import Store
 
 log = logging.getLogger(__name__)
 MAX_PER_PASS = 50
-BACKOFF_BASE = timedelta(minutes=1)
 BACKOFF_MAX = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=15)
 
@@ -200,7 +199,8 @@ class Publisher:
             log.error("account %s: post %s failed after %d attempts: %s",
                       account.name, row.id, attempts, message)
             return
-        delay = min(BACKOFF_BASE * 2 ** (attempts - 1), BACKOFF_MAX) * (0.5 + self.rng())
+        base = account.config.retry_backoff
+        delay = min(base * 2 ** (attempts - 1), BACKOFF_MAX) * (0.5 + self.rng())
         self.store.release(row.id, message, not_before=self.clock() + delay)
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())

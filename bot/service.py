@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
@@ -14,7 +14,6 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.config import FeedConfig
 
 log = logging.getLogger(__name__)
-PUBLISH_EVERY = 15  # seconds; the account schedules decide what is actually due
 JOB_DEFAULTS = {
     "coalesce": True,            # a late job runs once, not once per missed run
     "max_instances": 1,          # never two polls of one feed, never two publish passes
@@ -23,8 +22,10 @@ JOB_DEFAULTS = {
 
 
 def build_scheduler(feeds: Sequence[FeedConfig], poll: Callable[[FeedConfig], object],
-                    publish: Callable[[], object], tz: str) -> BlockingScheduler:
-    """A scheduler with one poll job per feed (interval with jitter) and one publish job."""
+                    publish: Callable[[], object], tz: str,
+                    publish_every: timedelta) -> BlockingScheduler:
+    """A scheduler with one poll job per feed (interval with jitter) and a publish
+    job every ``publish_every`` (the account schedules decide what is due)."""
     scheduler = BlockingScheduler(timezone=tz, job_defaults=JOB_DEFAULTS,
                                   executors={"default": ThreadPoolExecutor(4)})
     now = datetime.now(timezone.utc)
@@ -33,7 +34,7 @@ def build_scheduler(feeds: Sequence[FeedConfig], poll: Callable[[FeedConfig], ob
         scheduler.add_job(poll, IntervalTrigger(seconds=seconds, jitter=min(seconds / 10, 60)),
                           args=[feed], id=f"poll:{feed.name}", name=f"poll {feed.name}",
                           next_run_time=now)
-    scheduler.add_job(publish, IntervalTrigger(seconds=PUBLISH_EVERY), id="publish",
+    scheduler.add_job(publish, IntervalTrigger(seconds=publish_every.total_seconds()), id="publish",
                       name="publish", next_run_time=now)
     scheduler.add_listener(_job_failed, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
     return scheduler
