@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from urllib.parse import quote
 
 
 class Secret:
@@ -11,7 +12,8 @@ class Secret:
 
     def __init__(self, value: str):
         self._value = value
-        _known.add(value)
+        # the value as written, and as it appears inside a URL or a form body
+        _known.update({value, quote(value, safe=""), quote(value, safe="").replace("%20", "+")})
 
     def reveal(self) -> str:
         return self._value

@@ -1,0 +1,47 @@
+"""No secret value in any output: logs at DEBUG (urllib3 included), command
+output, error messages or the database, through success, failure and auth errors."""
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from fakes import PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN, X_CONSUMER_SECRET  # noqa: F401
+from fakes import X_CONSUMER_KEY, fake_api  # noqa: F401  (fixture)
+from test_platforms_e2e import config  # noqa: F401  (fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRETS = [X_CONSUMER_KEY, X_CONSUMER_SECRET, X_ACCESS_TOKEN, X_ACCESS_SECRET, PAGE_TOKEN]
+
+
+def herald(config: str, *argv: str) -> str:
+    """Run Herald as a real process at DEBUG; return everything it printed."""
+    done = subprocess.run([sys.executable, str(ROOT / "run_bot.py"), "--config", config,
+                           "--log-level", "DEBUG", *argv], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return done.stdout + done.stderr
+
+
+def database_dump(config: str) -> str:
+    db = Path(config).parent.parent / "data" / "demo.db"
+    with sqlite3.connect(db) as conn:
+        return "\n".join(conn.iterdump())
+
+
+def test_no_secret_in_logs_output_errors_or_database(config, fake_api):  # noqa: F811
+    fake_api.script("500", "429", path="/2/tweets", reset=None)
+    fake_api.script("graph-2", "graph-190", path="/feed")
+    seen = [herald(config, "verify"), herald(config, "once")]
+    fake_api.script("401", path="/2/tweets")
+    fake_api.script("graph-190", path="/me")
+    seen += [herald(config, "resume", "newsroom-x"), herald(config, "resume", "newsroom-fb"),
+             herald(config, "once"), herald(config, "verify"), herald(config, "status")]
+    everything = "\n".join(seen) + database_dump(config)
+    assert "DEBUG urllib3" in everything, "the test must see urllib3's debug output"
+    for path in ("post sent", "failed (", "rate limited until", "rejected its credentials", "FAIL "):
+        assert path in everything, f"the run must go through {path!r}"
+    for secret in SECRETS:
+        assert secret not in everything
+        assert secret[4:-4] not in everything, "not even a part of it"
