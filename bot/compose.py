@@ -1,0 +1,358 @@
+"""Compose the text of a post from an article, a template and a platform's limits.
+
+Pure: no network, no clock, no store. ``compose`` renders the template, and
+when the result is too long gives things up in a fixed order: hashtags (added
+only while they fit), then the lead (cut at a sentence, then at a word with
+"…", then dropped), then the title (cut at a word with "…"). The link is never
+cut or dropped, and nothing is cut inside a URL, a hashtag, a word or a
+grapheme cluster. Text without spaces (Chinese, Japanese) is cut between
+characters, preferably after a pause mark such as "、".
+"""
+from __future__ import annotations
+
+import string
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import regex
+
+from bot import twittertext
+from bot.config import TEMPLATE_FIELDS
+from bot.models import Article
+
+ELLIPSIS = "…"
+COUNTINGS = ("twitter", "chars")
+MIN_CUT_LEAD = 15        # a lead cut lighter than this (X weights) says nothing: drop it
+_PAUSE_SHARE = 0.7       # take a cut after "、" if it keeps this share of the longest cut
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long a post may be, in one platform's counting.
+
+    ``counting`` is "twitter" (twitter-text v3 weights; URLs count 23) or
+    "chars" (code points of the NFC text, each URL counting ``url_length``
+    when that is not None)."""
+
+    max_length: int
+    url_length: int | None
+    counting: str
+
+    def __post_init__(self) -> None:
+        if self.counting not in COUNTINGS:
+            raise ValueError(f"counting must be one of {COUNTINGS}, got {self.counting!r}")
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be positive, got {self.max_length}")
+
+    @classmethod
+    def for_adapter(cls, adapter: type) -> Limits:
+        """The limits an adapter class declares (``max_length``,
+        ``url_length``, ``counting``; see ``bot.adapters.base.Adapter``)."""
+        return cls(adapter.max_length, adapter.url_length, adapter.counting)
+
+
+def measure(text: str, limits: Limits) -> int:
+    """The length of ``text`` as the platform of ``limits`` counts it."""
+    if limits.counting == "twitter":
+        return twittertext.weighted_length(text)
+    text = _nfc(text)
+    if limits.url_length is None:
+        return len(text)
+    spans = twittertext.url_spans(text)
+    return len(text) - sum(end - start for start, end in spans) + limits.url_length * len(spans)
+
+
+# ------------------------------------------------------------ hashtags
+
+_TAG_CHARS = r"\p{L}\p{M}\p{Nd}_"
+_TAG_WORD = regex.compile(f"[{_TAG_CHARS}]+")
+_INNER_APOSTROPHE = regex.compile(r"(?<=\p{L})['’](?=\p{L})")
+_HASHTAG = regex.compile(f"[#＃][{_TAG_CHARS}]+")
+
+
+def hashtags_for(categories: Sequence[str], text: str, hashtag_map: Mapping[str, str],
+                 max_hashtags: int) -> list[str]:
+    """Up to ``max_hashtags`` hashtags for an item.
+
+    First the tags of ``hashtag_map`` whose keyword occurs in ``text`` as a
+    whole word, any case (the account asked for those; earliest mention
+    first), then the item's ``categories``. Names are CamelCased when they
+    have several words ("North Korea" → "#NorthKorea"), punctuation is
+    dropped, a tag needs a letter ("#2024" is none), and a tag already in
+    ``text`` or already chosen (any case) is skipped."""
+    text = _nfc(text)
+    hits = []
+    for order, (keyword, tag) in enumerate(hashtag_map.items()):
+        found = _keyword_pattern(_nfc(keyword)).search(text) if keyword.strip() else None
+        if found:
+            hits.append((found.start(), order, tag))
+    names = [tag for _, _, tag in sorted(hits)] + list(categories)
+    seen = {tag.casefold() for tag in _HASHTAG.findall(text)}
+    tags: list[str] = []
+    for name in names:
+        tag = _to_hashtag(_nfc(name))
+        if len(tags) >= max_hashtags:
+            break
+        if tag and tag.casefold() not in seen:
+            tags.append(tag)
+            seen.add(tag.casefold())
+    return tags
+
+
+@lru_cache(maxsize=512)
+def _keyword_pattern(keyword: str) -> regex.Pattern:
+    words = r"\s+".join(regex.escape(word) for word in keyword.split())
+    return regex.compile(f"(?<![{_TAG_CHARS}]){words}(?![{_TAG_CHARS}])", regex.IGNORECASE)
+
+
+def _to_hashtag(name: str) -> str | None:
+    words = _TAG_WORD.findall(_INNER_APOSTROPHE.sub("", name))
+    if len(words) > 1:
+        # Keep a word's own capitals ("iPhone"); capitalise the others.
+        words = [w if any(c.isupper() for c in w) else w[0].upper() + w[1:] for w in words]
+    tag = "".join(words)
+    return "#" + tag if regex.search(r"\p{L}", tag) else None
+
+
+# ------------------------------------------------------------ templates
+
+_SEP = r"[\s:;,.|/·•~\-–—：；，、]"
+_TAIL_SEP = regex.compile(f"{_SEP}*\\Z")
+_HEAD_SEP = regex.compile(f"\\A{_SEP}*")
+_PAIRS = {"(": ")", "[": "]", "{": "}", "«": "»", "“": "”", "‘": "’", "「": "」", "（": "）"}
+_CLOSERS = frozenset(_PAIRS.values())
+
+
+def _parse_template(template: str) -> tuple[list[str], list[str]]:
+    """Split a template into literals and field names, ``lits[i]`` coming
+    before ``names[i]`` and ``lits[-1]`` after the last field."""
+    try:
+        parts = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ValueError(f"malformed template {template!r}: {exc}") from exc
+    lits, names = [""], []
+    for literal, name, _spec, _conversion in parts:
+        lits[-1] += literal
+        if name is not None:
+            if name not in TEMPLATE_FIELDS:
+                raise ValueError(f"unknown template field {{{name}}}; known: "
+                                 + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS))
+            names.append(name)
+            lits.append("")
+    return lits, names
+
+
+def _render(lits: list[str], values: list[str]) -> str:
+    """Join literals and field values, taking out the separators an empty
+    field leaves behind ("Title:  https://…" becomes "Title https://…")."""
+    lits, values = list(lits), list(values)
+    i = 0
+    while i < len(values):
+        if values[i]:
+            i += 1
+            continue
+        nothing_after = not any(values[i + 1:])
+        lits[i:i + 2] = [_merge(lits[i], lits[i + 1], i == 0, nothing_after)]
+        del values[i]
+    return _tidy("".join(lit + value for lit, value in zip(lits, values + [""], strict=True)))
+
+
+def _merge(left: str, right: str, nothing_before: bool, nothing_after: bool) -> str:
+    """The literal to keep between ``left`` and ``right`` once the field
+    between them is gone."""
+    head = left[:_TAIL_SEP.search(left).start()]
+    left_sep = left[len(head):]
+    right_sep = _HEAD_SEP.match(right)[0]
+    tail = right[len(right_sep):]
+    if head and tail and _PAIRS.get(head[-1]) == tail[0]:      # "()" left empty
+        return _merge(head[:-1], tail[1:], nothing_before, nothing_after)
+    if nothing_before and not head:
+        return tail
+    if nothing_after and not tail:
+        return head
+    if (head and head[-1] in _PAIRS) or (tail and tail[0] in _CLOSERS):
+        return head + tail
+    return head + _keep_separator(left_sep, right_sep) + tail
+
+
+def _keep_separator(left_sep: str, right_sep: str) -> str:
+    # The same mark on both sides (" | {source} | ") stays once; otherwise
+    # the mark belonged to the missing field and only white space remains.
+    if left_sep.strip() and left_sep.strip() == right_sep.strip():
+        return right_sep
+    spaces = ["".join(c for c in sep if c.isspace()) for sep in (left_sep, right_sep)]
+    return max(spaces, key=lambda s: (s.count("\n"), len(s))) or " "
+
+
+def _tidy(text: str) -> str:
+    text = regex.sub(r"[^\S\n]+", " ", text)
+    text = regex.sub(r" ?\n ?", "\n", text)
+    return regex.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+# ------------------------------------------------------------ cutting
+
+# Scripts written without spaces, and emoji (often strung together): a cut
+# may fall between any two of their grapheme clusters.
+_NO_SPACE_SCRIPT = regex.compile(r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Bopomofo}"
+                                 r"\u3000-\u303f\uff00-\uffef"
+                                 r"\p{Extended_Pictographic}\p{Regional_Indicator}]")
+_PAUSES = frozenset("、，；：")
+# Left at the end of a cut, these would dangle before the "…". (Field
+# values have had their white space collapsed to single spaces.)
+_TRAILING_JUNK = " ,;:、，；：-–—([{“‘«「『（"
+_ABBREVIATIONS = frozenset("mr mrs ms dr st jr sr prof gen sen rep gov lt col sgt "
+                           "capt no nr vs etc approx inc ltd co corp".split())
+_SENTENCE_END = regex.compile(
+    r"[.!?…]+[\"'”’»)\]]*(?=\s+[^\s\p{Ll}]|\s*\Z)|[。！？]+[」』”’）)]*")
+
+
+def _protected(text: str) -> list[tuple[int, int]]:
+    """Spans no cut may fall inside: URLs and hashtags or mentions."""
+    spans = twittertext.url_spans(text)
+    return spans + [m.span() for m in regex.finditer(f"[#＃@＠][{_TAG_CHARS}]+", text)]
+
+
+def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
+    return any(start < pos < end for start, end in spans)
+
+
+def _sentence_cuts(text: str) -> list[str]:
+    """Prefixes of ``text`` that end a sentence, shortest first."""
+    spans = _protected(text)
+    ends = [m.end() for m in _SENTENCE_END.finditer(text)
+            if not _inside(m.end(), spans) and m.end() < len(text.rstrip())
+            and not _abbreviation(text, m)]
+    return [text[:end].rstrip() for end in ends]
+
+
+def _abbreviation(text: str, match: regex.Match) -> bool:
+    """True when the full stop of ``match`` closes "U.S." or "Dr." rather
+    than a sentence."""
+    if not match[0].startswith("."):
+        return False
+    word = regex.search(r"[\p{L}.]*\Z", text[:match.start()])[0]
+    return "." in word or len(word) == 1 or word.casefold() in _ABBREVIATIONS
+
+
+def _word_cuts(text: str, any_grapheme: bool = False) -> list[str]:
+    """Prefixes of ``text`` cut at a word (or, between characters of
+    scripts written without spaces, at a grapheme) followed by "…",
+    shortest first. ``any_grapheme`` allows any grapheme boundary outside
+    URLs and hashtags: the last resort for one overlong word."""
+    spans = _protected(text)
+    graphemes = regex.findall(r"\X", text)
+    cuts, pos = [], 0
+    for before, after in zip(graphemes, graphemes[1:], strict=False):
+        pos += len(before)
+        if _inside(pos, spans):
+            continue
+        if any_grapheme or after[0].isspace() or _NO_SPACE_SCRIPT.match(before) \
+                or _NO_SPACE_SCRIPT.match(after):
+            cut = text[:pos].rstrip(_TRAILING_JUNK)
+            if cut and (not cuts or cuts[-1] != cut + ELLIPSIS):
+                cuts.append(cut + ELLIPSIS)
+    return cuts
+
+
+def _longest(candidates: list[str], fits: Callable[[str], bool]) -> int | None:
+    """Index of the longest candidate that fits; candidates grow in length
+    (so fitting is monotone enough for a binary search)."""
+    low, high, best = 0, len(candidates) - 1, None
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(candidates[middle]):
+            best, low = middle, middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def _best_word_cut(text: str, fits: Callable[[str], bool], any_grapheme: bool = False) -> str | None:
+    cuts = _word_cuts(text, any_grapheme)
+    best = _longest(cuts, fits)
+    if best is None:
+        return None
+    for cut in reversed(cuts[:best + 1]):
+        if len(cut) < _PAUSE_SHARE * len(cuts[best]):
+            break
+        if text[len(cut) - 1:len(cut)] in _PAUSES:      # "、" came right after the kept text
+            return cut
+    return cuts[best]
+
+
+# ------------------------------------------------------------ compose
+
+
+def compose(article: Article, template: str, limits: Limits, *,
+            hashtag_map: Mapping[str, str] = {}, max_hashtags: int = 2,
+            source: str = "") -> str:
+    """The text of a post for ``article``, at most ``limits.max_length`` long.
+
+    ``template`` uses the fields of ``bot.config.TEMPLATE_FIELDS``
+    (``{title}``, ``{lead}``, ``{url}``, ``{hashtags}``, ``{source}``,
+    ``{author}``) in ``str.format`` style, ``{{``/``}}`` for braces; format
+    specs are ignored. An empty field takes its separator with it. Never
+    empty; raises ValueError for a bad template, or when even the URL alone
+    is longer than the limit."""
+    lits, names = _parse_template(template)
+    fields = {
+        "title": _clean(article.title), "lead": _clean(article.lead), "url": _nfc(article.url.strip()),
+        "source": _clean(source), "author": _clean(article.author or ""),
+    }
+    tags = hashtags_for(article.categories, f"{fields['title']}\n{fields['lead']}",
+                        hashtag_map, max_hashtags) if "hashtags" in names else []
+
+    def render(title: str, lead: str, hashtags: Sequence[str] = ()) -> str:
+        values = {**fields, "title": title, "lead": lead, "hashtags": " ".join(hashtags)}
+        return _render(lits, [values[name] for name in names])
+
+    def fits(text: str) -> bool:
+        return bool(text) and measure(text, limits) <= limits.max_length
+
+    title, lead = fields["title"], fields["lead"]
+    for count in range(len(tags), -1, -1):
+        if fits(text := render(title, lead, tags[:count])):
+            return text
+    for text in _shorter_posts(title, lead, render, fits, "url" in names):
+        if text is not None and fits(text):
+            return text
+    if fits(fields["url"]):
+        return fields["url"]
+    raise ValueError(f"the link alone is longer than {limits.max_length}: {fields['url']!r}")
+
+
+def _shorter_posts(title: str, lead: str, render: Callable[..., str],
+                   fits: Callable[[str], bool], has_url: bool) -> Iterator[str | None]:
+    """Ever shorter attempts, in the order things are given up; each is a
+    post, or None when that step has nothing to offer. Computed lazily."""
+    def fits_lead(cut: str) -> bool:
+        return fits(render(title, cut))
+
+    def fits_title(cut: str) -> bool:
+        return fits(render(cut, ""))
+
+    sentences = _sentence_cuts(lead)
+    best = _longest(sentences, fits_lead)
+    yield None if best is None else render(title, sentences[best])
+    cut = _best_word_cut(lead, fits_lead)
+    # Weighed the X way so that a few CJK characters count as a few words.
+    worthwhile = cut and twittertext.weighted_length(cut) >= MIN_CUT_LEAD
+    yield render(title, cut) if worthwhile else None
+    yield render(title, "") if lead and fits(render(title, "")) else None
+    cut = _best_word_cut(title, fits_title)
+    yield None if cut is None else render(cut, "")
+    yield render("", "") if has_url and fits(render("", "")) else None
+    cut = _best_word_cut(title, fits_title, any_grapheme=True)
+    yield None if cut is None else render(cut, "")
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _clean(text: str) -> str:
+    """NFC, with runs of white space (newlines included) made one space."""
+    return " ".join(_nfc(text).split())
