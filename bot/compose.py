@@ -313,21 +313,21 @@ def compose(article: Article, template: str, limits: Limits, *,
         return bool(text) and measure(text, limits) <= limits.max_length
 
     title, lead = fields["title"], fields["lead"]
-    for count in range(len(tags), -1, -1):
-        if fits(text := render(title, lead, tags[:count])):
-            return text
-    for text in _shorter_posts(title, lead, render, fits, "url" in names):
-        if text is not None and fits(text):
-            return text
+    for choice in [(title, lead), *_shorter_posts(title, lead, render, fits, "url" in names)]:
+        # hashtags go in while they fit, after the text has been made to fit
+        for count in range(len(tags) if choice else -1, -1, -1):
+            if fits(text := render(*choice, tags[:count])):
+                return text
     if fits(fields["url"]):
         return fields["url"]
     raise ValueError(f"the link alone is longer than {limits.max_length}: {fields['url']!r}")
 
 
 def _shorter_posts(title: str, lead: str, render: Callable[..., str],
-                   fits: Callable[[str], bool], has_url: bool) -> Iterator[str | None]:
-    """Ever shorter attempts, in the order things are given up; each is a
-    post, or None when that step has nothing to offer. Computed lazily."""
+                   fits: Callable[[str], bool], has_url: bool) -> Iterator[tuple[str, str] | None]:
+    """Ever shorter (title, lead) pairs, in the order things are given up; each
+    fits without hashtags, or is None when that step has nothing to offer.
+    Computed lazily."""
     def fits_lead(cut: str) -> bool:
         return fits(render(title, cut))
 
@@ -336,17 +336,17 @@ def _shorter_posts(title: str, lead: str, render: Callable[..., str],
 
     sentences = _sentence_cuts(lead)
     best = _longest(sentences, fits_lead)
-    yield None if best is None else render(title, sentences[best])
+    yield None if best is None else (title, sentences[best])
     cut = _best_word_cut(lead, fits_lead)
     # Weighed the X way so that a few CJK characters count as a few words.
     worthwhile = cut and twittertext.weighted_length(cut) >= MIN_CUT_LEAD
-    yield render(title, cut) if worthwhile else None
-    yield render(title, "") if lead and fits(render(title, "")) else None
+    yield (title, cut) if worthwhile else None
+    yield (title, "") if lead and fits(render(title, "")) else None
     cut = _best_word_cut(title, fits_title)
-    yield None if cut is None else render(cut, "")
-    yield render("", "") if has_url and fits(render("", "")) else None
+    yield None if cut is None else (cut, "")
+    yield ("", "") if has_url and fits(render("", "")) else None
     cut = _best_word_cut(title, fits_title, any_grapheme=True)
-    yield None if cut is None else render(cut, "")
+    yield None if cut is None else (cut, "")
 
 
 def _nfc(text: str) -> str:

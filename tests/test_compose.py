@@ -131,6 +131,14 @@ def test_seed_article_is_cut_at_the_first_sentence():
     assert weighted_length(post) <= 280
 
 
+def test_hashtags_fill_the_room_left_after_the_lead_was_cut():
+    post = compose(article(title="US Woos Russia For ‘One Call’", lead=SEED_LEAD,
+                           categories=("Politics",)),
+                   "{title}: {lead} {hashtags} {url}", X)
+    first = SEED_LEAD.split(" But things")[0]
+    assert post == f"US Woos Russia For ‘One Call’: {first} #Politics {URL}"
+
+
 def test_lead_is_cut_at_a_word_when_no_sentence_fits():
     post = compose(article(title="Title", lead=SEED_LEAD), "{title}: {lead} {url}",
                    Limits(120, 23, "twitter"))
