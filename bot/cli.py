@@ -98,7 +98,7 @@ def cmd_run(args, config: Config) -> int:
         app = build(config, dry_run=args.dry_run, exclusive=exclusive)
         scheduler = service.build_scheduler(config.feeds, app.poller.poll, app.publisher.run,
                                             config.timezone, config.publish_every)
-        return service.run(scheduler)
+        return service.run(scheduler, on_stop=app.publisher.stop)
 
 
 def cmd_status(args, config: Config) -> int:
@@ -234,7 +234,8 @@ def setup_logging(level: str) -> None:
     # record, through the mask filter above. The extractors only make noise.
     for noisy in ("trafilatura", "htmldate", "courlan"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
-    logging.getLogger("alembic").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    for chatty in ("alembic", "apscheduler"):  # a line per job run is not an event
+        logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

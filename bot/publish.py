@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -70,11 +71,18 @@ class Publisher:
         # ours is from a dead process. Sharing a server database, only claims
         # older than the lease are presumed dead.
         self.exclusive = exclusive
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Finish the post in flight, then send nothing more (for SIGTERM)."""
+        self.stopping.set()
 
     def run(self) -> int:
         """One pass over every account; returns the number of posts sent."""
         sent = 0
         for account in self.accounts:
+            if self.stopping.is_set():
+                break
             try:
                 sent += self.run_account(account)
             except Exception:  # one account's bug must not stop the others
@@ -88,7 +96,9 @@ class Publisher:
             self._reconcile(account)
         sent = 0
         for _ in range(MAX_PER_PASS):
-            row = None if self._paused(account) else self._next_due(account)
+            if self.stopping.is_set() or self._paused(account):
+                break
+            row = self._next_due(account)
             if row is None:
                 break
             sent += self._send(account, row)

@@ -29,9 +29,16 @@ def build_scheduler(feeds: Sequence[FeedConfig], poll: Callable[[FeedConfig], ob
     scheduler = BlockingScheduler(timezone=tz, job_defaults=JOB_DEFAULTS,
                                   executors={"default": ThreadPoolExecutor(4)})
     now = datetime.now(timezone.utc)
+
+    def poll_then_publish(feed: FeedConfig) -> None:
+        # New posts go out now rather than at the next publish tick.
+        result = poll(feed)
+        if getattr(result, "queued", 0):
+            scheduler.modify_job("publish", next_run_time=datetime.now(timezone.utc))
+
     for feed in feeds:
         seconds = feed.every.total_seconds()
-        scheduler.add_job(poll, IntervalTrigger(seconds=seconds, jitter=min(seconds / 10, 60)),
+        scheduler.add_job(poll_then_publish, IntervalTrigger(seconds=seconds, jitter=min(seconds / 10, 60)),
                           args=[feed], id=f"poll:{feed.name}", name=f"poll {feed.name}",
                           next_run_time=now)
     scheduler.add_job(publish, IntervalTrigger(seconds=publish_every.total_seconds()), id="publish",
@@ -40,11 +47,13 @@ def build_scheduler(feeds: Sequence[FeedConfig], poll: Callable[[FeedConfig], ob
     return scheduler
 
 
-def run(scheduler: BlockingScheduler) -> int:
-    """Run until SIGTERM or SIGINT; the job in flight finishes, then exit 0."""
+def run(scheduler: BlockingScheduler, on_stop: Callable[[], object] = lambda: None) -> int:
+    """Run until SIGTERM or SIGINT: ``on_stop`` tells the jobs to wind down, the
+    post in flight finishes and is committed, then exit 0."""
     def stop(signum, _frame):
-        log.info("received %s; finishing the job in flight, then stopping",
+        log.info("received %s; finishing the post in flight, then stopping",
                  signal.Signals(signum).name)
+        on_stop()
         scheduler.shutdown(wait=True)
 
     signal.signal(signal.SIGTERM, stop)

@@ -95,3 +95,31 @@ def test_verify_names_the_account_and_the_reason(config, fake_api, capsys):
     fake_api.script("401", path="/2/users/me")
     code, out, _ = run(capsys, "--config", config, "verify")
     assert code == 1 and "FAIL  newsroom-x (twitter): AuthFailed" in out
+
+
+def test_sigterm_in_the_middle_of_a_post_finishes_it_commits_and_exits_0(config, fake_api):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    fake_api.script("slow-accept", path="/2/tweets", seconds=3)
+    proc = subprocess.Popen([sys.executable, str(ROOT / "run_bot.py"), "--config", config, "run"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 30
+        while not any(r["path"] == "/2/tweets" for r in fake_api.requests):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)          # the post is in flight for 3 s more
+        assert proc.wait(timeout=30) == 0
+    finally:
+        proc.kill()
+    db = Path(config).parent.parent / "data" / "demo.db"
+    with sqlite3.connect(db) as conn:
+        ids = {row[0] for row in conn.execute(
+            "select platform_id from outbox where account = 'newsroom-x' and status = 'sent'")}
+    assert ids and ids <= {p["id"] for p in fake_api.posts}, "the post in flight was recorded"
