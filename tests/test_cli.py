@@ -159,3 +159,19 @@ def test_service_stops_cleanly_on_sigterm(demo):
         assert "Herald stopped" in proc.stderr.read()
     finally:
         proc.kill()
+
+
+def test_preview_runs_the_whole_pipeline_on_a_saved_page(demo, capsys):
+    page = ROOT / "tests" / "data" / "pages" / "news-en.html"
+    code, out, _ = run(capsys, "--config", str(demo), "preview", "--json", "--html", str(page),
+                       "--url", "https://news.example.org/saved")
+    article = json.loads(out)
+    assert code == 0 and article["title"] and len(article["lead"].split()) >= 8
+    post = article["posts"]["newsroom-x"]
+    assert post["length"] <= post["limit"] == 280 and article["url"] in post["text"]
+
+
+def test_preview_schedule_lists_the_next_24_hours(demo, capsys):
+    run(capsys, "--config", str(demo), "--dry-run", "once")
+    code, out, _ = run(capsys, "--config", str(demo), "preview", "--schedule")
+    assert code == 0 and out.startswith("newsroom-x: 2 post(s) in the next 24 h")
