@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 import facebook
 import requests
 
-from bot.adapters.base import REQUIRED, Adapter, Clock, utc_now
+from bot.adapters.base import REQUIRED, Adapter
 from bot.errors import AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, Transient
 from bot.models import Post, Receipt
 from bot.secret import Secret, mask
@@ -89,13 +89,9 @@ class FacebookAdapter(Adapter):
         "read_timeout": 20.0,
     }
 
-    def __init__(self, account: str, options: Mapping[str, Any],
-                 credentials: Mapping[str, Secret], *, session=None, clock: Clock = utc_now,
-                 fetch_media: Callable[[str], bytes] | None = None):
-        super().__init__(account, options, credentials, session=session, clock=clock,
-                         fetch_media=fetch_media)
-        self._graph: facebook.GraphAPI | None = None
-        self._session: GraphSession | None = None
+    # built on first use, never at import or construction
+    _graph: facebook.GraphAPI | None = None
+    _session: GraphSession | None = None
 
     @property
     def graph(self) -> facebook.GraphAPI:

@@ -21,7 +21,7 @@ import requests
 import tweepy
 from oauthlib.oauth1.rfc5849 import signature
 
-from bot.adapters.base import Adapter, Clock, utc_now
+from bot.adapters.base import Adapter, Clock
 from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, PublishError, RateLimited,
                         Rejected, Transient)
 from bot.models import Post, Receipt
@@ -113,13 +113,9 @@ class TwitterAdapter(Adapter):
         "read_timeout": 20.0,
     }
 
-    def __init__(self, account: str, options: Mapping[str, Any],
-                 credentials: Mapping[str, Secret], *, session=None, clock: Clock = utc_now,
-                 fetch_media: Callable[[str], bytes] | None = None):
-        super().__init__(account, options, credentials, session=session, clock=clock,
-                         fetch_media=fetch_media)
-        self._client: tweepy.Client | None = None
-        self._user_id: str | None = None
+    # built on first use, never at import or construction
+    _client: tweepy.Client | None = None
+    _user_id: str | None = None
 
     @property
     def client(self) -> tweepy.Client:
