@@ -34,7 +34,7 @@ class HttpSettings:
     deadline: float = 30.0          # total seconds for one fetch, body included
     max_bytes: int = 10_000_000     # size cap for one body
     max_redirects: int = 5
-    user_agent: str = "Herald/0.1 (+https://github.com/herald-bot/herald; feed-to-social poster)"
+    user_agent: str = "Herald/0.1 (self-hosted feed-to-social poster; set http.user_agent to add your contact)"
     allow_hosts: tuple[str, ...] = ()  # hosts/CIDRs allowed even if private (intranet)
 
 
