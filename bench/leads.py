@@ -1,7 +1,7 @@
 """Benchmark: how well ``extract_page`` finds the lead of real article pages.
 
 Runs over ``<shared>/bench/articles`` (``<repo>/../shared``, or env HERALD_SHARED)
-and prints the mean token F1, the share of pages at F1 >= 0.8 and the time per page.
+and prints the mean token F1, the share of pages at F1 >= 0.8 and the CPU time per page.
 
 Scoring (see that folder's README.md): the gold lead is the first non-empty line of
 ``articleBody``; F1 is over bags of lower-cased ``\\w+`` tokens.
@@ -19,7 +19,10 @@ first line is not prose by our own ``is_prose`` (a dateline, a kicker, a video
 caption, a spec box), it scores the page against the gold's next line instead,
 to show how much of the gap lies in such gold lines.
 
-    .venv/bin/python bench/leads.py [--worst N]
+    .venv/bin/python bench/leads.py [--worst N] [--save FILE] [--diff FILE]
+
+``--save`` writes per-page scores and leads as JSON; ``--diff`` compares this run
+with such a file and prints every page whose score or lead changed.
 """
 from __future__ import annotations
 
@@ -37,7 +40,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bot.articles import extract_page, is_prose  # noqa: E402
+from bot.articles import extract_page  # noqa: E402
+from bot.furniture import is_prose  # noqa: E402
 
 NO_LEAD_TOKENS = 8
 
@@ -92,9 +96,9 @@ def run(folder: Path) -> list[dict]:
     rows = []
     for key, item in sorted(truth.items()):
         html = gzip.decompress((folder / f"{key}.html.gz").read_bytes())
-        start = time.perf_counter()
+        start = time.process_time()  # CPU time: steadier than wall time on a busy machine
         info = extract_page(html, item["url"])
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         gold = gold_lead(item["articleBody"])
         fair, strict = score(info.lead, gold)
         rows.append({"key": key, "url": item["url"], "lead": info.lead, "gold": gold,
@@ -110,7 +114,7 @@ def report(rows: list[dict], worst: int) -> None:
         print(f"{label}: mean F1 {statistics.mean(values):.3f}, "
               f"F1>=0.8 on {sum(v >= 0.8 for v in values) / n:.0%} of {n} pages")
     times = [r["seconds"] * 1000 for r in rows]
-    print(f"time per page: mean {statistics.mean(times):.1f} ms, "
+    print(f"CPU time per page: mean {statistics.mean(times):.1f} ms, "
           f"median {statistics.median(times):.1f} ms, max {max(times):.1f} ms")
     print(f"no lead answered on {sum(not r['lead'] for r in rows)} pages")
     for r in sorted(rows, key=lambda r: r["f1"])[:worst]:
@@ -118,11 +122,35 @@ def report(rows: list[dict], worst: int) -> None:
               f"\n  gold: {r['gold'][:300]}")
 
 
+def save(rows: list[dict], path: Path) -> None:
+    data = {r["key"]: {"f1": r["f1"], "lead": r["lead"]} for r in rows}
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def diff(rows: list[dict], path: Path) -> None:
+    """Print pages whose score or lead differs from a saved run."""
+    before = json.loads(path.read_text(encoding="utf-8"))
+    changed = [r for r in rows if r["key"] in before
+               and (before[r["key"]]["lead"] != r["lead"] or before[r["key"]]["f1"] != r["f1"])]
+    print(f"\n{len(changed)} of {len(rows)} pages changed against {path}")
+    for r in changed:
+        old = before[r["key"]]
+        print(f"{old['f1']:.2f} -> {r['f1']:.2f} {r['key'][:12]} {r['url']}"
+              f"\n  was: {old['lead'][:200]}\n  now: {r['lead'][:200]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--worst", type=int, default=0, help="print the N worst pages")
+    parser.add_argument("--save", type=Path, help="write per-page scores and leads to FILE")
+    parser.add_argument("--diff", type=Path, help="compare with a file written by --save")
     args = parser.parse_args()
-    report(run(shared_dir() / "bench" / "articles"), args.worst)
+    rows = run(shared_dir() / "bench" / "articles")
+    report(rows, args.worst)
+    if args.diff:
+        diff(rows, args.diff)
+    if args.save:
+        save(rows, args.save)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.articles import LeadFinder, PageInfo, clean_paragraphs, extract_page, lead_from_text
+from bot.articles import LeadFinder, PageInfo, extract_page
+from bot.furniture import clean_paragraphs, lead_from_text
 from bot.errors import FeedError
 from bot.models import Article
 
@@ -170,6 +172,51 @@ def test_extract_page_results_table_has_no_lead():
 def test_extract_page_uses_description_when_body_lost_the_opening():
     info = extract_page(page("lost-lead.html"), "https://news.example.org/b/2")
     assert info.lead.startswith("Three people have died in clashes")
+
+
+# trafilatura loses an opening that sits loose in a <section> or <div> (no <p>) when
+# its later loose text is kept, and a standfirst in the <header>; these pages are
+# shaped so that it does.
+LOOSE_OPENING = ("Spring has arrived early this year, and several large retailers have cut the prices of "
+                 "garden tools and bicycles ahead of the Easter weekend.")
+FERRY_OPENING = ("The ferry operator serving the islands of the northern archipelago plans to replace its "
+                 "two oldest diesel ships with fully electric ones by the summer of 2027, according to a "
+                 "statement published on Wednesday by the regional port authority.")
+
+
+def test_extract_page_recovers_opening_loose_in_a_section():
+    info = extract_page(page("loose-opening.html"), "https://deals.example.org/weekend")
+    assert info.lead.startswith(LOOSE_OPENING)
+    assert info.lead.endswith("may change at any time.")
+
+
+def test_extract_page_recovers_opening_loose_in_a_div_before_line_breaks():
+    info = extract_page(page("cut-description.html"), "https://news.example.org/ferries")
+    assert info.lead == FERRY_OPENING + " The shipyard that will build them was not named in the statement."
+
+
+def test_extract_page_does_not_recover_loose_furniture():
+    prompt = b"Follow us on Twitter and Facebook to get the best deals of the day, every day of the week."
+    html = re.sub(rb"Spring has arrived[^<]*", prompt, page("loose-opening.html"))
+    info = extract_page(html, "https://deals.example.org/weekend")
+    assert info.lead and not info.lead.startswith("Follow us")
+
+
+def test_extract_page_completes_a_cut_description_from_the_page():
+    info = extract_page(page("standfirst.html"), "https://news.example.org/ferries")
+    assert info.lead == FERRY_OPENING
+
+
+def test_extract_page_keeps_a_cut_description_the_page_does_not_complete():
+    html = page("standfirst.html").replace(b"by the summer of 2027, according", b"by 2027, according")
+    info = extract_page(html, "https://news.example.org/ferries")
+    assert info.lead.startswith("The ferry operator") and info.lead.endswith("summer of 2027,...")
+
+
+def test_extract_page_retries_without_fast_mode_when_it_finds_nothing():
+    # trafilatura's fast pass finds no text in this short page; its fallbacks do
+    info = extract_page(page("short-deals.html"), "https://deals.example.org/short")
+    assert info.lead.startswith(LOOSE_OPENING)
 
 
 @pytest.mark.parametrize("junk", [b"", b"\x00\x01\x02", "<html></html>", "just words"])
