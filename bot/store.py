@@ -8,6 +8,7 @@ PostgreSQL; the schema is created and upgraded by Alembic migrations.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +27,10 @@ from bot.models import Article
 Clock = Callable[[], datetime]
 MIGRATIONS = Path(__file__).parent / "migrations"
 OPEN = ("pending", "sending")
+# items.item_id is VARCHAR(1000) and PostgreSQL, unlike SQLite, enforces that
+# and caps a b-tree entry near 2.7 kB; longer keys are stored as a digest.
+KEY_BYTES = 1000
+MIGRATE_LOCK = 0x4865_7261_6C64  # "Herald": one advisory lock id for migrations
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -117,7 +122,20 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequ
     Returns True when a row was inserted. Portable across SQLite and PostgreSQL."""
     dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
     stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+    if conn.dialect.name == "postgresql":
+        # SQLAlchemy adds RETURNING for serial keys there, and then the result
+        # reports rowcount -1; ask for a row back and count that instead.
+        return conn.execute(stmt.returning(sa.literal(1))).first() is not None
     return conn.execute(stmt).rowcount == 1
+
+
+def db_key(value: str) -> str:
+    """``value`` as kept in a key column: itself up to KEY_BYTES of UTF-8,
+    else its first 200 characters and the SHA-256 of the whole."""
+    raw = value.encode()
+    if len(raw) <= KEY_BYTES:
+        return value
+    return f"{value[:200]} sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
 class Store:
@@ -133,6 +151,10 @@ class Store:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Workers starting together would race to create the same
+                # tables; the lock is held until this transaction ends.
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATE_LOCK)))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -170,10 +192,11 @@ class Store:
 
     def known_items(self, feed: str, item_ids: Sequence[str]) -> set[str]:
         """Which of ``item_ids`` this feed has shown before (to skip work on them)."""
+        keys = {db_key(item_id): item_id for item_id in item_ids}
         with self.tx() as conn:
             rows = conn.execute(sa.select(items.c.item_id).where(
-                items.c.feed == feed, items.c.item_id.in_(list(item_ids))))
-            return {r.item_id for r in rows}
+                items.c.feed == feed, items.c.item_id.in_(list(keys))))
+            return {keys[r.item_id] for r in rows}
 
     # -- ingest --------------------------------------------------------------
 
@@ -193,7 +216,7 @@ class Store:
             queued = 0
             for article in new:
                 article_id = self._article_id(conn, article, now)
-                insert_ignore(conn, items, {"feed": feed, "item_id": article.item_id,
+                insert_ignore(conn, items, {"feed": feed, "item_id": db_key(article.item_id),
                                             "article_id": article_id, "first_seen_at": now},
                               ["feed", "item_id"])
                 if article.item_id in to_queue and not _too_old(article, max_age, now):
@@ -203,7 +226,7 @@ class Store:
             return Ingested(new=len(new), queued=queued, primed=not primed)
 
     def _article_id(self, conn: sa.Connection, article: Article, now: datetime) -> int:
-        key = normalise_url(article.url)
+        key = db_key(normalise_url(article.url))
         insert_ignore(conn, articles, {
             "url_key": key, "url": article.url, "feed": article.feed, "title": article.title,
             "lead": article.lead, "image": article.image, "author": article.author,
@@ -327,7 +350,7 @@ class Store:
 
 def _seen(conn: sa.Connection, feed: str, item_id: str) -> bool:
     return conn.execute(sa.select(items.c.article_id).where(
-        items.c.feed == feed, items.c.item_id == item_id)).first() is not None
+        items.c.feed == feed, items.c.item_id == db_key(item_id))).first() is not None
 
 
 def _unique(found: Sequence[Article]) -> list[Article]:

@@ -12,6 +12,7 @@ from bot.models import Post, Receipt
 from bot.publish import Account, Publisher
 from bot.secret import Secret
 from bot.store import Store
+from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
 from tests.helpers import Clock, article
 
 
@@ -48,12 +49,13 @@ def clock():
 
 
 @pytest.fixture
-def store(tmp_path, clock):
-    store = Store(f"sqlite:///{tmp_path / 'herald.db'}", clock)
+def store(db_url, clock):
+    store = Store(db_url, clock)
     store.migrate()
     store.feed_row("world", "https://news.example.org/rss")
     store.ingest("world", [], [("x", 0)])  # first sight
-    return store
+    yield store
+    store.close()
 
 
 def make(store, clock, schedule=None, max_attempts=3, token="tok-1", worker="w1"):

@@ -1,20 +1,22 @@
 """Dedupe, first sight and outbox transitions, across restarts of the process."""
 from __future__ import annotations
 
+import hashlib
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from bot.store import Store
+from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
 from tests.helpers import Clock, article
 
 ACCOUNTS = [("x", 0), ("fb", 0)]
-
-
-@pytest.fixture
-def db_url(tmp_path):
-    return f"sqlite:///{tmp_path / 'herald.db'}"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def open_store(url: str, clock=None) -> Store:
@@ -108,6 +110,28 @@ def test_outbox_transitions(db_url):
     assert store.skip(row.id) == 0, "a sent post cannot be skipped"
 
 
+def test_two_workers_racing_for_each_row_claim_it_exactly_once(db_url):
+    setup = open_store(db_url)
+    poll(setup, [])
+    poll(setup, [article(n) for n in range(1, 31)])
+    row_ids = [r.id for account in ("x", "fb") for r in setup.queue(account)]
+    workers = [open_store(db_url), open_store(db_url)]  # two processes, one database
+    start = threading.Barrier(2, timeout=10)
+
+    def race(me: int) -> list[bool]:
+        won = []
+        for row_id in row_ids:
+            start.wait()  # both hit the same row at the same moment
+            won.append(workers[me].claim(row_id, f"worker-{me}", "text"))
+        return won
+
+    with ThreadPoolExecutor(2) as pool:
+        first, second = pool.map(race, (0, 1))
+    assert [a + b for a, b in zip(first, second)] == [1] * len(row_ids)
+    holders = {r.id: r.claimed_by for a in ("x", "fb") for r in setup.queue(a, ("sending",))}
+    assert holders == {row_id: f"worker-{0 if won else 1}" for row_id, won in zip(row_ids, first)}
+
+
 def test_failed_posts_can_be_retried_and_skipped(db_url):
     store = open_store(db_url)
     poll(store, [])
@@ -136,6 +160,37 @@ def test_datetimes_come_back_aware_utc(db_url):
     (row,) = store.queue("x")
     assert row.queued_at.utcoffset() == timedelta(0)
     assert row.published_at.tzinfo is not None
+
+
+def test_keys_longer_than_the_columns_still_dedupe(db_url):
+    # SQLite keeps any length; PostgreSQL enforces VARCHAR(1000) and a b-tree
+    # entry limit, which a long text that does not compress would break.
+    noise = "".join(hashlib.sha256(str(n).encode()).hexdigest() for n in range(60))
+    long_id, long_url = "urn:" + noise[:1500], "https://news.example.org/" + noise
+    store = open_store(db_url)
+    poll(store, [])
+    result = poll(store, [article(1, item_id=long_id), article(2, url=long_url)])
+    assert (result.new, result.queued) == (2, 4)
+    assert store.known_items("world", [long_id, "guid-2", "other"]) == {long_id, "guid-2"}
+    result = poll(store, [article(1, item_id=long_id), article(3, url=long_url)])
+    assert (result.new, result.queued) == (1, 0), "same URL under a new guid is not queued"
+
+
+def test_workers_starting_together_migrate_once(postgres_url):
+    # Separate processes, as Alembic's context is process-global; each one
+    # imports, says ready, then all start migrating at the same moment.
+    code = ("import sys; from datetime import datetime, timezone; from bot.store import Store;"
+            "print('ready', flush=True); sys.stdin.readline();"
+            "Store(sys.argv[1], lambda: datetime.now(timezone.utc)).migrate()")
+    workers = [subprocess.Popen([sys.executable, "-c", code, postgres_url], cwd=ROOT, text=True,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE) for _ in range(2)]
+    assert [w.stdout.readline() for w in workers] == ["ready\n"] * 2
+    for w in workers:
+        w.stdin.write("go\n")
+        w.stdin.flush()
+    errors = [w.communicate(timeout=60)[1] for w in workers]
+    assert [w.returncode for w in workers] == [0] * 2, errors
 
 
 def test_migration_is_idempotent_and_versioned(db_url):
