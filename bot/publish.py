@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 MAX_PER_PASS = 50
 BACKOFF_MAX = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=15)
+# find_recent sees only an account's latest posts (X 20, Graph 25). A post whose
+# earlier try may have reached the platform must be looked up before other sends
+# push it out of that view: after this many sends since it was queued, it goes
+# first and alone until it is settled.
+LOOKUP_MARGIN = 10
 
 HashtagMap = Callable[[str, str], Mapping[str, str]]
 
@@ -92,8 +97,8 @@ class Publisher:
     def run_account(self, account: Account) -> int:
         if self._paused(account):
             return 0
-        if not self.dry_run:
-            self._reconcile(account)
+        if not self.dry_run and not self._reconcile(account):
+            return 0   # sending others now could push the unsettled post out of find_recent's view
         sent = 0
         for _ in range(MAX_PER_PASS):
             if self.stopping.is_set() or self._paused(account):
@@ -113,7 +118,7 @@ class Publisher:
                              paused_until=paused_until), rows
 
     def _next_due(self, account: Account):
-        now, rows, queued, sent, paused_until = self._inputs(account)
+        now, rows, queued, sent, paused_until = self._inputs(account, hold=True)
         expired, slot = schedule.due(account.config.schedule, queued, sent, now,
                                      paused_until=paused_until)
         for gone in expired:
@@ -122,17 +127,27 @@ class Publisher:
                      account.name, gone.key)
         return rows[slot.key] if slot else None
 
-    def _inputs(self, account: Account):
+    def _inputs(self, account: Account, hold: bool = False):
         """What the schedule needs: now, pending rows by key, their queue
-        entries, the sends of the last day and the account's pause."""
+        entries, the sends of the last day and the account's pause. With
+        ``hold``, only the held rows (see ``_held``) when there are any."""
         now = self.clock()
         rows = {str(r.id): r for r in self.store.queue(account.name) if r.id not in self._shown}
+        if hold:
+            rows = self._held(account, rows) or rows
         queued = [schedule.Queued(key=k, queued_at=r.queued_at, published=r.published_at,
                                   priority=r.priority, not_before=r.not_before)
                   for k, r in rows.items()]
         state = self.store.account_row(account.name)
         sent = self.store.sent_times(account.name, now - timedelta(days=1))
         return now, rows, queued, sent, (state.paused_until if state else None)
+
+    def _held(self, account: Account, rows: dict) -> dict:
+        """Rows whose earlier try may have reached the platform (``attempts``)
+        and that LOOKUP_MARGIN sends since they were queued could soon hide
+        from find_recent. Counting from ``queued_at`` over-counts, never under."""
+        return {key: row for key, row in rows.items() if row.attempts and
+                len(self.store.sent_times(account.name, row.queued_at)) >= LOOKUP_MARGIN}
 
     def _paused(self, account: Account) -> bool:
         state = self.store.account_row(account.name)
@@ -183,15 +198,12 @@ class Publisher:
     def _failed(self, account: Account, row, exc: PublishError) -> None:
         name, message = account.name, exc.message or type(exc).__name__
         if isinstance(exc, AlreadyPosted):
-            self.store.mark_sent(row.id, exc.platform_id or "duplicate", note=f"already posted: {message}")
+            platform_id = exc.platform_id or self._find_id(account, row) or "duplicate"
+            self.store.mark_sent(row.id, platform_id, note=f"already posted: {message}")
             log.info("account %s: post %s was already posted; recorded as sent", name, row.id)
         elif isinstance(exc, AuthFailed):
             self.store.release(row.id, f"auth failed: {message}", count_attempt=False)
-            self.store.set_account(name, paused_reason=f"auth failed: {message}",
-                                   auth_failed_fingerprint=account.fingerprint())
-            log.error("account %s: paused, the platform rejected its credentials (%s). Fix them, "
-                      "then run `run_bot.py resume %s` or restart with the changed config",
-                      name, message, name)
+            self._pause_for_auth(account, message)
         elif isinstance(exc, RateLimited):
             self.store.release(row.id, f"rate limited: {message}", count_attempt=False)
             self.store.set_account(name, paused_until=exc.until)
@@ -201,6 +213,13 @@ class Publisher:
             log.error("account %s: post %s rejected by the platform: %s", name, row.id, message)
         else:
             self._transient(account, row, message)
+
+    def _pause_for_auth(self, account: Account, message: str) -> None:
+        self.store.set_account(account.name, paused_reason=f"auth failed: {message}",
+                               auth_failed_fingerprint=account.fingerprint())
+        log.error("account %s: paused, the platform rejected its credentials (%s). Fix them, "
+                  "then run `run_bot.py resume %s` or restart with the changed config",
+                  account.name, message, account.name)
 
     def _transient(self, account: Account, row, message: str) -> None:
         attempts = (row.attempts or 0) + 1
@@ -215,11 +234,19 @@ class Publisher:
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())
 
+    def _find_id(self, account: Account, row) -> str | None:
+        """The platform's id of a post it called a duplicate, when it can be found."""
+        try:
+            receipt = account.adapter.find_recent(self._post(account, row))
+        except PublishError:
+            return None
+        return receipt.platform_id if receipt else None
+
     @staticmethod
     def _already_there(account: Account, row, post: Post) -> Receipt | None:
         """Before sending again a post whose earlier try failed, look for it on
         the platform: a timeout may have hidden a success. Raises PublishError."""
-        if not row.attempts:
+        if not (row.attempts or row.last_error):  # a manual retry resets attempts, not the error
             return None
         receipt = account.adapter.find_recent(post)
         if receipt:
@@ -229,24 +256,42 @@ class Publisher:
 
     # -- after a crash -----------------------------------------------------------
 
-    def _reconcile(self, account: Account) -> None:
+    def _reconcile(self, account: Account) -> bool:
         """Settle posts another process left in ``sending``: the platform may or
-        may not have them. Found on the platform → sent; not found → pending."""
+        may not have them. Found on the platform → sent; not found → pending.
+        False when one could not be looked up (it stays ``sending``)."""
         lease_start = self.clock() - CLAIM_LEASE
+        settled = True
         for row in self.store.queue(account.name, ("sending",)):
             if row.claimed_by == self.worker or (not self.exclusive and row.claimed_at > lease_start):
                 continue
-            post = self._post(account, row)
-            try:
-                receipt: Receipt | None = account.adapter.find_recent(post)
-            except PublishError as exc:
-                log.warning("account %s: cannot check post %s after a restart (%s); will retry",
-                            account.name, row.id, exc.message or type(exc).__name__)
-                continue
-            if receipt:
-                self.store.mark_sent(row.id, receipt.platform_id, note="found on the platform after a restart")
-                log.info("account %s: post %s found on the platform after a restart, id %s",
-                         account.name, row.id, receipt.platform_id)
-            else:
-                self.store.release(row.id, "outcome unknown after a restart; not on the platform",
-                                   count_attempt=False)
+            settled = self._settle(account, row) and settled
+        return settled
+
+    def _settle(self, account: Account, row) -> bool:
+        """Look one orphan up on the platform; False when that failed for now."""
+        try:
+            receipt: Receipt | None = account.adapter.find_recent(self._post(account, row))
+        except Rejected as exc:
+            # The lookup is unavailable (an X tier without timelines): never guess.
+            self.store.mark_failed(row.id, f"outcome unknown after a restart, and the platform "
+                                   f"cannot be asked ({exc.message}); check it, then retry or skip")
+            log.error("account %s: post %s may or may not be on the platform; marked failed",
+                      account.name, row.id)
+            return True
+        except PublishError as exc:
+            if isinstance(exc, AuthFailed):
+                self._pause_for_auth(account, exc.message or "AuthFailed")
+            log.warning("account %s: cannot check post %s after a restart (%s); will retry",
+                        account.name, row.id, exc.message or type(exc).__name__)
+            return False
+        if receipt:
+            self.store.mark_sent(row.id, receipt.platform_id, note="found on the platform after a restart")
+            log.info("account %s: post %s found on the platform after a restart, id %s",
+                     account.name, row.id, receipt.platform_id)
+        else:
+            self.store.release(row.id, "outcome unknown after a restart; not on the platform",
+                               count_attempt=False)
+            log.info("account %s: post %s not on the platform after a restart; will send it",
+                     account.name, row.id)
+        return True

@@ -215,3 +215,27 @@ def test_a_timeout_that_hid_a_success_is_found_before_sending_again(store, clock
     publisher.run()
     (row,) = store.recent(["sent"])
     assert row.platform_id == "id-accepted"
+
+
+def test_a_manually_retried_post_is_looked_up_before_it_is_sent_again(store, clock):
+    publisher, adapter = make(store, clock, max_attempts=1)
+    queue(store, 1)
+
+    def accepted_then_timed_out(post):
+        adapter.on_platform[post.link] = Receipt("id-accepted")
+        raise Transient("no answer within 20 s")
+    adapter.publish = accepted_then_timed_out
+    publisher.run()
+    (row,) = store.recent(["failed"])
+    store.retry(row_id=row.id)
+    publisher.run()
+    assert store.recent(["sent"])[0].platform_id == "id-accepted"
+
+
+def test_a_duplicate_answer_records_the_platform_id_when_it_can_be_found(store, clock):
+    publisher, adapter = make(store, clock)
+    queue(store, 1)
+    adapter.on_platform["https://news.example.org/story-1"] = Receipt("id-earlier")
+    adapter.script = [AlreadyPosted("duplicate content")]
+    publisher.run()
+    assert store.recent(["sent"])[0].platform_id == "id-earlier"

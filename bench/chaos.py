@@ -1,0 +1,537 @@
+"""Chaos benchmark: never lose a post, never post twice.
+
+A feed on 127.0.0.1 publishes new RSS items over time; Herald (``run_bot.py run``,
+a real subprocess) posts each to one X account and one Facebook Page on the fake
+X/Graph server (``tests.fakes.server``, one subprocess per platform), which
+answers 5xx, 429 and slow accepts (recorded, then answered after the client's
+read timeout) at random. Meanwhile Herald is killed with SIGKILL at random moments and
+restarted; half the kills wait for a post in ``sending`` first, to hit the
+ambiguous window between claim and record. When the feed is done and the outbox
+is settled, Herald gets SIGTERM (must exit 0), and every (article, account)
+pair is checked against the fake's accepted posts: exactly once, none missing.
+
+    .venv/bin/python bench/chaos.py [--pairs 200 --kills 10 --seed N --timeout 600]
+        [--fail-5xx 0.2 --rate-limit 0.05 --fb-rate-limit 0.01 --slow-accept 0.05 --keep]
+
+Exit status 0 only with 0 lost, 0 duplicates and 0 re-sends refused by X as
+duplicate content, over at least ``--pairs`` pairs. Graph's 429 gets its own,
+lower rate by default: each one pauses the Page for at least a minute.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections import Counter
+from dataclasses import dataclass, field
+from email.utils import format_datetime
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.fakes.shapes import (PAGE_ID, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN,  # noqa: E402
+                                X_CONSUMER_KEY, X_CONSUMER_SECRET, X_USERNAME)
+
+ACCOUNTS = {"chaos-x": ("twitter", X_USERNAME), "chaos-fb": ("facebook", PAGE_ID)}
+CREDENTIALS = {"X_CONSUMER_KEY": X_CONSUMER_KEY, "X_CONSUMER_SECRET": X_CONSUMER_SECRET,
+               "X_ACCESS_TOKEN": X_ACCESS_TOKEN, "X_ACCESS_TOKEN_SECRET": X_ACCESS_SECRET,
+               "FB_PAGE_TOKEN": PAGE_TOKEN}
+LINK = "https://news.example.org/chaos/{run}/story-{n}"
+READY = "Herald running"     # what Herald logs once its scheduler started
+CONFIG = """\
+version: 1
+database: sqlite:///{db}
+log_level: INFO
+publish_every: 1s
+http: {{connect_timeout: 2, read_timeout: 5, deadline: 10}}
+feeds:
+  - {{name: chaos, url: "{feed}", every: 5s, backfill: 0, fetch_article: never}}
+accounts:
+  - name: chaos-x
+    platform: twitter
+    api_base_url: "{fake_x}"
+    read_timeout: {read_timeout}
+    max_attempts: 20
+    retry_backoff: 1s
+    credentials:
+      consumer_key: "${{X_CONSUMER_KEY}}"
+      consumer_secret: "${{X_CONSUMER_SECRET}}"
+      access_token: "${{X_ACCESS_TOKEN}}"
+      access_token_secret: "${{X_ACCESS_TOKEN_SECRET}}"
+  - name: chaos-fb
+    platform: facebook
+    page_id: "{page}"
+    graph_base_url: "{fake_fb}"
+    read_timeout: {read_timeout}
+    max_attempts: 20
+    retry_backoff: 1s
+    credentials: {{page_access_token: "${{FB_PAGE_TOKEN}}"}}
+routes:
+  - {{feeds: [chaos], accounts: [chaos-x, chaos-fb]}}
+"""
+
+
+class TimedOut(Exception):
+    """The run went past ``--timeout``."""
+
+
+@dataclass
+class Options:
+    pairs: int = 200
+    kills: int = 10
+    seed: int = 1
+    timeout: float = 600.0
+    fail_5xx: float = 0.2
+    rate_limit: float = 0.05
+    # Each Graph 429 pauses the Page for a minute at least (the fake's floor, as
+    # Graph counts in minutes): at 0.05 a 200-pair run takes 10-15 minutes.
+    fb_rate_limit: float = 0.01
+    slow_accept: float = 0.05
+    slow_seconds: float = 3.0
+    reset_seconds: int = 3
+    read_timeout: float = 1.0
+    keep: bool = False
+
+
+@dataclass
+class Result:
+    """The figures of one run; ``ok`` is the verdict."""
+
+    pairs: int = 0
+    once: int = 0
+    lost: list[tuple[int, str]] = field(default_factory=list)
+    duplicates: list[tuple[int, str, int]] = field(default_factory=list)
+    kills: int = 0
+    kills_mid_send: int = 0
+    faults: Counter = field(default_factory=Counter)
+    herald_log: Counter = field(default_factory=Counter)
+    failed_rows: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return (self.error is None and not self.lost and not self.duplicates
+                and not self.faults["resent"] and self.pairs >= 1 and self.once == self.pairs and self.exit_code == 0)
+
+
+# -- the feed ------------------------------------------------------------------
+
+class FeedServer:
+    """An RSS feed on 127.0.0.1 that grows when ``add`` is called; starts empty."""
+
+    def __init__(self, run_id: str):
+        self.run_id = run_id
+        self.items: list[tuple[int, datetime]] = []
+        self.lock = threading.Lock()
+        self.server = _QuietServer(("127.0.0.1", 0), _FeedHandler)
+        self.server.feed = self
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/feed.xml"
+
+    def start(self) -> FeedServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def add(self, n: int) -> None:
+        with self.lock:
+            start = len(self.items)
+            self.items += [(start + i, datetime.now(timezone.utc)) for i in range(n)]
+
+    def link(self, n: int) -> str:
+        return LINK.format(run=self.run_id, n=n)
+
+    def rss(self) -> bytes:
+        with self.lock:
+            items = list(reversed(self.items))     # newest first, as feeds do
+        body = "".join(self._item(n, when) for n, when in items)
+        return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
+                f"<title>Chaos news</title><link>https://news.example.org/</link>"
+                f"<description>Stories for the chaos test</description>{body}"
+                f"</channel></rss>").encode()
+
+    def _item(self, n: int, when: datetime) -> str:
+        link = escape(self.link(n))
+        lead = (f"Story number {n} of the chaos run tells how the council voted on the new "
+                f"harbour plan after a long debate that lasted well into the night.")
+        return (f"<item><title>Chaos story {n}: council votes on harbour plan</title>"
+                f"<link>{link}</link><guid isPermaLink=\"true\">{link}</guid>"
+                f"<pubDate>{format_datetime(when)}</pubDate>"
+                f"<description>{escape(lead)}</description></item>")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        pass    # Herald killed mid-fetch resets the connection: expected here
+
+
+class _FeedHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        data = self.server.feed.rss()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format, *args) -> None:
+        pass
+
+
+# -- the fake platforms and Herald, as subprocesses -------------------------------
+
+class FakePlatforms:
+    """``tests.fakes.server`` in its own process, with random faults; its
+    request log goes to ``log`` and its stderr beside it."""
+
+    def __init__(self, opts: Options, log: Path, rate_limit: float, seed: int):
+        self.log = log
+        self.args = [sys.executable, "-W", "ignore::RuntimeWarning", "-m", "tests.fakes.server",
+                     "--port", "0", "--fail-5xx", str(opts.fail_5xx),
+                     "--rate-limit", str(rate_limit), "--slow-accept", str(opts.slow_accept),
+                     "--slow-seconds", str(opts.slow_seconds),
+                     "--reset-seconds", str(opts.reset_seconds), "--seed", str(seed),
+                     "--log", str(log)]
+        self.proc: subprocess.Popen | None = None
+        self.url = ""
+
+    def start(self) -> FakePlatforms:
+        with open(self.log.with_suffix(".err"), "a") as err:
+            self.proc = subprocess.Popen(self.args, cwd=REPO, stdout=subprocess.PIPE, stderr=err,
+                                         stdin=subprocess.DEVNULL, text=True)
+        port = self.proc.stdout.readline().strip()   # printed when ready
+        if not port.isdigit():
+            raise RuntimeError(f"the fake server did not start (said {port!r})")
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    def posts(self) -> list[dict]:
+        with urllib.request.urlopen(self.url + "/_fake/posts", timeout=10) as answer:
+            return json.load(answer)
+
+    def faults(self) -> Counter:
+        """Injected faults by kind, from the fake's request log, and "resent":
+        tweets X refused as duplicate content (Herald sent an accepted post again)."""
+        kinds: Counter = Counter()
+        if not self.log.exists():
+            return kinds
+        for line in map(json.loads, self.log.read_text().splitlines()):
+            fault = line.get("fault")
+            if fault:
+                kinds["5xx" if fault[0] == "5" else fault] += 1
+            elif (line["method"], line["path"], line["status"]) == ("POST", "/2/tweets", 403):
+                kinds["resent"] += 1
+        return kinds
+
+    def stop(self) -> None:
+        _end(self.proc, signal.SIGTERM)
+
+
+def _fakes(opts: Options, folder: Path) -> dict[str, FakePlatforms]:
+    """One fake per platform, so Graph's 429 (a pause of a minute or more) can be
+    tuned apart from X's (a pause of ``reset_seconds``)."""
+    return {"twitter": FakePlatforms(opts, folder / "fake-x.jsonl", opts.rate_limit, opts.seed),
+            "facebook": FakePlatforms(opts, folder / "fake-fb.jsonl", opts.fb_rate_limit,
+                                      opts.seed + 1)}
+
+
+class Herald:
+    """``run_bot.py --config CFG run``, restartable; stderr appended to ``log``."""
+
+    def __init__(self, config: Path, log: Path):
+        self.config = config
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self.env = {**os.environ, **CREDENTIALS}
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        with open(self.log, "a") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, str(REPO / "run_bot.py"), "--config", str(self.config), "run"],
+                cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
+
+    def ready(self) -> bool:
+        """True once this run's Herald logged that its jobs run (starts counted)."""
+        return self.log.read_text(errors="replace").count(READY) >= self.starts
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self, grace: float = 30.0) -> int | None:
+        """SIGTERM; the exit code, or None if it had to be killed."""
+        return _end(self.proc, signal.SIGTERM, grace)
+
+
+def _end(proc: subprocess.Popen | None, sig: int, grace: float = 10.0) -> int | None:
+    """Signal ``proc`` and wait; SIGKILL after ``grace`` seconds. None if killed."""
+    if proc is None or proc.poll() is not None:
+        return proc.returncode if proc else None
+    proc.send_signal(sig)
+    try:
+        return proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return None
+
+
+# -- the database, read-only ------------------------------------------------------
+
+class Outbox:
+    """Read-only looks at Herald's SQLite database while Herald runs."""
+
+    def __init__(self, db: Path):
+        self.db = db
+
+    def _query(self, sql: str) -> list[tuple]:
+        if not self.db.exists():
+            return []
+        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError:    # tables not yet created
+            return []
+        finally:
+            conn.close()
+
+    def primed(self) -> bool:
+        return bool(self._query("SELECT 1 FROM feed_state WHERE primed_at IS NOT NULL"))
+
+    def counts(self) -> Counter:
+        return Counter(dict(self._query("SELECT status, count(*) FROM outbox GROUP BY status")))
+
+    def sending(self) -> int:
+        return self.counts()["sending"]
+
+    def failed(self) -> list[str]:
+        return [f"{account} #{row_id}: {error}" for row_id, account, error in self._query(
+            "SELECT id, account, last_error FROM outbox WHERE status NOT IN ('sent', 'pending', 'sending')")]
+
+
+# -- the run ----------------------------------------------------------------------
+
+class Chaos:
+    """One chaos run in a temporary directory; ``run()`` returns the figures."""
+
+    def __init__(self, opts: Options, out=sys.stdout):
+        self.opts = opts
+        self.out = out
+        self.rng = random.Random(opts.seed)
+        self.feed_rng = random.Random(opts.seed + 2)    # the drip thread's own
+        self.articles = math.ceil(opts.pairs / len(ACCOUNTS))
+        self.dir = Path(tempfile.mkdtemp(prefix="herald-chaos-"))
+        self.feed = FeedServer(run_id=f"{opts.seed}-{os.getpid()}")
+        self.fakes = _fakes(opts, self.dir)
+        self.outbox = Outbox(self.dir / "herald.db")
+        self.herald = Herald(self.dir / "herald.yaml", self.dir / "herald.log")
+        self.result = Result()
+        self.deadline = 0.0
+
+    def say(self, message: str) -> None:
+        print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=self.out, flush=True)
+
+    def run(self) -> Result:
+        self.started = time.monotonic()
+        self.deadline = self.started + self.opts.timeout
+        try:
+            self._run()
+        except TimedOut as exc:
+            self.result.error = f"timed out: {exc}"
+            self._tally()    # what got through so far; "lost" then counts posts still queued
+        finally:
+            self._clean_up()
+        self.result.seconds = time.monotonic() - self.started
+        return self.result
+
+    def _run(self) -> None:
+        self.feed.start()
+        for fake in self.fakes.values():
+            fake.start()
+        self._write_config()
+        self.herald.start()
+        self._wait(self.outbox.primed, "Herald's first sight of the empty feed")
+        self.say(f"feed primed; publishing {self.articles} articles to {len(ACCOUNTS)} accounts")
+        dripping = threading.Thread(target=self._drip, daemon=True)
+        dripping.start()
+        self._kill_while(dripping.is_alive)
+        self.say(f"feed done after {self.result.kills} kills; waiting for the outbox to settle")
+        self._wait(self._settled, "the outbox to settle")
+        self.result.exit_code = self.herald.stop()
+        self.say(f"Herald stopped with SIGTERM, exit code {self.result.exit_code}")
+        self._tally()
+
+    def _write_config(self) -> None:
+        self.herald.config.write_text(CONFIG.format(
+            db=self.outbox.db, feed=self.feed.url, fake_x=self.fakes["twitter"].url,
+            fake_fb=self.fakes["facebook"].url, page=PAGE_ID,
+            read_timeout=self.opts.read_timeout))
+
+    def _drip(self) -> None:
+        """Publish the articles a few at a time, every second or two."""
+        published = 0
+        while published < self.articles and time.monotonic() < self.deadline:
+            n = min(self.feed_rng.randint(1, 4), self.articles - published)
+            self.feed.add(n)
+            published += n
+            time.sleep(self.feed_rng.uniform(1.0, 2.0))
+
+    def _kill_while(self, feeding) -> None:
+        """SIGKILL and restart Herald at random moments, at least ``--kills`` times
+        and for as long as the feed publishes."""
+        while self.result.kills < self.opts.kills or feeding():
+            self._check_time("the kill loop")
+            self._until(self.herald.ready, 20.0)    # a kill at start-up tests little
+            time.sleep(self.rng.uniform(0.5, 3.5))
+            if self.rng.random() < 0.5:
+                self._until(lambda: self.outbox.sending() > 0, 3.0)   # aim at a send in flight
+            self.herald.kill()
+            self.result.kills += 1
+            self.result.kills_mid_send += self.outbox.sending() > 0
+            time.sleep(self.rng.uniform(0.0, 1.0))
+            self.herald.start()
+
+    def _settled(self) -> bool:
+        counts = self.outbox.counts()
+        return (sum(counts.values()) >= self.articles * len(ACCOUNTS)
+                and counts["pending"] == 0 and counts["sending"] == 0)
+
+    def _wait(self, done, what: str) -> None:
+        while not done():
+            self._check_time(what)
+            time.sleep(0.2)
+
+    def _until(self, done, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not done():
+            time.sleep(0.01)
+
+    def _check_time(self, what: str) -> None:
+        if time.monotonic() > self.deadline:
+            raise TimedOut(f"{self.opts.timeout:.0f}s passed while waiting for {what}; "
+                           f"outbox {dict(self.outbox.counts())}")
+
+    def _tally(self) -> None:
+        r = self.result
+        r.pairs = self.articles * len(ACCOUNTS)
+        seen = Counter((p["platform"], p["account"], p["link"])
+                       for fake in self.fakes.values() for p in fake.posts())
+        for n in range(self.articles):
+            for name, (platform, account) in ACCOUNTS.items():
+                copies = seen[(platform, account, self.feed.link(n))]
+                if copies == 0:
+                    r.lost.append((n, name))
+                elif copies > 1:
+                    r.duplicates.append((n, name, copies))
+                else:
+                    r.once += 1
+        r.failed_rows = self.outbox.failed()
+
+    def _clean_up(self) -> None:
+        self.herald.stop(grace=5.0)
+        for fake in self.fakes.values():
+            fake.stop()
+            self.result.faults += fake.faults()
+        self.feed.stop()
+        self.result.herald_log = _herald_events(self.herald.log)
+        if self.opts.keep or not self.result.ok:
+            self.say(f"kept {self.dir} (config, herald.db, herald.log, fake-*.jsonl)")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+EVENTS = {"post sent": "post sent: ", "found after restart": "found on the platform after a restart",
+          "released after restart": "not on the platform after a restart",
+          "found before resend": "was already on the platform",
+          "duplicate answer": "was already posted; recorded as sent",
+          "reconcile failed": "cannot check post", "retries": "failed (",
+          "rate limited": "rate limited until", "started": READY}
+
+
+def _herald_events(log: Path) -> Counter:
+    counts: Counter = Counter()
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            counts.update(name for name, needle in EVENTS.items() if needle in line)
+    return counts
+
+
+def report(r: Result, command: str, out=sys.stdout) -> None:
+    """Print the figures of a run."""
+    p = lambda *a: print(*a, file=out)  # noqa: E731
+    p(f"command:            {command}")
+    p(f"pairs:              {r.pairs}")
+    p(f"posted once:        {r.once}")
+    p(f"lost:               {len(r.lost)}  {r.lost[:10] if r.lost else ''}")
+    p(f"duplicates:         {len(r.duplicates)}  {r.duplicates[:10] if r.duplicates else ''}")
+    p(f"resent, refused:    {r.faults['resent']} (X said duplicate content: a second try "
+      f"of a post it had)")
+    p(f"kills:              {r.kills} (a post left in 'sending': {r.kills_mid_send})")
+    p(f"injected:           5xx {r.faults['5xx']}, 429 {r.faults['429']}, "
+      f"slow accepts {r.faults['slow-accept']}")
+    p("herald log:         " + ", ".join(f"{k} {r.herald_log[k]}" for k in EVENTS))
+    if r.failed_rows:
+        p(f"failed rows:        {r.failed_rows[:10]}")
+    p(f"SIGTERM exit code:  {r.exit_code}")
+    p(f"time:               {r.seconds:.1f}s")
+    if r.error:
+        p(f"error:              {r.error}")
+    p("verdict:            " + ("OK" if r.ok else "FAILED"))
+
+
+def parse(argv: list[str] | None) -> Options:
+    d = Options()
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--pairs", type=int, default=d.pairs, help="articles x accounts, at least")
+    p.add_argument("--kills", type=int, default=d.kills, help="SIGKILLs, at least")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--timeout", type=float, default=d.timeout, help="seconds for the whole run")
+    p.add_argument("--fail-5xx", type=float, default=d.fail_5xx)
+    p.add_argument("--rate-limit", type=float, default=d.rate_limit)
+    p.add_argument("--fb-rate-limit", type=float, default=d.fb_rate_limit,
+                   help="429 share on Graph, whose pauses last a minute or more")
+    p.add_argument("--slow-accept", type=float, default=d.slow_accept)
+    p.add_argument("--reset-seconds", type=int, default=d.reset_seconds)
+    p.add_argument("--keep", action="store_true", help="keep the temp dir (db, logs)")
+    return Options(**vars(p.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chaos test; 0 only if no pair was lost or doubled over ``--pairs`` pairs."""
+    opts = parse(argv)
+    # SIGTERM to this script still cleans up its children (finally blocks run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    result = Chaos(opts).run()
+    report(result, "bench/chaos.py " + " ".join(sys.argv[1:] if argv is None else argv))
+    return 0 if result.ok and result.pairs >= opts.pairs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
