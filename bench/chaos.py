@@ -211,7 +211,7 @@ class FakePlatforms:
 
     def __init__(self, opts: Options, log: Path, rate_limit: float, seed: int):
         self.log = log
-        self.args = [sys.executable, "-W", "ignore::RuntimeWarning", "-m", "tests.fakes.server",
+        self.args = [sys.executable, "-m", "tests.fakes.server",
                      "--port", "0", "--fail-5xx", str(opts.fail_5xx),
                      "--rate-limit", str(rate_limit), "--slow-accept", str(opts.slow_accept),
                      "--slow-seconds", str(opts.slow_seconds),

@@ -27,11 +27,9 @@ log = logging.getLogger(__name__)
 MAX_PER_PASS = 50
 BACKOFF_MAX = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=15)
-# find_recent sees only an account's latest posts (X 20, Graph 25). A post whose
-# earlier try may have reached the platform must be looked up before other sends
-# push it out of that view: after this many sends since it was queued, it goes
-# first and alone until it is settled.
-LOOKUP_MARGIN = 10
+# find_recent searches everything posted since a row's first try, less this
+# margin: the platform's clock may run behind ours.
+CLOCK_SKEW = timedelta(minutes=10)
 
 HashtagMap = Callable[[str, str], Mapping[str, str]]
 
@@ -97,8 +95,8 @@ class Publisher:
     def run_account(self, account: Account) -> int:
         if self._paused(account):
             return 0
-        if not self.dry_run and not self._reconcile(account):
-            return 0   # sending others now could push the unsettled post out of find_recent's view
+        if not self.dry_run:
+            self._reconcile(account)
         sent = 0
         for _ in range(MAX_PER_PASS):
             if self.stopping.is_set() or self._paused(account):
@@ -118,7 +116,7 @@ class Publisher:
                              paused_until=paused_until), rows
 
     def _next_due(self, account: Account):
-        now, rows, queued, sent, paused_until = self._inputs(account, hold=True)
+        now, rows, queued, sent, paused_until = self._inputs(account)
         expired, slot = schedule.due(account.config.schedule, queued, sent, now,
                                      paused_until=paused_until)
         for gone in expired:
@@ -127,27 +125,17 @@ class Publisher:
                      account.name, gone.key)
         return rows[slot.key] if slot else None
 
-    def _inputs(self, account: Account, hold: bool = False):
+    def _inputs(self, account: Account):
         """What the schedule needs: now, pending rows by key, their queue
-        entries, the sends of the last day and the account's pause. With
-        ``hold``, only the held rows (see ``_held``) when there are any."""
+        entries, the sends of the last day and the account's pause."""
         now = self.clock()
         rows = {str(r.id): r for r in self.store.queue(account.name) if r.id not in self._shown}
-        if hold:
-            rows = self._held(account, rows) or rows
         queued = [schedule.Queued(key=k, queued_at=r.queued_at, published=r.published_at,
                                   priority=r.priority, not_before=r.not_before)
                   for k, r in rows.items()]
         state = self.store.account_row(account.name)
         sent = self.store.sent_times(account.name, now - timedelta(days=1))
         return now, rows, queued, sent, (state.paused_until if state else None)
-
-    def _held(self, account: Account, rows: dict) -> dict:
-        """Rows whose earlier try may have reached the platform (``attempts``)
-        and that LOOKUP_MARGIN sends since they were queued could soon hide
-        from find_recent. Counting from ``queued_at`` over-counts, never under."""
-        return {key: row for key, row in rows.items() if row.attempts and
-                len(self.store.sent_times(account.name, row.queued_at)) >= LOOKUP_MARGIN}
 
     def _paused(self, account: Account) -> bool:
         state = self.store.account_row(account.name)
@@ -237,7 +225,7 @@ class Publisher:
     def _find_id(self, account: Account, row) -> str | None:
         """The platform's id of a post it called a duplicate, when it can be found."""
         try:
-            receipt = account.adapter.find_recent(self._post(account, row))
+            receipt = account.adapter.find_recent(self._post(account, row), _since(row))
         except PublishError:
             return None
         return receipt.platform_id if receipt else None
@@ -248,7 +236,7 @@ class Publisher:
         the platform: a timeout may have hidden a success. Raises PublishError."""
         if not (row.attempts or row.last_error):  # a manual retry resets attempts, not the error
             return None
-        receipt = account.adapter.find_recent(post)
+        receipt = account.adapter.find_recent(post, _since(row))
         if receipt:
             log.info("account %s: post %s was already on the platform (id %s); not sent again",
                      account.name, row.id, receipt.platform_id)
@@ -256,35 +244,45 @@ class Publisher:
 
     # -- after a crash -----------------------------------------------------------
 
-    def _reconcile(self, account: Account) -> bool:
+    def _reconcile(self, account: Account) -> None:
         """Settle posts another process left in ``sending``: the platform may or
         may not have them. Found on the platform → sent; not found → pending.
-        False when one could not be looked up (it stays ``sending``)."""
+        One that cannot be looked up now stays ``sending`` until a later pass;
+        the account's other posts go on meanwhile, since the lookup searches
+        everything posted since the orphan's first try, however much that is."""
         lease_start = self.clock() - CLAIM_LEASE
-        settled = True
         for row in self.store.queue(account.name, ("sending",)):
             if row.claimed_by == self.worker or (not self.exclusive and row.claimed_at > lease_start):
                 continue
-            settled = self._settle(account, row) and settled
-        return settled
+            self._settle(account, row)
 
-    def _settle(self, account: Account, row) -> bool:
-        """Look one orphan up on the platform; False when that failed for now."""
+    def _settle(self, account: Account, row) -> None:
+        """Look one orphan up on the platform and record what that showed."""
         try:
-            receipt: Receipt | None = account.adapter.find_recent(self._post(account, row))
+            receipt = account.adapter.find_recent(self._post(account, row), _since(row))
         except Rejected as exc:
             # The lookup is unavailable (an X tier without timelines): never guess.
             self.store.mark_failed(row.id, f"outcome unknown after a restart, and the platform "
                                    f"cannot be asked ({exc.message}); check it, then retry or skip")
             log.error("account %s: post %s may or may not be on the platform; marked failed",
                       account.name, row.id)
-            return True
+            return
         except PublishError as exc:
-            if isinstance(exc, AuthFailed):
-                self._pause_for_auth(account, exc.message or "AuthFailed")
-            log.warning("account %s: cannot check post %s after a restart (%s); will retry",
-                        account.name, row.id, exc.message or type(exc).__name__)
-            return False
+            self._lookup_failed(account, row, exc)
+            return
+        self._record_lookup(account, row, receipt)
+
+    def _lookup_failed(self, account: Account, row, exc: PublishError) -> None:
+        """The orphan stays ``sending`` (never guess); pause the account when the
+        platform said so, since its other sends would meet the same answer."""
+        if isinstance(exc, AuthFailed):
+            self._pause_for_auth(account, exc.message or "AuthFailed")
+        elif isinstance(exc, RateLimited):
+            self.store.set_account(account.name, paused_until=exc.until)
+        log.warning("account %s: cannot check post %s after a restart (%s); will retry",
+                    account.name, row.id, exc.message or type(exc).__name__)
+
+    def _record_lookup(self, account: Account, row, receipt: Receipt | None) -> None:
         if receipt:
             self.store.mark_sent(row.id, receipt.platform_id, note="found on the platform after a restart")
             log.info("account %s: post %s found on the platform after a restart, id %s",
@@ -294,4 +292,10 @@ class Publisher:
                                count_attempt=False)
             log.info("account %s: post %s not on the platform after a restart; will send it",
                      account.name, row.id)
-        return True
+
+
+def _since(row) -> datetime:
+    """How far back find_recent must search for a row: its first try (the
+    post cannot be on the platform before), less CLOCK_SKEW. A row never
+    claimed has no first try; its queue time is then as early."""
+    return (row.first_tried_at or row.queued_at) - CLOCK_SKEW

@@ -78,7 +78,8 @@ outbox = sa.Table(
     sa.Column("attempts", sa.Integer), sa.Column("claimed_at", TS),
     sa.Column("claimed_by", sa.String(200)), sa.Column("sent_at", TS),
     sa.Column("platform_id", sa.String(200)), sa.Column("text", sa.Text),
-    sa.Column("last_error", sa.Text), sa.Column("updated_at", TS))
+    sa.Column("last_error", sa.Text), sa.Column("updated_at", TS),
+    sa.Column("first_tried_at", TS))   # first claim; never cleared (0002)
 account_state = sa.Table(
     "account_state", meta,
     sa.Column("name", sa.String(200), primary_key=True), sa.Column("paused_reason", sa.Text),
@@ -269,12 +270,15 @@ class Store:
 
     def claim(self, row_id: int, worker: str, text: str) -> bool:
         """Move a pending row to ``sending`` in its own committed transaction.
-        False when another worker took it first."""
+        False when another worker took it first. The first claim also sets
+        ``first_tried_at``, which nothing clears: the post cannot have reached
+        the platform before it."""
         now = self.clock()
         with self.tx() as conn:
             result = conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status == "pending").values(
-                status="sending", claimed_at=now, claimed_by=worker, text=text, updated_at=now))
+                status="sending", claimed_at=now, claimed_by=worker, text=text, updated_at=now,
+                first_tried_at=sa.func.coalesce(outbox.c.first_tried_at, sa.literal(now, TS()))))
             return result.rowcount == 1
 
     def mark_sent(self, row_id: int, platform_id: str, note: str | None = None) -> None:

@@ -10,16 +10,17 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from bot.adapters.base import Adapter
+from bot.adapters.base import LOOKUP_LIMIT, Adapter
 from bot.adapters.facebook import FacebookAdapter
 from bot.adapters.twitter import TwitterAdapter
 from bot.errors import AlreadyPosted, AuthFailed, RateLimited, Rejected, Transient
 from bot.models import Post
 from bot.secret import Secret
-from fakes import (PAGE_ID, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN, X_CONSUMER_KEY,
+from fakes import (PAGE_ID, PAGE_TOKEN, FakeApi, X_ACCESS_SECRET, X_ACCESS_TOKEN, X_CONSUMER_KEY,
                    X_CONSUMER_SECRET, fake_api)  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)   # before anything the fake holds
 RESET_EPOCH = 1_900_000_000
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 POST = Post(key="a1:acct", account="acct", text="Council approves budget & new park",
@@ -163,14 +164,51 @@ def test_verify_with_bad_credentials_fails(case, fake_api):
 
 def test_find_recent_finds_a_published_post(adapter):
     receipt = adapter.publish(POST)
-    assert adapter.find_recent(POST) == receipt
+    assert adapter.find_recent(POST, SINCE) == receipt
 
 
 def test_find_recent_returns_none_for_an_unpublished_post(adapter):
     adapter.publish(POST)
     other = Post(key="b", account="acct", text="Something else entirely",
                  link="https://news.example/other")
-    assert adapter.find_recent(other) is None
+    assert adapter.find_recent(other, SINCE) is None
+
+
+@pytest.fixture
+def timed_api():
+    """A FakeApi whose clock the test sets: ``timed_api.now[0]`` is "now"."""
+    now = [NOW]
+    with FakeApi(hang_seconds=3.0, clock=lambda: now[0]) as fake:
+        fake.now = now
+        yield fake
+
+
+def test_find_recent_pages_back_to_a_post_accepted_long_ago(case, timed_api):
+    adapter = case.make(timed_api.url)
+    timed_api.now[0] = NOW - timedelta(days=3)
+    receipt = adapter.publish(POST)
+    timed_api.seed(case.cls.platform, 450, NOW - timedelta(days=1))
+    assert adapter.find_recent(POST, NOW - timedelta(days=3, minutes=10)) == receipt
+    lookups = [r for r in timed_api.requests if r["path"].endswith(("/tweets", "/feed"))
+               and r["method"] == "GET"]
+    assert len(lookups) == 5, "100 a page, newest first, until the post"
+
+
+def test_find_recent_does_not_look_before_since(case, timed_api):
+    adapter = case.make(timed_api.url)
+    timed_api.now[0] = NOW - timedelta(days=3)
+    adapter.publish(POST)
+    assert adapter.find_recent(POST, NOW - timedelta(days=2)) is None
+
+
+def test_find_recent_cut_short_is_rejected_never_not_found(case, timed_api):
+    adapter = case.make(timed_api.url)
+    timed_api.now[0] = NOW - timedelta(days=3)
+    adapter.publish(POST)
+    timed_api.seed(case.cls.platform, LOOKUP_LIMIT, NOW - timedelta(days=1))
+    with pytest.raises(Rejected, match=f"more than {LOOKUP_LIMIT}"):
+        adapter.find_recent(POST, NOW - timedelta(days=4))
+    assert adapter.find_recent(POST, NOW - timedelta(days=2)) is None   # all seen: absent
 
 
 def test_secrets_never_reach_logs_errors_or_reprs(case, fake_api, caplog):
@@ -178,7 +216,7 @@ def test_secrets_never_reach_logs_errors_or_reprs(case, fake_api, caplog):
     adapter = case.make(fake_api.url, attach_image=True)
     adapter.publish(POST)
     adapter.verify()
-    adapter.find_recent(POST)
+    adapter.find_recent(POST, SINCE)
     errors, plain = [], case.make(fake_api.url)
     for kind in ("401", "400", "502", "429"):
         fake_api.script(kind)

@@ -22,6 +22,7 @@ from fakes import (PAGE_ID, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN, X_CONSU
                    X_CONSUMER_SECRET, X_USER_ID, fake_api)  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)   # before anything the fake holds
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 POST = Post(key="k", account="acct", text="Tom & Jerry return https://news.example/tj",
             link="https://news.example/tj", image_url="https://news.example/tj.png")
@@ -139,7 +140,7 @@ def test_x_find_recent_matches_escaped_text_and_tco_links(fake_api):
     receipt = adapter.publish(POST)
     by_text = Post(key="k", account="x", text=POST.text, link="https://elsewhere.example/")
     by_link = Post(key="k", account="x", text="different words", link=POST.link)
-    assert adapter.find_recent(by_text) == receipt == adapter.find_recent(by_link)
+    assert adapter.find_recent(by_text, SINCE) == receipt == adapter.find_recent(by_link, SINCE)
 
 
 def test_x_find_recent_takes_the_user_id_from_the_access_token(fake_api):
@@ -149,7 +150,7 @@ def test_x_find_recent_takes_the_user_id_from_the_access_token(fake_api):
     adapter = TwitterAdapter("x", {"api_base_url": fake_api.url},
                              {k: Secret(v) for k, v in creds.items()}, clock=lambda: NOW)
     receipt = adapter.publish(POST)
-    assert adapter.find_recent(POST) == receipt
+    assert adapter.find_recent(POST, SINCE) == receipt
     assert [r["path"] for r in fake_api.requests] == [
         "/2/tweets", "/2/users/1500000000000000777/tweets"]
 
@@ -161,7 +162,17 @@ def test_x_timeline_missing_from_the_tier_is_rejected_not_auth_failed(fake_api):
         adapter.publish(POST)
     fake_api.script("403-tier", path=f"/2/users/{X_USER_ID}/tweets")
     with pytest.raises(Rejected, match="cannot look up"):
-        adapter.find_recent(POST)
+        adapter.find_recent(POST, SINCE)
+
+
+def test_x_find_recent_asks_from_since_a_hundred_at_a_time(fake_api):
+    fake_api.seed("twitter", 120, datetime.now(timezone.utc))
+    since = NOW - timedelta(days=3)
+    assert twitter(fake_api.url).find_recent(POST, since) is None
+    first, second = [r["query"] for r in fake_api.requests if r["path"].endswith("/tweets")]
+    assert first == {"start_time": "2026-11-24T12:00:00Z", "max_results": "100",
+                     "tweet.fields": "entities,created_at"}
+    assert second == {**first, "pagination_token": second["pagination_token"]}
 
 
 def test_x_signature_matches_oauthlib_reference():
@@ -207,10 +218,20 @@ def test_graph_token_travels_in_a_header_never_in_the_url(fake_api):
     adapter = facebook_page(fake_api.url)
     adapter.publish(POST)
     adapter.verify()
-    adapter.find_recent(POST)
+    adapter.find_recent(POST, SINCE)
     for request in fake_api.requests:
         assert "access_token" not in request["query"]
         assert request["headers"]["authorization"] == f"Bearer {PAGE_TOKEN}"
+
+
+def test_graph_find_recent_follows_next_with_the_token_in_a_header_only(fake_api):
+    fake_api.seed("facebook", 120, datetime.now(timezone.utc))
+    assert facebook_page(fake_api.url).find_recent(POST, NOW - timedelta(days=3)) is None
+    first, second = [r for r in fake_api.requests if r["path"].endswith("/feed")]
+    assert first["query"] == {"fields": "id,message,link,created_time", "limit": "100",
+                              "since": str(int((NOW - timedelta(days=3)).timestamp()))}
+    assert second["query"] == {**first["query"], "after": second["query"]["after"]}
+    assert second["headers"]["authorization"] == f"Bearer {PAGE_TOKEN}"
 
 
 def test_graph_feed_post_sends_link_beside_the_text(fake_api):
@@ -249,7 +270,7 @@ def test_graph_error_codes(fake_api, code, error):
 def test_graph_find_recent_without_read_permission_is_rejected(fake_api, code, error):
     fake_api.script(f"graph-{code}")
     with pytest.raises(error):
-        facebook_page(fake_api.url).find_recent(POST)
+        facebook_page(fake_api.url).find_recent(POST, SINCE)
 
 
 def test_graph_block_368_pauses_for_hours_and_says_so(fake_api):

@@ -2,20 +2,23 @@
 
 The slow test runs a small ``bench/chaos.py``: Herald as a real process, killed
 with SIGKILL at random moments, against fake platforms that fail, rate-limit
-and accept slowly. The fast tests replay, deterministically, the two ways the
-chaos run once posted twice: a post whose outcome was unknown was looked up
-only after other sends had pushed it out of ``find_recent``'s view.
+and accept slowly. The fast tests replay, deterministically, the ways the
+chaos run once posted twice (a post whose outcome was unknown was looked up
+only after other sends had pushed it out of a lookup that saw the latest 20
+posts) and assert the property that replaced that window: the lookup covers
+everything since the post's first try, however many posts and days later.
 """
 from __future__ import annotations
 
 import importlib.util
 import io
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from bot.adapters.base import Adapter
+from bot.adapters.base import LOOKUP_LIMIT, Adapter
 from bot.config import AccountConfig
 from bot.errors import Rejected, Transient
 from bot.models import Post, Receipt
@@ -25,39 +28,51 @@ from bot.store import Store
 from tests.helpers import Clock, article
 
 ROOT = Path(__file__).resolve().parents[1]
-WINDOW = 20   # how many latest posts find_recent sees, as on X
+PLATFORM_LAG = timedelta(minutes=5)   # the platform's clock runs behind ours
 
 
-class WindowAdapter(Adapter):
-    """A platform whose lookup sees only its latest WINDOW posts. ``script``
-    answers publish calls: an exception, "accept-then-timeout" or None (accept);
-    ``lookup_script`` does the same for find_recent."""
+class TimelineAdapter(Adapter):
+    """A platform that keeps when it accepted each post and honours the lookup
+    contract: it sees only posts since ``since`` and refuses (Rejected) to
+    search more than LOOKUP_LIMIT. ``script`` answers publish calls: an
+    exception, "accept-then-timeout" or None (accept); ``lookup_script`` does
+    the same for find_recent."""
 
-    platform = "windowed"
+    platform = "timeline"
     max_length = 280
     url_length = 23
     counting = "twitter"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.posts: list[str] = []
+        self.posts: list[tuple[str, datetime]] = []
         self.script: list = []
         self.lookup_script: list = []
+
+    @property
+    def links(self) -> list[str]:
+        return [link for link, _ in self.posts]
+
+    def accept(self, post: Post) -> None:
+        self.posts.append((post.link, self.clock() - PLATFORM_LAG))
 
     def publish(self, post: Post) -> Receipt:
         answer = self.script.pop(0) if self.script else None
         if isinstance(answer, Exception):
             raise answer
-        self.posts.append(post.link)
+        self.accept(post)
         if answer == "accept-then-timeout":
             raise Transient("ReadTimeout: no answer within 1 s")
         return Receipt(platform_id=f"id-{len(self.posts)}")
 
-    def find_recent(self, post: Post) -> Receipt | None:
+    def find_recent(self, post: Post, since: datetime) -> Receipt | None:
         answer = self.lookup_script.pop(0) if self.lookup_script else None
         if isinstance(answer, Exception):
             raise answer
-        return Receipt(platform_id="found") if post.link in self.posts[-WINDOW:] else None
+        seen = [link for link, at in self.posts if at >= since]
+        if len(seen) > LOOKUP_LIMIT:
+            raise Rejected(f"cannot look up recent posts: more than {LOOKUP_LIMIT}")
+        return Receipt(platform_id="found") if post.link in seen else None
 
 
 @pytest.fixture
@@ -75,27 +90,34 @@ def store(tmp_path, clock):
     store.close()
 
 
-def publisher(store, clock, worker="w1"):
-    config = AccountConfig(name="x", platform="windowed", template="{title} {url}",
-                           credentials={"token": Secret("t")}, max_attempts=20)
-    adapter = WindowAdapter("x", {}, config.credentials, clock=clock)
+def publisher(store, clock, worker="w1", max_attempts=20):
+    config = AccountConfig(name="x", platform="timeline", template="{title} {url}",
+                           credentials={"token": Secret("t")}, max_attempts=max_attempts)
+    adapter = TimelineAdapter("x", {}, config.credentials, clock=clock)
     return Publisher(store, [Account(config, adapter)], clock, worker, rng=lambda: 0.5), adapter
 
 
-def test_an_orphan_that_cannot_be_looked_up_holds_its_account(store, clock):
+def send_all(pub, clock, passes=40):
+    for _ in range(passes):
+        clock.advance(minutes=30)
+        pub.run()
+
+
+def test_an_orphan_accepted_long_ago_is_found_after_many_other_sends(store, clock):
     store.ingest("world", [article(n) for n in range(1, 32)], [("x", 0)])
     dead, platform = publisher(store, clock, worker="dead")
     row = next(r for r in store.queue("x") if r.url == article(31).url)
     post = dead._post(dead.accounts[0], row)
     store.claim(row.id, "dead", post.text)
-    platform.posts.append(post.link)      # accepted; the process died before recording it
+    platform.accept(post)                 # accepted; the process died before recording it
 
+    clock.advance(days=3)
     survivor, adapter = publisher(store, clock, worker="new")
     adapter.posts = platform.posts
-    adapter.lookup_script = [Transient("HTTP 503")]
-    assert survivor.run() == 0, "nothing else goes out while the orphan is unsettled"
-    survivor.run()
-    assert adapter.posts.count(article(31).url) == 1, "found, not posted again"
+    adapter.lookup_script = [Transient("HTTP 503")] * 3
+    send_all(survivor, clock)
+    assert adapter.links.count(article(31).url) == 1, "found, not posted again"
+    assert len(adapter.posts) == 31
     assert store.outbox_counts()["x"] == {"sent": 31}
 
 
@@ -110,19 +132,33 @@ def test_an_orphan_that_can_never_be_looked_up_fails_and_frees_its_account(store
     assert "check it, then retry or skip" in store.recent(["failed"])[0].last_error
 
 
-def test_a_post_that_may_have_been_accepted_is_looked_up_before_others_hide_it(store, clock):
+def test_a_post_that_may_have_been_accepted_is_found_after_the_others_went(store, clock):
     store.ingest("world", [article(n) for n in range(1, 32)], [("x", 0)])
     pub, adapter = publisher(store, clock)
     adapter.script = ["accept-then-timeout"]    # the first post is accepted, then times out
+    adapter.lookup_script = [Transient("HTTP 503")] * 5
     pub.run()
-    first = adapter.posts[0]
-    assert len(adapter.posts) < WINDOW, "the others wait while it could still be found"
-    for _ in range(10):
-        clock.advance(seconds=90)
-        pub.run()
-    assert adapter.posts.count(first) == 1, "found by the lookup, not posted again"
-    assert len(set(adapter.posts)) == len(adapter.posts) == 31
+    first = adapter.links[0]
+    assert len(adapter.posts) > 20, "the others do not wait for it"
+    send_all(pub, clock)
+    assert adapter.links.count(first) == 1, "found by the lookup, not posted again"
+    assert len(set(adapter.links)) == len(adapter.posts) == 31
     assert store.outbox_counts()["x"] == {"sent": 31}
+
+
+def test_a_post_retried_by_hand_weeks_later_is_found_not_resent(store, clock):
+    store.ingest("world", [article(1)], [("x", 0)])
+    pub, adapter = publisher(store, clock, max_attempts=1)
+    adapter.script = ["accept-then-timeout"]
+    pub.run()
+    (row,) = store.recent(["failed"])
+    clock.advance(days=30)
+    store.ingest("world", [article(n) for n in range(2, 42)], [("x", 0)])
+    send_all(pub, clock)
+    store.retry(row_id=row.id)            # resets queued_at; the first try stays known
+    pub.run()
+    assert adapter.links.count(article(1).url) == 1 and len(adapter.posts) == 41
+    assert store.outbox_counts()["x"] == {"sent": 41}
 
 
 def load_chaos():

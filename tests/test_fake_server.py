@@ -6,11 +6,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import requests
 
-from fakes import PAGE_TOKEN
+from fakes import PAGE_ID, PAGE_TOKEN
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"Authorization": f"Bearer {PAGE_TOKEN}"}
@@ -22,14 +23,35 @@ def standalone():
     procs = []
 
     def start(*flags: str) -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.server", "--port", "0",
-                                 *flags], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen([sys.executable, "-W", "error", "-m", "tests.fakes.server",
+                                 "--port", "0", *flags], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
         procs.append(proc)
         return f"http://127.0.0.1:{int(proc.stdout.readline())}"
     yield start
     for proc in procs:
         proc.terminate()
         assert proc.wait(timeout=5) == 0
+        assert proc.stderr.read() == "", "no warning (runpy's RuntimeWarning was one)"
+
+
+def test_graph_feed_pages_with_cursors_and_next(standalone):
+    url = standalone()
+    for n in range(3):
+        requests.post(f"{url}/v24.0/{PAGE_ID}/feed", data={"message": f"post {n}"},
+                      headers=AUTH, timeout=5)
+    page = requests.get(f"{url}/v24.0/{PAGE_ID}/feed", params={"limit": 2, "since": 0},
+                        headers=AUTH, timeout=5).json()
+    assert [e["message"] for e in page["data"]] == ["post 2", "post 1"]
+    assert set(page["paging"]["cursors"]) == {"before", "after"}
+    assert page["paging"]["next"].startswith(f"https://graph.facebook.com/v24.0/{PAGE_ID}/feed?")
+    query = dict(parse_qsl(urlsplit(page["paging"]["next"]).query))
+    last = requests.get(f"{url}/v24.0/{PAGE_ID}/feed", params=query, timeout=5).json()
+    assert [e["message"] for e in last["data"]] == ["post 0"] and "next" not in last["paging"]
+    future = int(time.time()) + 60
+    empty = requests.get(f"{url}/v24.0/{PAGE_ID}/feed", params={"since": future},
+                         headers=AUTH, timeout=5).json()
+    assert empty == {"data": []}
 
 
 def test_chaos_5xx_and_the_request_log(standalone, tmp_path):

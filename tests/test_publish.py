@@ -39,7 +39,7 @@ class ScriptedAdapter(Adapter):
         self.on_platform[post.link] = receipt
         return receipt
 
-    def find_recent(self, post: Post) -> Receipt | None:
+    def find_recent(self, post: Post, since) -> Receipt | None:
         return self.on_platform.get(post.link)
 
 
@@ -239,3 +239,17 @@ def test_a_duplicate_answer_records_the_platform_id_when_it_can_be_found(store, 
     adapter.script = [AlreadyPosted("duplicate content")]
     publisher.run()
     assert store.recent(["sent"])[0].platform_id == "id-earlier"
+
+
+def test_a_rate_limited_lookup_keeps_the_orphan_and_pauses_the_account(store, clock):
+    queue(store, 1, 2)
+    row = store.queue("x")[0]
+    store.claim(row.id, "dead", "text")
+    survivor, adapter = make(store, clock, worker="new")
+
+    def rate_limited(post, since):
+        raise RateLimited(clock() + timedelta(minutes=10))
+    adapter.find_recent = rate_limited
+    assert survivor.run() == 0
+    assert statuses(store) == {"sending": 1, "pending": 1}, "never guessed"
+    assert store.account_row("x").paused_until == clock() + timedelta(minutes=10)

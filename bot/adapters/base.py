@@ -16,6 +16,7 @@ from bot.secret import Secret
 
 Clock = Callable[[], datetime]
 REQUIRED: Any = "<required>"
+LOOKUP_LIMIT = 500   # posts find_recent looks through before it gives up (Rejected)
 
 
 def utc_now() -> datetime:
@@ -72,10 +73,16 @@ class Adapter(ABC):
         Raises the same errors as ``publish``."""
         return f"{self.platform}:{self.account}"
 
-    def find_recent(self, post: Post) -> Receipt | None:
-        """Look through the account's recent posts for ``post`` (by its link or
-        text) after a crash left its outcome unknown. Return its receipt, or
-        None when it is not there. Raises the same errors as ``publish``."""
+    def find_recent(self, post: Post, since: datetime) -> Receipt | None:
+        """Look for ``post`` (by its link or text) among everything the account
+        posted since ``since`` (aware UTC), after a crash or a timeout left its
+        outcome unknown. Return its receipt, or None when it is not there.
+
+        None must mean "searched all of it": an adapter pages through the whole
+        span, up to LOOKUP_LIMIT posts. When more were posted since ``since``,
+        or the platform cannot list them (a tier without timelines, no read
+        permission), it raises Rejected: asking again cannot help, and the
+        caller must not guess. Otherwise raises the same errors as ``publish``."""
         return None
 
     def __repr__(self) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from datetime import datetime
 from typing import ClassVar, TextIO
 
 from bot.adapters.base import Adapter
@@ -25,5 +26,5 @@ class ConsoleAdapter(Adapter):
         digest = hashlib.sha256(post.key.encode()).hexdigest()[:12]
         return Receipt(platform_id=f"console-{digest}")
 
-    def find_recent(self, post: Post) -> Receipt | None:
+    def find_recent(self, post: Post, since: datetime) -> Receipt | None:
         return None

@@ -13,11 +13,12 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import parse_qsl, urlsplit
 
 import facebook
 import requests
 
-from bot.adapters.base import REQUIRED, Adapter
+from bot.adapters.base import LOOKUP_LIMIT, REQUIRED, Adapter
 from bot.errors import AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, Transient
 from bot.models import Post, Receipt
 from bot.secret import Secret, mask
@@ -37,7 +38,7 @@ DEFAULT_WAIT = timedelta(minutes=15)   # rate limited, and no header said for ho
 FULL_WAIT = timedelta(hours=1)         # a usage header at 100%: Graph's window rolls over an hour
 BLOCK_WAIT = timedelta(hours=6)        # code 368, blocked as abusive: Meta gives no end time
 TOKEN_PLACEHOLDER = "sent-in-header"
-RECENT = 25                            # feed entries find_recent looks through
+PAGE_SIZE = 100                        # feed entries per page, Graph's maximum
 
 
 class GraphSession(requests.Session):
@@ -149,24 +150,39 @@ class FacebookAdapter(Adapter):
         me = self._call(self.graph.get_object, "me", fields="id,name")
         return f"{me.get('name')} (id {me.get('id')})"
 
-    def find_recent(self, post: Post) -> Receipt | None:
-        """Find ``post`` among the Page's latest feed entries by link or text; None if absent.
+    def find_recent(self, post: Post, since: datetime) -> Receipt | None:
+        """Find ``post`` by link or text among the Page's feed entries since ``since``,
+        following ``paging.next``; None only when all of them were seen.
 
-        Raises like ``publish``, except that a missing read permission is Rejected
-        here (the lookup is unavailable), not AuthFailed; an invalid token stays AuthFailed."""
+        Raises Rejected when more than LOOKUP_LIMIT entries were posted since
+        then, or when the token lacks read permission (not AuthFailed: posting
+        may still work); an invalid token stays AuthFailed. Otherwise raises like
+        ``publish``."""
+        args: dict | None = {"fields": "id,message,link,created_time",
+                             "since": str(int(since.timestamp())), "limit": str(PAGE_SIZE)}
+        seen = 0
+        while args is not None and seen < LOOKUP_LIMIT:
+            feed = self._feed_page(args)
+            entries = feed.get("data") or []
+            found = next((e for e in entries if _matches(e, post)), None)
+            if found:
+                return _receipt(found)
+            seen += len(entries)
+            args = _next_args(feed) if entries else None   # an empty page ends it
+        if args is None:
+            return None
+        raise Rejected(f"cannot look up recent posts: more than {LOOKUP_LIMIT} entries since "
+                       f"{since:%Y-%m-%d %H:%M} UTC")
+
+    def _feed_page(self, args: dict) -> dict:
         try:
-            feed = self._call(self.graph.get_connections, self.page_id, "feed",
-                              fields="id,message,link", limit=RECENT)
+            return self._call(self.graph.get_connections, self.page_id, "feed", **args)
         except AuthFailed as exc:
             if getattr(exc.__cause__, "code", None) == TOKEN_INVALID:
                 raise
             # A token that may post but not read (no pages_read_engagement) must
             # not pause the account; "not found" would invite a double post.
             raise Rejected(f"cannot look up recent posts: {exc.message}") from exc
-        for entry in feed.get("data") or []:
-            if _matches(entry, post):
-                return _receipt(entry)
-        return None
 
     # --- error translation
 
@@ -249,6 +265,17 @@ def _saturated(header: str | None) -> bool:
     if not isinstance(body, dict):
         return False
     return any(isinstance(v, (int, float)) and v >= 100 for v in body.values())
+
+
+def _next_args(feed: dict) -> dict | None:
+    """The query of ``paging.next`` without its access_token (GraphSession sends
+    the token in a header), or None on the last page. Only the query is kept:
+    the host in ``next`` is Graph's, not the configured base URL."""
+    paging = feed.get("paging")
+    url = paging.get("next") if isinstance(paging, dict) else None
+    if not url:
+        return None
+    return {k: v for k, v in parse_qsl(urlsplit(str(url)).query) if k != "access_token"}
 
 
 def _matches(entry: dict, post: Post) -> bool:

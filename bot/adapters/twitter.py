@@ -21,7 +21,7 @@ import requests
 import tweepy
 from oauthlib.oauth1.rfc5849 import signature
 
-from bot.adapters.base import Adapter, Clock
+from bot.adapters.base import LOOKUP_LIMIT, Adapter, Clock
 from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, PublishError, RateLimited,
                         Rejected, Transient)
 from bot.models import Post, Receipt
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 X_HOST = "https://api.twitter.com"
 TWEET_URL = "https://x.com/i/web/status/{}"
 DEFAULT_WAIT = timedelta(minutes=15)   # X's rate-limit window, when no reset header came
-RECENT = 20                            # tweets find_recent looks through
+PAGE_SIZE = 100                        # tweets per timeline page, X's maximum
 # Problem types and reasons that mean "the app or token lacks access", not "this post".
 APP_ACCESS_TYPES = ("/client-forbidden", "/oauth1-permissions", "/unsupported-authentication")
 APP_ACCESS_REASONS = ("client-not-enrolled", "official-client-forbidden")
@@ -155,29 +155,46 @@ class TwitterAdapter(Adapter):
         self._user_id = self._field(lambda: str(user.id))
         return f"@{user.username} (id {user.id})"
 
-    def find_recent(self, post: Post) -> Receipt | None:
-        """Find ``post`` among the account's last tweets by link or text; None if absent.
+    def find_recent(self, post: Post, since: datetime) -> Receipt | None:
+        """Find ``post`` by link or text among the account's tweets since ``since``,
+        paging through the timeline; None only when all of them were seen.
 
-        Raises like ``publish``, except that a 403 about app access is Rejected
-        here (the lookup is unavailable), not AuthFailed."""
+        Raises Rejected when more than LOOKUP_LIMIT tweets were posted since
+        then, or when a 403 about app access says the timeline is unavailable
+        (not AuthFailed: posting may still work); otherwise raises like ``publish``."""
+        user_id = self._lookup_user_id()
+        token, seen = None, 0
+        while seen < LOOKUP_LIMIT:
+            page = self._timeline_page(user_id, since, token)
+            for tweet in page.data or []:
+                if _matches(tweet.text, tweet.entities or {}, post):
+                    return Receipt(platform_id=str(tweet.id), url=TWEET_URL.format(tweet.id))
+            seen += len(page.data or [])
+            token = (page.meta or {}).get("next_token")
+            if not (token and page.data):   # an empty page ends it
+                return None
+        raise Rejected(f"cannot look up recent posts: more than {LOOKUP_LIMIT} tweets since "
+                       f"{since:%Y-%m-%d %H:%M} UTC")
+
+    def _lookup_user_id(self) -> str:
         if self._user_id is None:
             self._user_id = _id_from_token(self.credentials["access_token"]) or None
         if self._user_id is None:
             self.verify()
+        return self._user_id
+
+    def _timeline_page(self, user_id: str, since: datetime, token: str | None):
+        """One page of GET /2/users/:id/tweets from ``since``, after ``token``."""
         try:
-            response = self._call(self.client.get_users_tweets, self._user_id,
-                                  max_results=RECENT, tweet_fields=["entities", "created_at"],
-                                  user_auth=True)
+            return self._call(self.client.get_users_tweets, user_id, start_time=since,
+                              max_results=PAGE_SIZE, pagination_token=token,
+                              tweet_fields=["entities", "created_at"], user_auth=True)
         except AuthFailed as exc:
             if not isinstance(exc.__cause__, tweepy.Forbidden):
                 raise
             # X's lower tiers may not offer timelines: that must not pause an account
             # whose posting works, and "not found" would invite a double post.
             raise Rejected(f"cannot look up recent posts: {exc.message}") from exc
-        for tweet in response.data or []:
-            if _matches(tweet.text, tweet.entities or {}, post):
-                return Receipt(platform_id=str(tweet.id), url=TWEET_URL.format(tweet.id))
-        return None
 
     # --- images
 

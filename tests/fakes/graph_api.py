@@ -1,12 +1,16 @@
 """The fake Graph API: Page token in a header or parameter, {"error": {...}} bodies."""
 from __future__ import annotations
 
+import base64
 import json
 import re
+from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 from .shapes import Answer, Api, Reply
 
 GRAPH_PATH = re.compile(r"^/(v\d+\.\d+)/(.+)$")
+FEED_CAP = 100               # Graph serves at most 100 feed entries a page
 
 
 class GraphApi(Api):
@@ -97,7 +101,49 @@ class GraphApi(Api):
         return Reply(200, {"id": post_id})
 
     def feed(self) -> Reply:
-        limit = int(self.form().get("limit", "25"))
-        mine = [p for p in self.fake.posts if p["account"] == self.page.page_id][::-1][:limit]
-        return Reply(200, {"data": [{"id": p["id"], "message": p["text"], "link": p["link"]}
-                                    for p in mine], "paging": {}})
+        """GET /{page}/feed: newest first, ``fields``, ``since`` (unix time),
+        ``limit`` (up to 100) and ``after`` cursors; ``paging.next`` carries the
+        token in its query, as Graph's does."""
+        form = self.form()
+        limit, since = form.get("limit", "25"), form.get("since", "0")
+        if not (limit.isdigit() and since.isdigit()):
+            return self.error(100, "(#100) Invalid parameter")
+        mine = [p for p in self.fake.posts_of("account", self.page.page_id)
+                if p["at"] >= int(since)]
+        start = _after(mine, form.get("after"))
+        if start is None:
+            return self.error(100, "(#100) The after cursor is invalid", status=400)
+        fields = form.get("fields", "created_time,message,id").split(",")
+        return self._page(mine[start:], min(int(limit), FEED_CAP), fields, form)
+
+    def _page(self, posts: list[dict], limit: int, fields: list[str], form: dict) -> Reply:
+        page = posts[:limit]
+        body: dict = {"data": [_entry(p, fields) for p in page]}
+        if page:
+            body["paging"] = {"cursors": {"before": _cursor(page[0]), "after": _cursor(page[-1])}}
+        if len(posts) > limit:
+            query = {**{k: v for k, v in form.items() if k != "after"},
+                     "access_token": self.page.token, "limit": str(limit),
+                     "after": _cursor(page[-1])}
+            body["paging"]["next"] = (f"https://graph.facebook.com/{self.version}/"
+                                      f"{self.rest}?{urlencode(query)}")
+        return Reply(200, body)
+
+
+def _entry(post: dict, fields: list[str]) -> dict:
+    created = datetime.fromtimestamp(post["at"], timezone.utc)
+    known = {"id": post["id"], "message": post["text"], "link": post["link"],
+             "created_time": created.strftime("%Y-%m-%dT%H:%M:%S+0000")}
+    return {f: known[f] for f in fields if known.get(f) is not None}
+
+
+def _cursor(post: dict) -> str:
+    return base64.urlsafe_b64encode(post["id"].encode()).decode().rstrip("=")
+
+
+def _after(posts: list[dict], cursor: str | None) -> int | None:
+    """Where the page after ``cursor`` starts; None for a cursor Graph never gave."""
+    if cursor is None:
+        return 0
+    cursors = [_cursor(p) for p in posts]
+    return cursors.index(cursor) + 1 if cursor in cursors else None

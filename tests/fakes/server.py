@@ -21,6 +21,8 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -37,7 +39,9 @@ class FakeApi:
     """The fake server. Use as a context manager, or ``start()`` / ``stop()``."""
 
     def __init__(self, *, port: int = 0, hang_seconds: float = 3.0, chaos: Chaos | None = None,
-                 log_file: str | None = None):
+                 log_file: str | None = None, clock: Callable[[], datetime] | None = None):
+        # When each post was accepted (its created_at / created_time); tests pass a clock.
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.consumer = (X_CONSUMER_KEY, X_CONSUMER_SECRET)
         self.x_users = {X_ACCESS_TOKEN: XUser(X_USER_ID, X_USERNAME, X_ACCESS_SECRET)}
         self.pages = {PAGE_ID: Page(PAGE_ID, PAGE_NAME, PAGE_TOKEN)}
@@ -141,8 +145,28 @@ class FakeApi:
         return api(self, req).answer()
 
     def record(self, post: dict) -> None:
+        """Keep an accepted post; ``at`` (epoch seconds) is when it was created."""
+        post.setdefault("at", self.clock().timestamp())
         with self._lock:
             self.posts.append(post)
+
+    def seed(self, platform: str, count: int, at: datetime, text: str = "Older story") -> None:
+        """Record ``count`` posts the default account made at ``at`` (to fill a
+        timeline without as many requests)."""
+        who = ({"account": X_USERNAME, "user_id": X_USER_ID, "media_ids": []}
+               if platform == "twitter" else {"account": PAGE_ID, "image_url": None})
+        for n in range(count):
+            post_id = self.next_id()
+            if platform == "facebook":
+                post_id = f"{PAGE_ID}_{post_id}"
+            self.record({"platform": platform, "text": f"{text} {n}", "link": None,
+                         "id": post_id, "at": at.timestamp(), **who})
+
+    def posts_of(self, key: str, value: str) -> list[dict]:
+        """Posts whose ``key`` is ``value``, newest first, as timelines list them."""
+        with self._lock:
+            mine = [p for p in self.posts if p.get(key) == value]
+        return sorted(mine[::-1], key=lambda p: p["at"], reverse=True)   # ties: newest first
 
     def hang(self, seconds: float) -> None:
         self._stopping.wait(seconds)

@@ -6,6 +6,7 @@ import html
 import json
 import re
 import time
+from datetime import datetime, timezone
 from email.parser import BytesParser
 from email.policy import HTTP
 from types import SimpleNamespace
@@ -17,6 +18,8 @@ from .shapes import Answer, Api, Reply, XUser
 
 URL_RE = re.compile(r"https?://\S+")
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF")
+TIMELINE_CAP = 3200          # X serves only a user's latest 3,200 tweets
+TOKEN_PREFIX = "7140dibdnow9c7btw"   # pagination tokens are opaque; this one ends in an id
 
 
 class XApi(Api):
@@ -140,15 +143,49 @@ class XApi(Api):
                                     "image": {"image_type": "image/jpeg", "w": 1, "h": 1}}})
 
     def timeline(self, user_id: str) -> Reply:
-        count = int(self.req.query.get("max_results", "10"))
+        """GET /2/users/:id/tweets: newest first, ``start_time``, ``max_results``
+        (5-100) and ``pagination_token`` paging; only the last TIMELINE_CAP tweets."""
+        q = self.req.query
+        count = int(q.get("max_results", "10"))
         if not 5 <= count <= 100:
             return self.invalid("The `max_results` query parameter value is not between 5 and 100")
-        mine = [p for p in self.fake.posts if p.get("user_id") == user_id][::-1][:count]
-        if not mine:
-            return Reply(200, {"meta": {"result_count": 0}})
-        return Reply(200, {"data": [_as_tweet(p) for p in mine],
-                           "meta": {"result_count": len(mine), "newest_id": mine[0]["id"],
-                                    "oldest_id": mine[-1]["id"]}})
+        since = _rfc3339(q["start_time"]) if "start_time" in q else float("-inf")
+        if since is None:
+            return self.invalid(f"Invalid 'start_time':'{q['start_time']}'.")
+        mine = [p for p in self.fake.posts_of("user_id", user_id)[:TIMELINE_CAP]
+                if p["at"] >= since]
+        start = _after(mine, q.get("pagination_token"))
+        if start is None:
+            return self.invalid("The `pagination_token` query parameter value is invalid")
+        return _page(mine[start:], count)
+
+
+def _page(tweets: list[dict], count: int) -> Reply:
+    page = tweets[:count]
+    if not page:
+        return Reply(200, {"meta": {"result_count": 0}})
+    meta = {"result_count": len(page), "newest_id": page[0]["id"], "oldest_id": page[-1]["id"]}
+    if len(tweets) > count:
+        meta["next_token"] = f"{TOKEN_PREFIX}{page[-1]['id']}"
+    return Reply(200, {"data": [_as_tweet(p) for p in page], "meta": meta})
+
+
+def _after(tweets: list[dict], token: str | None) -> int | None:
+    """Where the page after ``token`` starts; None for a token X never gave."""
+    if token is None:
+        return 0
+    last = token.removeprefix(TOKEN_PREFIX)
+    ids = [p["id"] for p in tweets]
+    return ids.index(last) + 1 if token.startswith(TOKEN_PREFIX) and last in ids else None
+
+
+def _rfc3339(value: str) -> float | None:
+    """X's YYYY-MM-DDTHH:mm:ssZ (fractions allowed) as epoch seconds; None if malformed."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when.timestamp() if when.tzinfo else None
 
 
 def _as_tweet(post: dict) -> dict:
@@ -160,8 +197,9 @@ def _as_tweet(post: dict) -> dict:
         text = text.replace(link, short, 1)
         urls.append({"start": start, "end": start + len(short), "url": short,
                      "expanded_url": html.unescape(link), "display_url": link[8:30]})
+    created = datetime.fromtimestamp(post["at"], timezone.utc)
     tweet = {"id": post["id"], "text": text, "edit_history_tweet_ids": [post["id"]],
-             "created_at": "2026-01-01T00:00:00.000Z"}
+             "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created:%f}"[:3] + "Z"}
     if urls:
         tweet["entities"] = {"urls": urls}
     return tweet
