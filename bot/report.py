@@ -89,6 +89,10 @@ def _local(account: Account, at: datetime) -> str:
 
 def _queue(publisher: Publisher, account: Account, out: TextIO) -> None:
     slots, rows = publisher.plan(account)
+    state = publisher.store.account_row(account.name)
+    if slots and state and state.paused_reason:
+        out.write(f"    {len(slots)} post(s) wait until the account is resumed\n")
+        return
     for slot in slots[:20]:
         row = rows[slot.key]
         at = f"at {_local(account, slot.at)}" if slot.at else "not planned"

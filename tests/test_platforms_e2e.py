@@ -85,7 +85,7 @@ def test_auth_failure_pauses_one_account_and_the_other_goes_on(config, fake_api,
     assert "account newsroom-x: paused" in err and "run_bot.py resume newsroom-x" in err
     assert [p["platform"] for p in fake_api.posts] == ["facebook", "facebook"]
     code, out, _ = run(capsys, "--config", config, "status")
-    assert "PAUSED" in out
+    assert "PAUSED" in out and "2 post(s) wait until the account is resumed" in out
     run(capsys, "--config", config, "resume", "newsroom-x")
     run(capsys, "--config", config, "once")
     assert sorted(p["platform"] for p in fake_api.posts) == ["facebook", "facebook", "twitter", "twitter"]
