@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import trafilatura
 from lxml import etree
@@ -303,7 +303,7 @@ class LeadFinder:
         the feed's text as fallback; "auto" the feed's text when it gives a
         usable lead, else the page. From a fetched page, ``image`` and
         ``author`` fill what the feed lacked and ``url`` becomes the page's
-        canonical URL when it names one."""
+        canonical URL when it names one on the same site."""
         if mode not in MODES:
             raise ValueError(f"mode: expected one of {', '.join(MODES)}, got {mode!r}")
         feed_lead = lead_from_text(article.summary, article.title)
@@ -317,7 +317,7 @@ class LeadFinder:
             lead=page.lead or feed_lead,
             image=article.image or page.image,
             author=article.author or page.author,
-            url=page.canonical_url or article.url,
+            url=_same_site(page.canonical_url, article.url) or article.url,
         )
 
     def page(self, url: str) -> PageInfo | None:
@@ -343,3 +343,13 @@ class LeadFinder:
 def _good_enough(lead: str) -> bool:
     """A feed lead "auto" keeps: real prose of some length, not cut short by the feed."""
     return is_prose(lead, AUTO_MIN_WORDS) and not looks_cut(lead)
+
+
+def _same_site(canonical: str | None, url: str) -> str | None:
+    """``canonical`` when its host is the article's or one is a subdomain of the
+    other; a page must not be able to send readers to another site."""
+    if not canonical:
+        return None
+    a, b = (urlsplit(u).hostname or "" for u in (canonical, url))
+    same = a == b or a.endswith("." + b) or b.endswith("." + a)
+    return canonical if a and same else None

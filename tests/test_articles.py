@@ -278,6 +278,13 @@ def test_auto_fetches_page_when_feed_text_is_thin(fetch):
     assert out.author == "Jane Doe"
 
 
+def test_a_canonical_link_to_another_site_is_ignored():
+    elsewhere = page("news-en.html").replace(
+        b"https://news.example.org/city/harbour-bridge-repairs", b"https://evil.example.net/x")
+    out = LeadFinder(FakeFetch({URL: elsewhere})).enrich(article(), mode="always")
+    assert out.url == URL and out.lead.startswith("The harbour bridge will close")
+
+
 def test_auto_fetches_page_when_feed_text_was_cut(fetch):
     cut = ("<p>The city council voted on Monday to close the harbour bridge for six weeks of "
            "repairs from March, despite [&#8230;]</p>")
