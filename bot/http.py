@@ -131,24 +131,27 @@ class HttpClient:
     def get_page(self, url: str) -> bytes:
         """The HTML of an article page found in a feed (guarded). Raises
         FeedError for failures, non-2xx answers and non-HTML content."""
-        resp = self.get(url, guard=True, accept=PAGE_ACCEPT)
-        kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-        if not 200 <= resp.status < 300:
-            raise FeedError(f"HTTP {resp.status}")
-        if kind not in HTML_TYPES and not (not kind and _looks_like_html(resp.body)):
-            raise FeedError(f"not an HTML page ({kind or 'no content type'})")
-        return resp.body
+        def is_html(kind: str, body: bytes) -> bool:
+            return kind in HTML_TYPES or (not kind and _looks_like_html(body))
+        return self._get_kind(url, PAGE_ACCEPT, is_html, "an HTML page")
 
     def get_media(self, url: str) -> bytes:
         """An image or video linked from a feed or page (guarded), for adapters
         that upload media. Raises FeedError for failures, non-2xx answers and
         content that is not an image or a video."""
-        resp = self.get(url, guard=True, accept=MEDIA_ACCEPT)
+        def is_media(kind: str, _body: bytes) -> bool:
+            return kind.startswith(("image/", "video/"))
+        return self._get_kind(url, MEDIA_ACCEPT, is_media, "an image or video")
+
+    def _get_kind(self, url: str, accept: str, wanted: Callable[[str, bytes], bool],
+                  label: str) -> bytes:
+        """A guarded 2xx body whose content type ``wanted`` accepts."""
+        resp = self.get(url, guard=True, accept=accept)
         kind = resp.headers.get("content-type", "").split(";")[0].strip().lower()
         if not 200 <= resp.status < 300:
             raise FeedError(f"HTTP {resp.status}")
-        if not kind.startswith(("image/", "video/")):
-            raise FeedError(f"not an image or video ({kind or 'no content type'})")
+        if not wanted(kind, resp.body):
+            raise FeedError(f"not {label} ({kind or 'no content type'})")
         return resp.body
 
     def read_local(self, path: str | Path) -> bytes:
