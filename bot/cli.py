@@ -127,7 +127,8 @@ def cmd_preview(args, config: Config) -> int:
         report.schedule_preview(app.publisher, sys.stdout)
         return 0
     previewer = report.Previewer(config, app.client, LeadFinder(app.client.get_page), app.accounts,
-                                 lambda feed, account: hashtags_for(config, feed, account))
+                                 lambda feed, account: hashtags_for(config, feed, account),
+                                 lambda feed: accounts_for(config, feed))
     try:
         articles = previewer.articles(source=args.source, html=args.html, url=args.url,
                                       limit=args.limit)

@@ -20,7 +20,7 @@ from bot.adapters.base import Adapter
 from bot.compose import Limits, compose
 from bot.config import AccountConfig
 from bot.errors import AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, Transient
-from bot.models import Post, Receipt
+from bot.models import Article, Post, Receipt
 from bot.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,15 @@ class Account:
     @property
     def name(self) -> str:
         return self.config.name
+
+    @property
+    def limits(self) -> Limits:
+        return Limits.for_adapter(type(self.adapter))
+
+    def text(self, article: Article, hashtag_map: Mapping[str, str]) -> str:
+        """The post text for ``article`` on this account (pure: no I/O)."""
+        return compose(article, self.config.template, self.limits, hashtag_map=hashtag_map,
+                       max_hashtags=self.config.max_hashtags, source=article.feed)
 
     def fingerprint(self) -> str:
         """A short hash of the credentials, so a pause for bad credentials lifts
@@ -154,10 +163,7 @@ class Publisher:
         """The post for an outbox row. A retry reuses the text of the first try,
         so the platform's duplicate check sees the same post."""
         article = self.store.article(row.article_id)
-        text = row.text or compose(
-            article, account.config.template, Limits.for_adapter(type(account.adapter)),
-            hashtag_map=self.hashtags(article.feed, account.name),
-            max_hashtags=account.config.max_hashtags, source=article.feed)
+        text = row.text or account.text(article, self.hashtags(article.feed, account.name))
         attach = account.adapter.opts.get("attach_image")
         return Post(key=f"herald-{row.id}", account=account.name, text=text, link=article.url,
                     image_url=article.image if attach else None, title=article.title)
@@ -173,20 +179,20 @@ class Publisher:
         try:
             receipt = self._already_there(account, row, post) or account.adapter.publish(post)
         except PublishError as exc:
-            self._failed(account, row, exc)
+            self._failed(account, row, post, exc)
             return 0
         except Exception as exc:  # a bug in an adapter: keep the post, retry later
             log.exception("account %s: post %s: unexpected error", account.name, post.key)
-            self._failed(account, row, Transient(f"unexpected error: {type(exc).__name__}"))
+            self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
             return 0
         self.store.mark_sent(row.id, receipt.platform_id)
         log.info("post sent: account %s, id %s, %r", account.name, receipt.platform_id, post.title[:60])
         return 1
 
-    def _failed(self, account: Account, row, exc: PublishError) -> None:
+    def _failed(self, account: Account, row, post: Post, exc: PublishError) -> None:
         name, message = account.name, exc.message or type(exc).__name__
         if isinstance(exc, AlreadyPosted):
-            platform_id = exc.platform_id or self._find_id(account, row) or "duplicate"
+            platform_id = exc.platform_id or self._find_id(account, row, post) or "duplicate"
             self.store.mark_sent(row.id, platform_id, note=f"already posted: {message}")
             log.info("account %s: post %s was already posted; recorded as sent", name, row.id)
         elif isinstance(exc, AuthFailed):
@@ -222,10 +228,11 @@ class Publisher:
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())
 
-    def _find_id(self, account: Account, row) -> str | None:
+    @staticmethod
+    def _find_id(account: Account, row, post: Post) -> str | None:
         """The platform's id of a post it called a duplicate, when it can be found."""
         try:
-            receipt = account.adapter.find_recent(self._post(account, row), _since(row))
+            receipt = account.adapter.find_recent(post, _since(row))
         except PublishError:
             return None
         return receipt.platform_id if receipt else None

@@ -9,7 +9,7 @@ from typing import TextIO
 from zoneinfo import ZoneInfo
 
 from bot.articles import LeadFinder, extract_page
-from bot.compose import Limits, compose, measure
+from bot.compose import measure
 from bot.config import Config, FeedConfig
 from bot.feeds import FeedState, fetch
 from bot.http import HttpClient
@@ -124,8 +124,10 @@ class Previewer:
     """Runs fetch → lead → compose without recording anything."""
 
     def __init__(self, config: Config, client: HttpClient, leads: LeadFinder,
-                 accounts: Sequence[Account], hashtags: Callable[[str, str], Mapping[str, str]]):
+                 accounts: Sequence[Account], hashtags: Callable[[str, str], Mapping[str, str]],
+                 accounts_for: Callable[[str], Sequence[tuple[str, int]]]):
         self.config = config
+        self.accounts_for = accounts_for
         self.client = client
         self.leads = leads
         self.accounts = {a.name: a for a in accounts}
@@ -152,16 +154,13 @@ class Previewer:
 
     def posts(self, article: Article) -> dict[str, dict]:
         """Per account: the text, its length as the platform counts it, the limit."""
-        routed = {name for route in self.config.routes if article.feed in route.feeds
-                  for name in route.accounts} or set(self.accounts)
+        routed = {name for name, _ in self.accounts_for(article.feed)} or set(self.accounts)
         out = {}
         for name in sorted(routed):
             account = self.accounts[name]
-            limits = Limits.for_adapter(type(account.adapter))
-            text = compose(article, account.config.template, limits,
-                           hashtag_map=self.hashtags(article.feed, name),
-                           max_hashtags=account.config.max_hashtags, source=article.feed)
-            out[name] = {"text": text, "length": measure(text, limits), "limit": limits.max_length}
+            text = account.text(article, self.hashtags(article.feed, name))
+            out[name] = {"text": text, "length": measure(text, account.limits),
+                         "limit": account.limits.max_length}
         return out
 
     def show(self, articles: Sequence[Article], out: TextIO, *, as_json: bool = False) -> None:
