@@ -5,6 +5,8 @@
     ├── FeedError          one feed could not be fetched or parsed; the others go on
     └── PublishError       one post could not be published; raised by adapters only
         ├── AuthFailed     credentials rejected: pause the account until the user acts
+        ├── Suspended      the account cannot post until a person acts (X credits
+        │                  depleted): pause it, lift with `resume`
         ├── RateLimited    the platform said "not before `until`": that account waits
         ├── Transient      5xx, timeout, connection error: retry with back-off
         ├── Rejected       the platform refused this post for good: fail it
@@ -56,6 +58,15 @@ class PublishError(HeraldError):
 
 class AuthFailed(PublishError):
     """The platform rejected the account's credentials or permissions."""
+
+
+class Suspended(PublishError):
+    """The account may not post until a person acts on the platform's side
+    (X's 402 CreditsDepleted: top up). ``action`` says what to do, in a line."""
+
+    def __init__(self, message: str = "", action: str = ""):
+        super().__init__(message)
+        self.action = action
 
 
 class RateLimited(PublishError):
