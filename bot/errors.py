@@ -3,6 +3,8 @@
     HeraldError
     ├── ConfigError        the YAML file is wrong; carries one line per problem
     ├── FeedError          one feed could not be fetched or parsed; the others go on
+    ├── StoreError         the database cannot be used now (full disk, read-only,
+    │                      not a database); ``fatal`` when waiting cannot help
     └── PublishError       one post could not be published; raised by adapters only
         ├── AuthFailed     credentials rejected: pause the account until the user acts
         ├── Suspended      the account cannot post until a person acts (X credits
@@ -45,6 +47,18 @@ class FeedError(HeraldError):
         self.reason = reason
         self.retry_after = retry_after
         self.gone = gone
+
+
+class StoreError(HeraldError):
+    """The database failed for a reason outside Herald: a full disk, a read-only
+    file or folder, a file that is not a database, a server that is down. The
+    message is one line naming the database and what to do. ``fatal`` is True
+    when the service must stop (the file was deleted or replaced under it);
+    otherwise the next job tries again and goes on when the cause has passed."""
+
+    def __init__(self, message: str, *, fatal: bool = False):
+        super().__init__(message)
+        self.fatal = fatal
 
 
 class PublishError(HeraldError):

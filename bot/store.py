@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -21,6 +21,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bot import dbguard
+from bot.errors import StoreError
 from bot.feeds import normalise_url
 from bot.models import Article
 
@@ -31,6 +33,10 @@ OPEN = ("pending", "sending")
 # and caps a b-tree entry near 2.7 kB; longer keys are stored as a digest.
 KEY_BYTES = 1000
 MIGRATE_LOCK = 0x4865_7261_6C64  # "Herald": one advisory lock id for migrations
+# A first sight of a huge feed is written in transactions of this many items,
+# so readers (status) and other writers wait seconds, not minutes, and no
+# statement carries more parameters than PostgreSQL takes (65,535).
+BATCH = 500
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -105,8 +111,15 @@ def make_engine(url: str) -> sa.Engine:
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connect)
-        sa.event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+        sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _sqlite_begin(conn: sa.Connection) -> None:
+    # Writers take the write lock up front so they queue instead of failing
+    # half-way; readers take none (WAL lets them read beside a writer).
+    reading = conn.get_execution_options().get("herald_read")
+    conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def _sqlite_connect(dbapi_conn, _record) -> None:
@@ -133,7 +146,8 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequ
 def db_key(value: str) -> str:
     """``value`` as kept in a key column: itself up to KEY_BYTES of UTF-8,
     else its first 200 characters and the SHA-256 of the whole."""
-    raw = value.encode()
+    value = _text(value) or ""
+    raw = value.encode("utf-8", "surrogatepass")
     if len(raw) <= KEY_BYTES:
         return value
     return f"{value[:200]} sha256:{hashlib.sha256(raw).hexdigest()}"
@@ -145,13 +159,18 @@ class Store:
     def __init__(self, url: str, clock: Clock):
         self.url = url
         self.engine = make_engine(url)
+        self.reader = self.engine.execution_options(herald_read=True)
         self.clock = clock
+        self.where = dbguard.describe(self.engine.url)
+        sqlite_file = self.engine.dialect.name == "sqlite" and self.where != ":memory:"
+        self.watch = dbguard.FileWatch(self.where if sqlite_file else None)
+        self.health = dbguard.Reporter()
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration."""
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(MIGRATIONS))
-        with self.engine.begin() as conn:
+        with self.tx() as conn:
             if conn.dialect.name == "postgresql":
                 # Workers starting together would race to create the same
                 # tables; the lock is held until this transaction ends.
@@ -160,9 +179,28 @@ class Store:
             command.upgrade(cfg, "head")
 
     @contextmanager
-    def tx(self) -> Iterator[sa.Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+    def tx(self, engine: sa.Engine | None = None) -> Iterator[sa.Connection]:
+        """A transaction. Raises StoreError (logged once per problem) when the
+        database itself fails: full disk, read-only, deleted, server down."""
+        try:
+            self.watch.check()
+            with (engine or self.engine).begin() as conn:
+                yield conn
+        except StoreError as exc:
+            self.health.failed(exc)
+            raise
+        except sa.exc.DBAPIError as exc:
+            if not dbguard.is_trouble(exc):
+                raise
+            error = dbguard.translate(exc, self.where)
+            self.health.failed(error)
+            raise error from exc
+        if engine is None:  # only a write shows that a full disk has room again
+            self.health.ok()
+
+    def read(self) -> AbstractContextManager[sa.Connection]:
+        """A read-only transaction: it never waits for a writer on SQLite."""
+        return self.tx(self.reader)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -188,16 +226,19 @@ class Store:
             conn.execute(feed_state.update().where(feed_state.c.name == name).values(**values))
 
     def feeds(self) -> list[sa.Row]:
-        with self.tx() as conn:
+        with self.read() as conn:
             return list(conn.execute(feed_state.select().order_by(feed_state.c.name)))
 
     def known_items(self, feed: str, item_ids: Sequence[str]) -> set[str]:
         """Which of ``item_ids`` this feed has shown before (to skip work on them)."""
         keys = {db_key(item_id): item_id for item_id in item_ids}
-        with self.tx() as conn:
-            rows = conn.execute(sa.select(items.c.item_id).where(
-                items.c.feed == feed, items.c.item_id.in_(list(keys))))
-            return {keys[r.item_id] for r in rows}
+        found: set[str] = set()
+        with self.read() as conn:
+            for chunk in _chunks(list(keys), BATCH):
+                rows = conn.execute(sa.select(items.c.item_id).where(
+                    items.c.feed == feed, items.c.item_id.in_(chunk)))
+                found.update(keys[r.item_id] for r in rows)
+        return found
 
     # -- ingest --------------------------------------------------------------
 
@@ -207,32 +248,45 @@ class Store:
         ((name, priority) pairs). At the feed's first sight nothing is queued but
         the newest ``backfill`` items. An item already seen in this feed, or a
         story already known by its canonical URL, is never queued again for an
-        account that has it."""
+        account that has it. Written in batches of BATCH items, each committed
+        with its outbox rows; the feed counts as seen once the last one is."""
         now = self.clock()
-        with self.tx() as conn:
+        with self.read() as conn:
             primed = conn.execute(sa.select(feed_state.c.primed_at).where(
                 feed_state.c.name == feed)).scalar() is not None
-            new = [a for a in _unique(found) if not _seen(conn, feed, a.item_id)]
-            to_queue = {a.item_id for a in (new if primed else newest(new, backfill))}
-            queued = 0
-            for article in new:
-                article_id = self._article_id(conn, article, now)
-                insert_ignore(conn, items, {"feed": feed, "item_id": db_key(article.item_id),
+        unique = _unique(found)
+        known = self.known_items(feed, [a.item_id for a in unique])
+        new = [a for a in unique if a.item_id not in known]
+        to_queue = {a.item_id for a in (new if primed else newest(new, backfill))}
+        queued = 0
+        for chunk in _chunks(new, BATCH):
+            with self.tx() as conn:
+                queued += sum(self._record(conn, feed, a, accounts, now,
+                                           a.item_id in to_queue and not _too_old(a, max_age, now))
+                              for a in chunk)
+        if not primed:
+            self.update_feed(feed, primed_at=now)
+        return Ingested(new=len(new), queued=queued, primed=not primed)
+
+    def _record(self, conn: sa.Connection, feed: str, article: Article, accounts,
+                now: datetime, queue: bool) -> int:
+        """Record one new item (and its story); queue it when ``queue``. Returns
+        the outbox rows made. An item another process recorded meanwhile is
+        not queued again."""
+        article_id = self._article_id(conn, article, now)
+        fresh = insert_ignore(conn, items, {"feed": feed, "item_id": db_key(article.item_id),
                                             "article_id": article_id, "first_seen_at": now},
                               ["feed", "item_id"])
-                if article.item_id in to_queue and not _too_old(article, max_age, now):
-                    queued += self._queue(conn, article_id, accounts, now)
-            if not primed:
-                conn.execute(feed_state.update().where(feed_state.c.name == feed).values(primed_at=now))
-            return Ingested(new=len(new), queued=queued, primed=not primed)
+        return self._queue(conn, article_id, accounts, now) if fresh and queue else 0
 
     def _article_id(self, conn: sa.Connection, article: Article, now: datetime) -> int:
-        key = db_key(normalise_url(article.url))
+        key = db_key(story_key(article.url))
         insert_ignore(conn, articles, {
-            "url_key": key, "url": article.url, "feed": article.feed, "title": article.title,
-            "lead": article.lead, "image": article.image, "author": article.author,
-            "categories": json.dumps(list(article.categories)), "published_at": article.published,
-            "first_seen_at": now}, ["url_key"])
+            "url_key": key, "url": _text(article.url), "feed": article.feed,
+            "title": _text(article.title), "lead": _text(article.lead),
+            "image": _text(article.image), "author": _text(article.author),
+            "categories": json.dumps([_text(c) for c in article.categories]),
+            "published_at": article.published, "first_seen_at": now}, ["url_key"])
         return conn.execute(sa.select(articles.c.id).where(articles.c.url_key == key)).scalar_one()
 
     def _queue(self, conn: sa.Connection, article_id: int, accounts, now: datetime) -> int:
@@ -242,7 +296,7 @@ class Store:
             for name, priority in accounts)
 
     def article(self, article_id: int) -> Article:
-        with self.tx() as conn:
+        with self.read() as conn:
             row = conn.execute(articles.select().where(articles.c.id == article_id)).one()
         return Article(feed=row.feed, item_id=row.url_key, url=row.url, title=row.title,
                        lead=row.lead or "", image=row.image, author=row.author,
@@ -253,7 +307,7 @@ class Store:
 
     def queue(self, account: str, statuses: Sequence[str] = ("pending",)) -> list[sa.Row]:
         """Outbox rows of ``account`` in ``statuses``, with their article's dates."""
-        with self.tx() as conn:
+        with self.read() as conn:
             return list(conn.execute(
                 sa.select(outbox, articles.c.published_at, articles.c.title, articles.c.url)
                 .join(articles, articles.c.id == outbox.c.article_id)
@@ -261,7 +315,7 @@ class Store:
                 .order_by(outbox.c.id)))
 
     def sent_times(self, account: str, since: datetime) -> list[datetime]:
-        with self.tx() as conn:
+        with self.read() as conn:
             return [r.sent_at for r in conn.execute(
                 sa.select(outbox.c.sent_at).where(outbox.c.account == account,
                                                   outbox.c.status == "sent",
@@ -277,7 +331,7 @@ class Store:
         with self.tx() as conn:
             result = conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status == "pending").values(
-                status="sending", claimed_at=now, claimed_by=worker, text=text, updated_at=now,
+                status="sending", claimed_at=now, claimed_by=worker, text=_text(text), updated_at=now,
                 first_tried_at=sa.func.coalesce(outbox.c.first_tried_at, sa.literal(now, TS()))))
             return result.rowcount == 1
 
@@ -300,6 +354,8 @@ class Store:
         self._set(row_id, status="skipped", last_error=reason)
 
     def _set(self, row_id: int, **values) -> None:
+        if isinstance(values.get("last_error"), str):
+            values["last_error"] = _text(values["last_error"])
         with self.tx() as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(
                 updated_at=self.clock(), **values))
@@ -323,7 +379,7 @@ class Store:
     # -- accounts ------------------------------------------------------------
 
     def account_row(self, name: str) -> sa.Row | None:
-        with self.tx() as conn:
+        with self.read() as conn:
             return conn.execute(account_state.select().where(account_state.c.name == name)).first()
 
     def set_account(self, name: str, **values) -> None:
@@ -335,7 +391,7 @@ class Store:
     # -- reporting -----------------------------------------------------------
 
     def outbox_counts(self) -> dict[str, dict[str, int]]:
-        with self.tx() as conn:
+        with self.read() as conn:
             rows = conn.execute(sa.select(outbox.c.account, outbox.c.status, sa.func.count())
                                 .group_by(outbox.c.account, outbox.c.status))
             counts: dict[str, dict[str, int]] = {}
@@ -344,7 +400,7 @@ class Store:
             return counts
 
     def recent(self, statuses: Sequence[str], limit: int = 10) -> list[sa.Row]:
-        with self.tx() as conn:
+        with self.read() as conn:
             return list(conn.execute(
                 sa.select(outbox, articles.c.title, articles.c.url)
                 .join(articles, articles.c.id == outbox.c.article_id)
@@ -352,9 +408,27 @@ class Store:
                 .order_by(outbox.c.updated_at.desc(), outbox.c.id.desc()).limit(limit)))
 
 
-def _seen(conn: sa.Connection, feed: str, item_id: str) -> bool:
-    return conn.execute(sa.select(items.c.article_id).where(
-        items.c.feed == feed, items.c.item_id == db_key(item_id))).first() is not None
+def story_key(url: str) -> str:
+    """The key that makes one story of many links to it: the normalised URL
+    without its scheme and a leading ``www.``, since a site that moved to https
+    or gained ``www.`` still publishes the same article."""
+    try:
+        key = normalise_url(url)
+    except ValueError:  # a link urlsplit refuses is kept as written
+        return _text(url)
+    scheme, sep, rest = key.partition("://")
+    if sep and scheme in ("http", "https"):
+        key = rest.removeprefix("www.")
+    return _text(key)
+
+
+def _text(value: str | None) -> str | None:
+    """What every database takes: PostgreSQL refuses NUL in text."""
+    return value.replace("\x00", "") if value else value
+
+
+def _chunks(seq: Sequence, size: int) -> list:
+    return [seq[i:i + size] for i in range(0, len(seq), size)]
 
 
 def _unique(found: Sequence[Article]) -> list[Article]:
