@@ -19,7 +19,8 @@ from bot import schedule
 from bot.adapters.base import Adapter
 from bot.compose import Limits, compose
 from bot.config import AccountConfig
-from bot.errors import AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, Transient
+from bot.errors import (AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, StoreError,
+                        Suspended, Transient)
 from bot.models import Article, Post, Receipt
 from bot.store import Store
 
@@ -97,6 +98,10 @@ class Publisher:
                 break
             try:
                 sent += self.run_account(account)
+            except StoreError as exc:  # the store logged it; every account would meet it
+                if exc.fatal:
+                    raise
+                break
             except Exception:  # one account's bug must not stop the others
                 log.exception("account %s: publish pass failed", account.name)
         return sent
@@ -169,7 +174,11 @@ class Publisher:
                     image_url=article.image if attach else None, title=article.title)
 
     def _send(self, account: Account, row) -> int:
-        post = self._post(account, row)
+        try:
+            post = self._post(account, row)
+        except Exception as exc:  # a poisoned article costs its own post, not the queue
+            self._uncomposable(account, row, exc)
+            return 0
         if self.dry_run:
             self._shown.add(row.id)
             self.dry_run.publish(post)
@@ -189,6 +198,15 @@ class Publisher:
         log.info("post sent: account %s, id %s, %r", account.name, receipt.platform_id, post.title[:60])
         return 1
 
+    def _uncomposable(self, account: Account, row, exc: Exception) -> None:
+        reason = f"cannot compose the post: {type(exc).__name__}: {str(exc)[:200]}"
+        log.error("account %s: post %s failed: %s", account.name, row.id, reason)
+        log.debug("account %s: post %s: compose traceback", account.name, row.id, exc_info=exc)
+        if self.dry_run:
+            self._shown.add(row.id)
+        else:
+            self.store.mark_failed(row.id, reason)
+
     def _failed(self, account: Account, row, post: Post, exc: PublishError) -> None:
         name, message = account.name, exc.message or type(exc).__name__
         if isinstance(exc, AlreadyPosted):
@@ -198,10 +216,12 @@ class Publisher:
         elif isinstance(exc, AuthFailed):
             self.store.release(row.id, f"auth failed: {message}", count_attempt=False)
             self._pause_for_auth(account, message)
+        elif isinstance(exc, Suspended):
+            self.store.release(row.id, f"account suspended: {message}", count_attempt=False)
+            self._suspend(account, exc)
         elif isinstance(exc, RateLimited):
             self.store.release(row.id, f"rate limited: {message}", count_attempt=False)
-            self.store.set_account(name, paused_until=exc.until)
-            log.warning("account %s: rate limited until %s UTC", name, f"{exc.until:%Y-%m-%d %H:%M:%S}")
+            self._wait(account, exc)
         elif isinstance(exc, Rejected):
             self.store.mark_failed(row.id, f"rejected: {message}")
             log.error("account %s: post %s rejected by the platform: %s", name, row.id, message)
@@ -215,6 +235,18 @@ class Publisher:
                   "then run `run_bot.py resume %s` or restart with the changed config",
                   account.name, message, account.name)
 
+    def _suspend(self, account: Account, exc: Suspended) -> None:
+        action = exc.action or f"fix it on the platform, then run `run_bot.py resume {account.name}`"
+        self.store.set_account(account.name, paused_reason=f"{exc.message or 'suspended'}; {action}")
+        log.error("account %s: paused: %s; %s", account.name, exc.message or "suspended", action)
+
+    def _wait(self, account: Account, exc: RateLimited) -> None:
+        reason = exc.message if exc.message and not exc.message.startswith("rate limited until") \
+            else "rate limited"
+        self.store.wait_until(account.name, exc.until, reason[:200])
+        log.warning("account %s: %s; waits until %s UTC", account.name, reason,
+                    f"{exc.until:%Y-%m-%d %H:%M:%S}")
+
     def _transient(self, account: Account, row, message: str) -> None:
         attempts = (row.attempts or 0) + 1
         if attempts >= account.config.max_attempts:
@@ -225,6 +257,9 @@ class Publisher:
         base = account.config.retry_backoff
         delay = min(base * 2 ** (attempts - 1), BACKOFF_MAX) * (0.5 + self.rng())
         self.store.release(row.id, message, not_before=self.clock() + delay)
+        # The platform is failing for everyone: the whole account backs off (a
+        # circuit breaker), or its other posts would each try in the same second.
+        self.store.wait_until(account.name, self.clock() + delay, "backing off after a failed attempt")
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())
 
@@ -284,8 +319,10 @@ class Publisher:
         platform said so, since its other sends would meet the same answer."""
         if isinstance(exc, AuthFailed):
             self._pause_for_auth(account, exc.message or "AuthFailed")
+        elif isinstance(exc, Suspended):
+            self._suspend(account, exc)
         elif isinstance(exc, RateLimited):
-            self.store.set_account(account.name, paused_until=exc.until)
+            self._wait(account, exc)
         log.warning("account %s: cannot check post %s after a restart (%s); will retry",
                     account.name, row.id, exc.message or type(exc).__name__)
 

@@ -77,7 +77,7 @@ def _pause(store: Store, name: str) -> str:
     if state and state.paused_reason:
         return f"  [PAUSED: {state.paused_reason}; fix it, then `run_bot.py resume {name}`]"
     if state and state.paused_until and state.paused_until > store.clock():
-        return f"  [rate limited until {_when(state.paused_until)} UTC]"
+        return f"  [{state.wait_reason or 'rate limited'} until {_when(state.paused_until)} UTC]"
     return ""
 
 

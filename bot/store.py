@@ -90,7 +90,7 @@ account_state = sa.Table(
     "account_state", meta,
     sa.Column("name", sa.String(200), primary_key=True), sa.Column("paused_reason", sa.Text),
     sa.Column("paused_until", TS), sa.Column("auth_failed_fingerprint", sa.String(64)),
-    sa.Column("updated_at", TS))
+    sa.Column("updated_at", TS), sa.Column("wait_reason", sa.Text))   # 0004
 
 
 @dataclass(frozen=True)
@@ -387,6 +387,11 @@ class Store:
             insert_ignore(conn, account_state, {"name": name, "updated_at": self.clock()}, ["name"])
             conn.execute(account_state.update().where(account_state.c.name == name).values(
                 updated_at=self.clock(), **values))
+
+    def wait_until(self, name: str, until: datetime, reason: str) -> None:
+        """The account sends nothing before ``until``; ``reason`` says why
+        (rate limited, monthly usage cap, backing off after errors)."""
+        self.set_account(name, paused_until=until, wait_reason=_text(reason))
 
     # -- reporting -----------------------------------------------------------
 

@@ -197,4 +197,4 @@ def test_migration_is_idempotent_and_versioned(db_url):
     open_store(db_url)
     store = open_store(db_url)
     with store.tx() as conn:
-        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0003"
+        assert conn.execute(sa.text("select version_num from alembic_version")).scalar() == "0004"
