@@ -88,9 +88,10 @@ def cmd_once(args, config: Config) -> int:
     with _locked(config) as exclusive:
         app = build(config, dry_run=args.dry_run, exclusive=exclusive)
         for feed in config.feeds:
-            app.poller.poll(feed, force=True)
+            app.poller.poll(feed, force=True)   # never raises for one feed's trouble
         app.publisher.run()
-    return 0
+    # The database failing is logged once; the run still says it did not go well.
+    return 1 if app.store.health.problem else 0
 
 
 def cmd_run(args, config: Config) -> int:
@@ -237,6 +238,9 @@ def setup_logging(level: str) -> None:
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
     for chatty in ("alembic", "apscheduler"):  # a line per job run is not an event
         logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # A job's error is logged by service._job_failed (a traceback for a bug, one
+    # line for the database): APScheduler's own copy would repeat it.
+    logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,5 +257,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[command][0](args, config)
     except HeraldError as exc:
-        print(f"herald: {exc}", file=sys.stderr)
+        if not getattr(exc, "logged", False):
+            print(f"herald: {exc}", file=sys.stderr)
         return 1

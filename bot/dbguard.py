@@ -109,6 +109,7 @@ class Reporter:
         with self.lock:
             if str(error) != self.problem:
                 log.error("%s", error)
+            error.logged = True
             self.problem, self.last_failed = str(error), self.clock()
 
     def ok(self) -> None:

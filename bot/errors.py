@@ -59,6 +59,7 @@ class StoreError(HeraldError):
     def __init__(self, message: str, *, fatal: bool = False):
         super().__init__(message)
         self.fatal = fatal
+        self.logged = False  # set once the store has logged it: say it once
 
 
 class PublishError(HeraldError):

@@ -7,7 +7,7 @@ import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bot.errors import HeraldError
+from bot.errors import HeraldError, StoreError
 
 
 class InstanceLock:
@@ -24,8 +24,7 @@ class InstanceLock:
         """Take the lock, or raise HeraldError naming the database and the holder."""
         if self.path is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = self._open()
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -37,6 +36,15 @@ class InstanceLock:
         started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {started}\n".encode())
         self._fd = fd
+
+    def _open(self) -> int:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"database {self.path.with_suffix('')}: its lock file {self.path} "
+                             f"cannot be created ({exc.strerror}); make the folder writable by "
+                             "the user Herald runs as") from None
 
     def release(self) -> None:
         if self._fd is not None:

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from bot.articles import LeadFinder
 from bot.config import FeedConfig
-from bot.errors import FeedError
+from bot.errors import FeedError, StoreError
 from bot.feeds import FeedState, FetchResult, fetch
 from bot.http import HttpClient
 from bot.models import Article
@@ -36,12 +36,24 @@ class Poller:
         self.clock = clock
 
     def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
-        """Poll ``feed`` once if it is due (or ``force``); None when skipped or failed."""
+        """Poll ``feed`` once if it is due (or ``force``); None when skipped or
+        failed. Never raises but a fatal StoreError: one feed's surprise (a bug,
+        a field nobody foresaw) is recorded for that feed, which backs off."""
+        try:
+            return self._poll(feed, force)
+        except StoreError as exc:  # the store logged it once
+            if exc.fatal:
+                raise
+        except Exception as exc:
+            self._crashed(feed, exc)
+        return None
+
+    def _poll(self, feed: FeedConfig, force: bool) -> Ingested | None:
         row = self.store.feed_row(feed.name, feed.url)
         if row.gone_reason:
             log.debug("feed %s: not polled, %s", feed.name, row.gone_reason)
             return None
-        if not force and row.next_poll_at and self.clock() < row.next_poll_at:
+        if not force and self._waiting(row):
             return None
         state = FeedState(url=row.url, etag=row.etag, last_modified=row.last_modified)
         try:
@@ -50,6 +62,24 @@ class Poller:
             self._failed(feed, row.error_streak or 0, exc)
             return None
         return self._succeeded(feed, row.primed_at is not None, result)
+
+    def _waiting(self, row) -> bool:
+        """True while the feed's back-off runs. A wall clock stepped back must
+        not stop polling until it catches up: a last fetch "in the future"
+        means the clock moved, and the feed is due."""
+        now = self.clock()
+        if not row.next_poll_at or now >= row.next_poll_at:
+            return False
+        return not (row.last_fetch_at and row.last_fetch_at > now)
+
+    def _crashed(self, feed: FeedConfig, exc: Exception) -> None:
+        log.debug("feed %s: traceback of the unexpected error", feed.name, exc_info=exc)
+        reason = f"unexpected error {type(exc).__name__}: {str(exc)[:200]}"
+        try:
+            row = self.store.feed_row(feed.name, feed.url)
+            self._failed(feed, row.error_streak or 0, FeedError(reason))
+        except StoreError:
+            pass  # logged by the store; the feed is tried again next time
 
     def _succeeded(self, feed: FeedConfig, primed: bool, result: FetchResult) -> Ingested:
         now = self.clock()
