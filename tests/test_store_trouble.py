@@ -148,3 +148,26 @@ def test_a_database_deleted_under_herald_stops_it(tmp_path, how):
     with pytest.raises(StoreError, match=f"{how} while Herald ran") as caught:
         poll(store, [article(1)])
     assert caught.value.fatal
+
+
+def test_migration_0003_rekeys_stories_recorded_before_it(tmp_path):
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from bot.store import MIGRATIONS
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", Clock())
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with store.tx() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        for n, url in enumerate(["http://news.example.org/a", "https://news.example.org/a",
+                                 "https://www.news.example.org/b"]):
+            conn.execute(sa.text("insert into articles (id, url_key, url, feed, title, "
+                                 "first_seen_at) values (:i, :k, :u, 'f', 't', '2026-01-01')"),
+                         {"i": n + 1, "k": url, "u": url})
+    store.migrate()
+    with store.read() as conn:
+        keys = dict(conn.execute(sa.text("select id, url_key from articles")).all())
+    assert keys == {1: "news.example.org/a", 2: "https://news.example.org/a",
+                    3: "news.example.org/b"}, "a collision keeps its old key"
