@@ -16,10 +16,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import urljoin, urlsplit
 
+import ada_url
 import trafilatura
 from lxml import etree
+from publicsuffixlist import PublicSuffixList
 
 from bot.errors import FeedError
 from bot.furniture import (BREAK, clean_blocks, continues_earlier, first_lead, is_prose,
@@ -145,12 +146,15 @@ class PageInfo:
 def extract_page(html: str | bytes, url: str) -> PageInfo:
     """Extract lead and metadata from an article page (trafilatura, then our clean-up).
 
-    ``url`` is where the page was fetched from; relative links resolve against it.
-    Never raises on bad markup: an unreadable page gives an empty PageInfo."""
+    ``url`` is where the page was fetched from; relative links resolve against it,
+    and ``canonical_url`` is kept only on the same site (see ``same_site``).
+    Never raises on bad markup: an unreadable page gives an empty PageInfo, an
+    unparsable link only an empty field."""
     tree = _parse(html)
     if tree is None:
         return PageInfo("", None, None, None, None, None)
     meta = _page_meta(tree, url)
+    meta["canonical"] = same_site(meta.get("canonical"), url)
     _drop_cards(tree)
     doc, blocks, titles = _extract(tree, url, meta, fast=True)
     if not first_lead(blocks):     # the fast pass found no prose: let the fallbacks try
@@ -161,7 +165,7 @@ def extract_page(html: str | bytes, url: str) -> PageInfo:
     return PageInfo(
         lead=_page_lead(tree, blocks, titles, meta.get("description") or doc.description),
         title=meta.get("title") or doc.title,
-        image=meta.get("image") or doc.image,
+        image=meta.get("image") or _absolute(url, doc.image),
         canonical_url=meta.get("canonical"),
         author=meta.get("author") or doc.author,
         published=meta.get("published") or _day(doc.date),
@@ -261,10 +265,17 @@ def _author(meta: dict) -> str | None:
 
 
 def _absolute(base: str, link: str | None) -> str | None:
-    if not link:
+    """``link`` resolved against ``base`` as a browser would (WHATWG URL rules), or
+    None when it does not parse or is not http(s): a bad link costs only its field."""
+    url = _parse_url(link.strip(), base) if link else None
+    return url.href if url is not None and url.protocol in ("http:", "https:") else None
+
+
+def _parse_url(link: str, base: str | None = None) -> ada_url.URL | None:
+    try:
+        return ada_url.URL(link, base) if base else ada_url.URL(link)
+    except ValueError:      # ada_url's one error for input it cannot parse
         return None
-    full = urljoin(base, link.strip())
-    return full if full.startswith(("http://", "https://")) else None
 
 
 def _when(value: str | None) -> datetime | None:
@@ -317,7 +328,7 @@ class LeadFinder:
             lead=page.lead or feed_lead,
             image=article.image or page.image,
             author=article.author or page.author,
-            url=_same_site(page.canonical_url, article.url) or article.url,
+            url=same_site(page.canonical_url, article.url) or article.url,
         )
 
     def page(self, url: str) -> PageInfo | None:
@@ -345,11 +356,20 @@ def _good_enough(lead: str) -> bool:
     return is_prose(lead, AUTO_MIN_WORDS) and not looks_cut(lead)
 
 
-def _same_site(canonical: str | None, url: str) -> str | None:
-    """``canonical`` when its host is the article's or one is a subdomain of the
-    other; a page must not be able to send readers to another site."""
-    if not canonical:
+def same_site(canonical: str | None, url: str) -> str | None:
+    """``canonical`` when a browser would open it on the article's site: the same
+    registrable domain (Public Suffix List), or the same IP address. Hosts are
+    compared as parsed by WHATWG rules, so "https://evil.example\\@news.example/"
+    is on evil.example. A host with no registrable domain ("https://test/", "co.uk")
+    is never the same site, nor is a canonical that does not parse."""
+    a, b = (_parse_url(u) if u else None for u in (canonical, url))
+    if a is None or b is None or a.protocol not in ("http:", "https:"):
         return None
-    a, b = (urlsplit(u).hostname or "" for u in (canonical, url))
-    same = a == b or a.endswith("." + b) or b.endswith("." + a)
-    return canonical if a and same else None
+    if a.host_type != ada_url.HostType.DEFAULT or b.host_type != ada_url.HostType.DEFAULT:
+        return a.href if a.hostname == b.hostname else None
+    site = _PSL.privatesuffix(a.hostname)
+    return a.href if site and site == _PSL.privatesuffix(b.hostname) else None
+
+
+# Loaded once: parsing the bundled list takes a tenth of a second.
+_PSL = PublicSuffixList()
