@@ -116,6 +116,8 @@ _MONTHS = set(
     "sat sun monday tuesday wednesday thursday friday saturday sunday utc gmt est edt cet cest pst "
     "pdt ist".split()
 )
+# A number, or a date or time written with CJK units: "2024年3月2日", "10시 30분".
+_CJK_DATE = re.compile(r"(?:\d+[年月日时時分秒년월일시분초]?)+")
 _TRUNCATED_END = re.compile(r"(?:\[\s*(?:…|\.\.\.)\s*\]|…|\.\.\.)\s*$")
 # Openings that continue an earlier text: a paragraph starting so is not the first.
 _CONTINUES = _rx(
@@ -252,13 +254,20 @@ def _is_meta_word(word: str) -> bool:
 
 def _is_dateline(para: str, words: list[str]) -> bool:
     """A date, a time, a place in capitals or "Name | Agency" standing alone."""
-    if len(words) > 12 or para.rstrip()[-1] in ".!?":
+    if word_count(para) > 12 or para.rstrip()[-1] in ".!?。！？":
         return False
-    if all(w.isdigit() or w.lower() in _MONTHS | {"am", "pm", "h", "uhr"} for w in words):
+    if all(_CJK_DATE.fullmatch(w) or w.lower() in _MONTHS | {"am", "pm", "h", "uhr"} for w in words):
         return True
-    if len(words) <= 5 and para.upper() == para and any(c.isalpha() for c in para):
+    if len(words) <= 5 and _in_capitals(para):
         return True
     return "|" in para and all(_is_meta_word(w) for w in words)
+
+
+def _in_capitals(text: str) -> bool:
+    """Has letters with case and all are capitals ("BAAR, SWITZERLAND"). Chinese,
+    Japanese and Korean have no case: their text is never "in capitals"."""
+    cased = [c for c in text if c.isupper() or c.islower()]
+    return bool(cased) and all(c.isupper() for c in cased)
 
 
 def _bio_name(para: str) -> str | None:
@@ -285,9 +294,11 @@ def is_prose(para: str, min_words: int = MIN_LEAD_WORDS) -> bool:
     n = word_count(para)
     if n < min_words:
         return False
-    words = _words(para)
-    alpha = sum(1 for w in words if not any(c.isdigit() for c in w))
-    if alpha < 0.7 * len(words):
+    # Words of Chinese or Japanese run between punctuation: "東京都は２日" is
+    # many words and one number, so their characters are counted apart.
+    words = _words(_UNSPACED.sub(" ", para))
+    numbers = sum(1 for w in words if any(c.isdigit() for c in w))
+    if numbers > 0.3 * n:
         return False
     letters = [c for c in para if c.isalpha()]
     if letters and sum(c.isupper() for c in letters) > 0.6 * len(letters):
