@@ -1,108 +1,31 @@
 """Parse and validate the YAML config into frozen, typed objects.
 
 Every problem is reported with its key path, all at once, as a ConfigError.
+The YAML is read within bounds by ``bot.configyaml``; the types it builds live
+in ``bot.configtypes`` and are re-exported here for the modules that import
+them from ``bot.config``.
 """
 from __future__ import annotations
 
+import math
 import os
 import re
-import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from dotenv import dotenv_values
 
+from bot import configyaml
 from bot.adapters import REGISTRY
 from bot.adapters.base import REQUIRED
+from bot.configtypes import (  # noqa: F401  (re-exported for the modules that import them from here)
+    TEMPLATE_FIELDS, AccountConfig, Config, FeedConfig, HttpSettings, RouteConfig, Schedule,
+    Window, duration_seconds, kind_of, parse_duration, parse_window, shown, template_fields)
 from bot.errors import ConfigError
-from bot.secret import Secret
-
-TEMPLATE_FIELDS = ("title", "lead", "url", "hashtags", "source", "author")
-
-
-@dataclass(frozen=True)
-class HttpSettings:
-    """How Herald fetches feeds and pages."""
-
-    connect_timeout: float = 5.0
-    read_timeout: float = 15.0
-    deadline: float = 30.0          # total seconds for one fetch, body included
-    max_bytes: int = 10_000_000     # size cap for one body
-    max_redirects: int = 5
-    user_agent: str = "Herald/0.1 (self-hosted feed-to-social poster; set http.user_agent to add your contact)"
-    allow_hosts: tuple[str, ...] = ()  # hosts/CIDRs allowed even if private (intranet)
-
-
-@dataclass(frozen=True)
-class FeedConfig:
-    name: str
-    url: str                        # http(s) URL or local file path
-    every: timedelta = timedelta(minutes=5)
-    backfill: int = 0
-    fetch_article: str = "auto"     # auto | always | never
-    max_age: timedelta | None = None
-
-
-@dataclass(frozen=True)
-class Window:
-    """A posting window: on ``days`` (0=Monday), from ``start`` to ``end`` local
-    time. ``end <= start`` means the window crosses midnight into the next day."""
-
-    days: frozenset[int]
-    start: time
-    end: time
-
-
-@dataclass(frozen=True)
-class Schedule:
-    min_gap: timedelta = timedelta(0)
-    jitter: timedelta = timedelta(0)
-    max_per_hour: int | None = None
-    max_per_day: int | None = None
-    windows: tuple[Window, ...] = ()   # empty: any time
-    order: str = "oldest"              # newest | oldest
-    expire_after: timedelta | None = None
-    timezone: str = "UTC"
-
-
-@dataclass(frozen=True)
-class AccountConfig:
-    name: str
-    platform: str
-    template: str
-    credentials: Mapping[str, Secret] = field(default_factory=dict)
-    options: Mapping[str, Any] = field(default_factory=dict)   # adapter options
-    schedule: Schedule | None = None
-    hashtags: Mapping[str, str] = field(default_factory=dict)  # keyword -> hashtag
-    max_hashtags: int = 2
-    max_attempts: int = 5
-    retry_backoff: timedelta = timedelta(minutes=1)   # first retry delay; doubles each time
-
-
-@dataclass(frozen=True)
-class RouteConfig:
-    feeds: tuple[str, ...]
-    accounts: tuple[str, ...]
-    priority: int = 0
-    hashtags: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Config:
-    path: str
-    timezone: str
-    database: str
-    log_level: str
-    feeds: tuple[FeedConfig, ...]
-    accounts: tuple[AccountConfig, ...]
-    routes: tuple[RouteConfig, ...]
-    http: HttpSettings = HttpSettings()
-    publish_every: timedelta = timedelta(seconds=15)
+from bot.secret import Secret, register, register_url
 
 
 # ---------------------------------------------------------------- loading
@@ -110,9 +33,6 @@ class Config:
 
 DEFAULT_DATABASE = "sqlite:///data/herald.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_DURATION = re.compile(r"(?:(\d+)\s*([smhd]))", re.I)
-_DURATION_FULL = re.compile(r"^\s*(?:\d+\s*[smhd]\s*)+$", re.I)
-_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
@@ -121,160 +41,98 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Confi
 
     ``${VAR}`` references are taken from ``env`` (default: the process
     environment) and then from a ``.env`` file beside the config. Raises
-    ConfigError listing every problem, each prefixed by its key path."""
+    ConfigError listing every problem, each prefixed by its key path, or by
+    ``<file>, line L, column C`` for what is wrong in the YAML itself."""
     path = Path(path)
-    raw = _read_yaml(path)
+    raw = configyaml.read(path)
     environ = {**dotenv_values(path.parent / ".env"), **(env if env is not None else os.environ)}
-    checker = _Checker(environ, path.parent)
+    checker = _Checker(environ, path.parent, str(path))
     config = checker.config(raw, str(path))
     if checker.problems:
         raise ConfigError(checker.problems)
     return config
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from exc
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise ConfigError(f"{path}: YAML syntax error at {where}: {exc.problem}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: YAML syntax error: {exc}") from exc
-
-
-def parse_duration(text: Any) -> timedelta:
-    """``"10m"``, ``"1h30m"``, ``"90s"``, ``"2d"`` → timedelta; ValueError otherwise."""
-    if not isinstance(text, str) or not _DURATION_FULL.match(text):
-        raise ValueError(f'expected a duration like "10m", "1h30m" or "2d", got {text!r}')
-    seconds = sum(int(n) * _UNIT[u.lower()] for n, u in _DURATION.findall(text))
-    return timedelta(seconds=seconds)
-
-
-_FORM = 'expected a window like "mon-fri 07:00-22:00", "sat,sun 09:00-20:00" or "daily 22:00-02:00"'
-_WINDOW = re.compile(r"\s*(?P<days>.*?)\s*(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})\s*")
-_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_FULL_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_EVERY_DAY = ("daily", "all", "*")
-
-
-def parse_window(text: str) -> Window:
-    """``"mon-fri 07:00-22:00"``, ``"sat,sun 09:00-20:00"``, ``"mon-sun 22:00-02:00"``,
-    ``"daily 07:00-22:00"`` → Window.
-
-    Days are mon..sun (or full names), ranges may wrap (``fri-mon``), ``daily``
-    means every day. ``24:00`` is allowed as an end; an end at or before the
-    start crosses midnight. Raises ValueError naming the problem and the form."""
-    match = _WINDOW.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"{_FORM}, got {text!r}")
-    try:
-        days = _parse_days(match["days"])
-        start, end = _parse_clock(match["start"], False), _parse_clock(match["end"], True)
-    except ValueError as exc:
-        raise ValueError(f"{exc} in {text!r}; {_FORM}") from None
-    return Window(days=days, start=start, end=end)
-
-
-def _parse_days(text: str) -> frozenset[int]:
-    text = re.sub(r"\s+", "", text.lower())
-    if not text:
-        raise ValueError("missing days before the times")
-    if text in _EVERY_DAY:
-        return frozenset(range(7))
-    days: set[int] = set()
-    for part in text.split(","):
-        first, dash, last = part.partition("-")
-        a, b = _day(first), _day(last) if dash else _day(first)
-        days.update((a + i) % 7 for i in range((b - a) % 7 + 1))
-    return frozenset(days)
-
-
-def _day(name: str) -> int:
-    if name in _DAY_NAMES:
-        return _DAY_NAMES.index(name)
-    if name in _FULL_NAMES:
-        return _FULL_NAMES.index(name)
-    raise ValueError(f"unknown day {name!r} (days are mon, tue, wed, thu, fri, sat, sun or daily)")
-
-
-def _parse_clock(text: str, is_end: bool) -> time:
-    hours, minutes = (int(part) for part in text.split(":"))
-    if is_end and (hours, minutes) == (24, 0):
-        return time(0, 0)
-    if hours > 23 or minutes > 59:
-        raise ValueError(f"no such time {text!r} (00:00 to 23:59, and 24:00 as an end)")
-    return time(hours, minutes)
-
-
-def template_fields(template: str) -> list[str]:
-    """The ``{fields}`` a template uses; ValueError for malformed braces."""
-    return [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+# Allowed ranges, inclusive. Outside them a value is a typo ("max_bytes: -5"),
+# switches a safeguard off ("max_attempts: 0") or overflows later.
+_SECONDS = {"connect_timeout": (0.1, 300.0), "read_timeout": (0.1, 600.0), "deadline": (1.0, 3600.0)}
+_HTTP_COUNTS = {"max_bytes": (1_000, 1_000_000_000), "max_redirects": (0, 30)}
+_OPTION_SECONDS = (0.1, 600.0)   # an adapter's float options are its timeouts
 
 
 class _Checker:
     """Walks the raw YAML, collecting one problem line per mistake."""
 
-    def __init__(self, environ: Mapping[str, str | None], base: Path):
+    def __init__(self, environ: Mapping[str, str | None], base: Path, file: str = "config"):
         self.environ = environ
         self.base = base
+        self.file = file
         self.problems: list[str] = []
 
     def err(self, path: str, message: str) -> None:
-        self.problems.append(f"{path}: {message}")
+        # a problem with the whole document is the file's, not a key's
+        self.problems.append(f"{path or self.file}: {message}")
 
     def mapping(self, raw: Any, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
         """Check ``raw`` is a mapping with only ``allowed`` keys and all ``required`` ones."""
         if not isinstance(raw, dict):
-            self.err(path, f"expected a mapping, got {_kind(raw)}")
+            self.err(path, f"expected a mapping, got {kind_of(raw)}")
             return {}
         for key in raw:
             if key not in allowed:
-                self.err(f"{path}.{key}" if path else str(key),
-                         f"unknown key (known: {', '.join(sorted(allowed))})")
+                self.err(_join(path, key), f"unknown key (known: {', '.join(sorted(allowed))})")
         for key in sorted(required - set(raw)):
-            self.err(f"{path}.{key}" if path else key, "required key is missing")
+            self.err(_join(path, key), "required key is missing")
         return raw
 
-    def value(self, raw: dict, key: str, path: str, kind: type, default: Any) -> Any:
-        """``raw[key]`` checked against ``kind``, or ``default`` when absent."""
+    def value(self, raw: dict, key: str, path: str, kind: type | tuple, default: Any,
+              bounds: tuple[float, float] | None = None) -> Any:
+        """``raw[key]`` checked against ``kind`` (and ``bounds``), or ``default`` when absent."""
         if key not in raw or (raw[key] is None and default is None):
             return default
-        value = self.expand(raw[key], f"{path}.{key}")
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind in (int, float) and isinstance(value, bool)):
-            expected = "/".join(k.__name__ for k in kind) if isinstance(kind, tuple) else kind.__name__
-            self.err(f"{path}.{key}", f"expected {expected}, got {_kind(value)}")
-            return default
-        return value
+        value = _as(self.expand(raw[key], f"{path}.{key}"), kind)
+        if _is(value, kind) and (bounds is None or bounds[0] <= value <= bounds[1]):
+            return value   # NaN fails both comparisons, as it should
+        self.err(f"{path}.{key}".lstrip("."), f"expected {_expected(kind, bounds)}, got {shown(value)}")
+        return default
 
-    def expand(self, value: Any, path: str) -> Any:
-        """Replace ``${VAR}`` in strings; an unset variable is a problem naming it."""
+    def expand(self, value: Any, path: str, secret: bool = False) -> Any:
+        """Replace ``${VAR}`` in strings; an unset variable is a problem naming it.
+        With ``secret`` (a URL) each value put in is masked from then on."""
         if not isinstance(value, str):
             return value
 
         def sub(match: re.Match) -> str:
             found = self.environ.get(match[1])
             if found is None:
-                self.err(path, f"environment variable {match[1]} is not set "
-                               f"(export it or put it in .env beside the config)")
+                self.err(path.lstrip("."), f"environment variable {match[1]} is not set "
+                                           f"(export it or put it in .env beside the config)")
                 return ""
+            if secret:
+                register(found)
             return found
         return _VAR.sub(sub, value)
 
-    def duration(self, raw: dict, key: str, path: str, default: timedelta | None) -> timedelta | None:
+    def url(self, raw: dict, key: str, path: str, default: str) -> str:
+        """A URL whose ``${VAR}`` values, password and query values are secrets:
+        urllib3 logs the path and query of every request at DEBUG."""
+        value = self.value({**raw, key: self.expand(raw[key], f"{path}.{key}", True)}
+                           if key in raw else raw, key, path, str, default)
+        register_url(value)
+        return value
+
+    def duration(self, raw: dict, key: str, path: str, default: timedelta | None,
+                 bounds: tuple[str, str] = ("0s", "3650d")) -> timedelta | None:
         if key not in raw or raw[key] is None:
             return default
-        try:
-            return parse_duration(raw[key])
-        except ValueError as exc:
-            self.err(f"{path}.{key}", str(exc))
+        where, seconds = f"{path}.{key}".lstrip("."), duration_seconds(raw[key])
+        if seconds is None:
+            self.err(where, f'expected a duration like "10m", "1h30m" or "2d", got {shown(raw[key])}')
             return default
+        if not duration_seconds(bounds[0]) <= seconds <= duration_seconds(bounds[1]):
+            self.err(where, f"expected a duration from {bounds[0]} to {bounds[1]}, got {shown(raw[key])}")
+            return default
+        return timedelta(seconds=seconds)
 
     def names(self, raw: Any, path: str) -> tuple[str, ...]:
         items = [raw] if isinstance(raw, str) else raw
@@ -287,18 +145,31 @@ class _Checker:
         if raw is None:
             return []
         if not isinstance(raw, list):
-            self.err(path, f"expected a list, got {_kind(raw)}")
+            self.err(path, f"expected a list, got {kind_of(raw)}")
             return []
         return raw
+
+    def local_path(self, text: str, path: str) -> str:
+        """``text`` resolved against the config's folder, not the cwd, so a
+        service and a shell see the same file."""
+        try:
+            return str((self.base / text).resolve())
+        except (OSError, ValueError) as exc:   # a NUL byte, a name too long
+            self.err(path, f"not a usable file path ({exc})")
+            return text
 
     # -- sections ----------------------------------------------------------
 
     def config(self, raw: Any, path: str) -> Config:
+        if not isinstance(raw, dict):   # empty, or a list: nothing below can be checked
+            self.err("", f"expected a mapping of settings (feeds, accounts, routes, ...), got {kind_of(raw)}")
+            return Config(path, "UTC", DEFAULT_DATABASE, "INFO", (), (), ())
         top = self.mapping(raw, "", {"version", "timezone", "database", "log_level", "http",
                                      "publish_every", "feeds", "accounts", "routes"},
                            {"feeds", "accounts", "routes"})
-        if top.get("version", 1) != 1:
-            self.err("version", f"unsupported version {top['version']!r} (this Herald reads version 1)")
+        version = top.get("version", 1)
+        if not (_is(version, int) and version == 1):
+            self.err("version", f"unsupported version {shown(version)} (this Herald reads version 1)")
         tz = self.timezone(top, "timezone", "", "UTC")
         feeds = tuple(self.feed(f, f"feeds[{i}]") for i, f in enumerate(self.items(top.get("feeds"), "feeds")))
         accounts = tuple(self.account(a, f"accounts[{i}]", tz)
@@ -308,28 +179,27 @@ class _Checker:
         return Config(path=path, timezone=tz, database=self.database(top),
                       log_level=self.log_level(top), feeds=feeds, accounts=accounts,
                       routes=routes, http=self.http(top.get("http")),
-                      publish_every=self.duration(top, "publish_every", "", timedelta(seconds=15)))
+                      publish_every=self.duration(top, "publish_every", "", timedelta(seconds=15),
+                                                  ("1s", "1h")))
 
     def timezone(self, raw: dict, key: str, path: str, default: str) -> str:
         name = self.value(raw, key, path, str, default)
         try:
             ZoneInfo(name)
-        except (ZoneInfoNotFoundError, ValueError):
-            self.err(f"{path}.{key}".lstrip("."), f"unknown time zone {name!r} (e.g. Europe/Berlin, UTC)")
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            self.err(f"{path}.{key}".lstrip("."), f"unknown time zone {shown(name)} (e.g. Europe/Berlin, UTC)")
             return default
         return name
 
     def database(self, top: dict) -> str:
-        url = self.value(top, "database", "", str, DEFAULT_DATABASE)
+        url = self.url(top, "database", "", DEFAULT_DATABASE)
         if not re.match(r"^[a-z0-9+]+://", url):
             self.err("database", f'expected a database URL like "{DEFAULT_DATABASE}"')
             return DEFAULT_DATABASE
         prefix = "sqlite:///"
         if url.startswith(prefix) and url[len(prefix):] not in ("", ":memory:") \
                 and not url[len(prefix):].startswith("/"):
-            # A relative SQLite path is relative to the config file, not the cwd,
-            # so a service and a shell see the same database.
-            url = prefix + str((self.base / url[len(prefix):]).resolve())
+            url = prefix + self.local_path(url[len(prefix):], "database")
         return url
 
     def log_level(self, top: dict) -> str:
@@ -345,44 +215,41 @@ class _Checker:
         d = HttpSettings()
         m = self.mapping(raw, "http", {"connect_timeout", "read_timeout", "deadline", "max_bytes",
                                        "max_redirects", "user_agent", "allow_hosts"})
-        return HttpSettings(
-            connect_timeout=self.value(m, "connect_timeout", "http", float, d.connect_timeout),
-            read_timeout=self.value(m, "read_timeout", "http", float, d.read_timeout),
-            deadline=self.value(m, "deadline", "http", float, d.deadline),
-            max_bytes=self.value(m, "max_bytes", "http", int, d.max_bytes),
-            max_redirects=self.value(m, "max_redirects", "http", int, d.max_redirects),
-            user_agent=self.value(m, "user_agent", "http", str, d.user_agent),
-            allow_hosts=self.names(m.get("allow_hosts", []), "http.allow_hosts"))
+        seconds = {key: self.value(m, key, "http", float, getattr(d, key), bounds)
+                   for key, bounds in _SECONDS.items()}
+        counts = {key: self.value(m, key, "http", int, getattr(d, key), bounds)
+                  for key, bounds in _HTTP_COUNTS.items()}
+        return HttpSettings(**seconds, **counts,
+                            user_agent=self.value(m, "user_agent", "http", str, d.user_agent),
+                            allow_hosts=self.names(m.get("allow_hosts", []), "http.allow_hosts"))
 
     def feed(self, raw: Any, path: str) -> FeedConfig:
         m = self.mapping(raw, path, {"name", "url", "every", "backfill", "fetch_article", "max_age"},
                          {"name", "url"})
-        url = self.value(m, "url", path, str, "")
+        url = self.url(m, "url", path, "")
         if url and not re.match(r"^https?://", url) and not url.startswith("file://"):
-            url = str((self.base / url).resolve())
+            url = self.local_path(url, f"{path}.url")
         mode = self.value(m, "fetch_article", path, str, "auto")
         if mode not in ("auto", "always", "never"):
             self.err(f"{path}.fetch_article", "expected auto, always or never")
-        backfill = self.value(m, "backfill", path, int, 0)
-        if backfill < 0:
-            self.err(f"{path}.backfill", "expected 0 or more")
-        every = self.duration(m, "every", path, timedelta(minutes=5))
-        if every < timedelta(seconds=5):
-            self.err(f"{path}.every", "poll at most every 5s (be kind to the feed's server)")
-        return FeedConfig(name=self.value(m, "name", path, str, ""), url=url, every=every,
-                          backfill=max(backfill, 0), fetch_article=mode,
-                          max_age=self.duration(m, "max_age", path, None))
+        # at least 5s: be kind to the feed's server
+        return FeedConfig(name=self.value(m, "name", path, str, ""), url=url,
+                          every=self.duration(m, "every", path, timedelta(minutes=5), ("5s", "7d")),
+                          backfill=self.value(m, "backfill", path, int, 0, (0, 1000)), fetch_article=mode,
+                          max_age=self.duration(m, "max_age", path, None, ("1m", "3650d")))
 
     def account(self, raw: Any, path: str, tz: str) -> AccountConfig:
         common = {"name", "platform", "credentials", "template", "schedule", "hashtags",
                   "max_hashtags", "max_attempts", "retry_backoff"}
-        platform = raw.get("platform") if isinstance(raw, dict) else None
-        adapter = REGISTRY.get(platform)
-        if isinstance(raw, dict) and adapter is None:
-            self.err(f"{path}.platform", f"unknown platform {platform!r} "
+        given = raw if isinstance(raw, dict) else {}
+        platform = given.get("platform")
+        adapter = REGISTRY.get(platform) if isinstance(platform, str) else None
+        if "platform" in given and adapter is None:
+            self.err(f"{path}.platform", f"unknown platform {shown(platform)} "
                                          f"(known: {', '.join(sorted(REGISTRY))})")
         options = dict(adapter.options) if adapter else {}
-        m = self.mapping(raw, path, common | set(options) if adapter else set(raw or {}) | common,
+        # an unknown platform's own keys are not reported too: one line, one mistake
+        m = self.mapping(raw, path, common | set(options) if adapter else common | set(given),
                          {"name", "platform"})
         template = self.value(m, "template", path, str, adapter.default_template if adapter else "")
         self.template(template, f"{path}.template")
@@ -392,9 +259,9 @@ class _Checker:
             options=self.options(m, path, options),
             schedule=self.schedule(m.get("schedule"), f"{path}.schedule", tz),
             hashtags=self.hashtag_map(m.get("hashtags"), f"{path}.hashtags"),
-            max_hashtags=self.value(m, "max_hashtags", path, int, 2),
-            max_attempts=self.value(m, "max_attempts", path, int, 5),
-            retry_backoff=self.duration(m, "retry_backoff", path, timedelta(minutes=1)))
+            max_hashtags=self.value(m, "max_hashtags", path, int, 2, (0, 30)),
+            max_attempts=self.value(m, "max_attempts", path, int, 5, (1, 100)),
+            retry_backoff=self.duration(m, "retry_backoff", path, timedelta(minutes=1), ("1s", "1d")))
 
     def options(self, m: dict, path: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
         out = {}
@@ -402,10 +269,12 @@ class _Checker:
             if default is REQUIRED:
                 if key not in m:
                     self.err(f"{path}.{key}", "required key is missing")
-                value = self.value(m, key, path, (str, int), "")
-                out[key] = str(value)
+                out[key] = str(self.value(m, key, path, (str, int), ""))
+            elif key.endswith("_url"):
+                out[key] = self.url(m, key, path, default)
             else:
-                out[key] = self.value(m, key, path, type(default), default)
+                bounds = _OPTION_SECONDS if isinstance(default, float) else None
+                out[key] = self.value(m, key, path, type(default), default, bounds)
         return out
 
     def credentials(self, raw: Any, path: str, adapter) -> dict[str, Secret]:
@@ -430,7 +299,7 @@ class _Checker:
             return
         for name in fields:
             if name not in TEMPLATE_FIELDS:
-                self.err(path, f"unknown field {{{name}}} (known: "
+                self.err(path, f"unknown field {{{shown(name)[1:-1]}}} (known: "
                                + ", ".join("{%s}" % f for f in TEMPLATE_FIELDS) + ")")
 
     def hashtag_map(self, raw: Any, path: str) -> dict[str, str]:
@@ -451,20 +320,13 @@ class _Checker:
         if order not in ("newest", "oldest"):
             self.err(f"{path}.order", "expected newest or oldest")
         return Schedule(
-            min_gap=self.duration(m, "min_gap", path, timedelta(0)),
-            jitter=self.duration(m, "jitter", path, timedelta(0)),
-            max_per_hour=self.positive(m, "max_per_hour", path),
-            max_per_day=self.positive(m, "max_per_day", path),
+            min_gap=self.duration(m, "min_gap", path, timedelta(0), ("0s", "7d")),
+            jitter=self.duration(m, "jitter", path, timedelta(0), ("0s", "1d")),
+            max_per_hour=self.value(m, "max_per_hour", path, int, None, (1, 3600)),
+            max_per_day=self.value(m, "max_per_day", path, int, None, (1, 86400)),
             windows=self.windows(m.get("windows"), f"{path}.windows"),
-            order=order, expire_after=self.duration(m, "expire_after", path, None),
+            order=order, expire_after=self.duration(m, "expire_after", path, None, ("1m", "365d")),
             timezone=self.timezone(m, "timezone", path, tz))
-
-    def positive(self, m: dict, key: str, path: str) -> int | None:
-        value = self.value(m, key, path, int, None)
-        if value is not None and value < 1:
-            self.err(f"{path}.{key}", "expected a number of 1 or more")
-            return None
-        return value
 
     def windows(self, raw: Any, path: str) -> tuple[Window, ...]:
         out = []
@@ -479,7 +341,7 @@ class _Checker:
         m = self.mapping(raw, path, {"feeds", "accounts", "priority", "hashtags"}, {"feeds", "accounts"})
         return RouteConfig(feeds=self.names(m.get("feeds", []), f"{path}.feeds"),
                            accounts=self.names(m.get("accounts", []), f"{path}.accounts"),
-                           priority=self.value(m, "priority", path, int, 0),
+                           priority=self.value(m, "priority", path, int, 0, (-1000, 1000)),
                            hashtags=self.hashtag_map(m.get("hashtags"), f"{path}.hashtags"))
 
     def cross_check(self, feeds, accounts, routes) -> None:
@@ -488,19 +350,58 @@ class _Checker:
             seen: set[str] = set()
             for i, item in enumerate(items):
                 if item.name in seen:
-                    self.err(f"{kind}[{i}].name", f"duplicate name {item.name!r}")
+                    self.err(f"{kind}[{i}].name", f"duplicate name {shown(item.name)}")
                 seen.add(item.name)
-        feed_names, account_names = {f.name for f in feeds}, {a.name for a in accounts}
         for i, route in enumerate(routes):
-            for name in route.feeds:
-                if name not in feed_names:
-                    self.err(f"routes[{i}].feeds", f"unknown feed {name!r} (known: {', '.join(sorted(feed_names))})")
-            for name in route.accounts:
-                if name not in account_names:
-                    self.err(f"routes[{i}].accounts",
-                             f"unknown account {name!r} (known: {', '.join(sorted(account_names))})")
+            self.known(route.feeds, feeds, f"routes[{i}].feeds", "feeds")
+            self.known(route.accounts, accounts, f"routes[{i}].accounts", "accounts")
+
+    def known(self, names: tuple[str, ...], items, path: str, kind: str) -> None:
+        # a section or item that is itself broken (not a list, not a mapping) was
+        # reported; each route naming into it would only repeat that one mistake
+        if any(re.match(rf"{kind}(\[\d+\])?: ", problem) for problem in self.problems):
+            return
+        known = sorted({item.name for item in items})
+        for name in names:
+            if name not in known:
+                self.err(path, f"unknown {kind[:-1]} {shown(name)} (known: {_show_list(known)})")
 
 
-def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", bool: "true/false",
-            int: "a number", float: "a number", type(None): "nothing"}.get(type(value), type(value).__name__)
+def _join(path: str, key: Any) -> str:
+    """``path.key``; a key that is not a plain word is quoted, so a problem
+    stays one readable line whatever the key holds (a newline, 10 kB)."""
+    plain = isinstance(key, str) and re.fullmatch(r"[\w-]{1,60}", key)
+    text = key if plain else shown(key)
+    return f"{path}.{text}" if path else text
+
+
+def _as(value: Any, kind: type | tuple) -> Any:
+    """An int where a float is wanted becomes one (an int too big for a float: inf)."""
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value) if abs(value) < 10 ** 300 else math.inf
+    return value
+
+
+def _is(value: Any, kind: type | tuple) -> bool:
+    """isinstance, except that true/false is not a number (YAML reads ``yes`` as true)."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
+
+
+_NOUNS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _expected(kind: type | tuple, bounds: tuple[float, float] | None) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    noun = " or ".join(_NOUNS.get(k, k.__name__) for k in kinds)
+    return f"{noun} from {_number(bounds[0])} to {_number(bounds[1])}" if bounds else noun
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int):
+        return f"{value:_}" if abs(value) >= 10_000 else str(value)   # YAML reads 10_000 too
+    return f"{value:g}"
+
+
+def _show_list(names: list[str]) -> str:
+    return ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + f" and {len(names) - 20} more"

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import quote
+import re
+from urllib.parse import quote, unquote_plus
 
 
 class Secret:
@@ -12,8 +13,7 @@ class Secret:
 
     def __init__(self, value: str):
         self._value = value
-        # the value as written, and as it appears inside a URL or a form body
-        _known.update({value, quote(value, safe=""), quote(value, safe="").replace("%20", "+")})
+        register(value)
 
     def reveal(self) -> str:
         return self._value
@@ -36,6 +36,57 @@ class Secret:
 # Every secret value created in this process, so the log filter can mask it even
 # when a library formats it into a message we never see (urllib3 URLs, tracebacks).
 _known: set[str] = set()
+
+
+def register(value: str) -> None:
+    """Have ``mask`` (and so the log filter) hide ``value`` from now on: as
+    written, and as it appears inside a URL or a form body."""
+    _known.update({value, quote(value, safe=""), quote(value, safe="").replace("%20", "+")})
+
+
+def register_url(url: str) -> None:
+    """Register the password and every query value of ``url`` as secrets, so
+    urllib3's DEBUG line ``"GET /feed?token=abc"`` shows ``token=***``."""
+    for part in _url_secrets(url):
+        register(part)
+        register(unquote_plus(part))
+
+
+def redact_url(url: str) -> str:
+    """``url`` fit to print: the password and every query value are ``***``,
+    and known secrets anywhere else in it (a ``${VAR}`` in the path) too.
+
+    Plain string surgery rather than urlsplit/urlunsplit: those raise on a
+    malformed host and turn ``sqlite:////abs/path`` into ``sqlite://abs/path``."""
+    head, mark, query, tail = _split(url)
+    if query:
+        query = "&".join(_redact_pair(pair) for pair in query.split("&"))
+    return mask(_PASSWORD.sub(r"\1:***@", head) + mark + query + tail)
+
+
+# scheme://user:password@host — the password runs to the last @ before the path
+_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/?#@:]*):[^/?#]*@")
+
+
+def _split(url: str) -> tuple[str, str, str, str]:
+    """(scheme to path, "?" or "", query, "#fragment" or "")."""
+    base, hash_, fragment = url.partition("#")
+    head, mark, query = base.partition("?")
+    return head, mark, query, hash_ + fragment
+
+
+def _redact_pair(pair: str) -> str:
+    name, equals, _ = pair.partition("=")
+    return f"{name}=***" if equals else "***"   # a bare ?value may be the key itself
+
+
+def _url_secrets(url: str) -> list[str]:
+    head, _, query, _ = _split(url)
+    found = [pair.partition("=")[2] if "=" in pair else pair for pair in query.split("&")]
+    password = _PASSWORD.match(head)
+    if password:
+        found.append(head[len(password[1]) + 1:password.end() - 1])
+    return [value for value in found if value]
 
 
 def mask(text: str) -> str:
