@@ -24,7 +24,7 @@ from publicsuffixlist import PublicSuffixList
 
 from bot.errors import FeedError
 from bot.furniture import (BREAK, clean_blocks, continues_earlier, first_lead, is_prose,
-                           lead_from_text, looks_cut, normalise, word_count)
+                           lead_from_text, looks_cut, normalise, strip_masthead, word_count)
 from bot.models import Article
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,15 @@ _INLINE = {"a", "abbr", "b", "cite", "em", "font", "i", "mark", "q", "small", "s
 
 
 def _lost_opening(tree, blocks: list[tuple[str, bool]], titles: list[str]) -> str:
-    """Prose that opens a container whose later loose text the extractor kept
-    among the first blocks, while it dropped this opening: the lost first paragraph."""
+    """Prose that opens a container whose later text (loose, or its first
+    paragraphs) the extractor kept among the first blocks, while it dropped this
+    opening: the lost first paragraph."""
     kept = {_key(text) for text, _ in blocks[:8]}
     for el in tree.iter(*_CONTAINERS):
         if not (el.text or "").strip():
             continue    # the common case, and cheap: nothing loose at the start
         first, *later = _loose_runs(el)
+        later += [normalise(p.text_content()) for p in el.iterchildren("p")][:3]
         if later and _key(first) not in kept and any(_key(run) in kept for run in later):
             if clean_blocks([(first, True)], titles) and is_prose(first, AUTO_MIN_WORDS):
                 return first
@@ -182,8 +184,10 @@ def _extract(tree, url: str, meta: dict, fast: bool):
     if doc is None:
         return None, [], []
     titles = [t for t in (meta.get("title"), doc.title, meta.get("h1")) if t]
+    names = [n for n in {*meta["site_names"], doc.sitename} if n and word_count(n) <= 6]
     # The lead is near the top: cleaning the whole body of a long page is wasted time.
-    return doc, clean_blocks(_body_blocks(doc.body)[:_HEAD_BLOCKS], titles), titles
+    head = [(strip_masthead(text, names), ok) for text, ok in _body_blocks(doc.body)[:_HEAD_BLOCKS]]
+    return doc, clean_blocks(head, titles), titles
 
 
 _HEAD_BLOCKS = 40
@@ -219,18 +223,29 @@ def _body_blocks(body) -> list[tuple[str, bool]]:
         return []
     for lb in body.iter("lb"):
         lb.tail = BREAK + (lb.tail or "")
-    blocks, loose = [], [body.text or ""]
-    for el in body:
+    return [(normalise(part), ok) for text, ok in _raw_blocks(body) for part in text.split(BREAK)
+            if part.strip()]
+
+
+def _raw_blocks(parent) -> list[tuple[str, bool]]:
+    blocks, loose = [], [parent.text or ""]
+    for el in parent:
         if el.tag in _BLOCKS:
             blocks.append(("".join(loose), True))
-            blocks.append(("".join(el.itertext()), el.tag in _LEAD_BLOCKS))
+            blocks.extend(_table_cells(el) if el.tag == "table" else
+                          [("".join(el.itertext()), el.tag in _LEAD_BLOCKS)])
             loose = []
         else:
             loose.append("".join(el.itertext()))
         loose.append(el.tail or "")
     blocks.append(("".join(loose), True))
-    return [(normalise(part), ok) for text, ok in blocks for part in text.split(BREAK)
-            if part.strip()]
+    return blocks
+
+
+def _table_cells(table) -> list[tuple[str, bool]]:
+    """A table read cell by cell: old sites lay the whole article out in one, and a
+    cell's paragraphs are then the article's; a row of figures is never prose."""
+    return [block for row in table for cell in row for block in _raw_blocks(cell)]
 
 
 def _page_meta(tree, url: str) -> dict:
@@ -248,6 +263,8 @@ def _page_meta(tree, url: str) -> dict:
         "author": _author(meta),
         "published": _when(meta.get("article:published_time") or meta.get("datepublished")),
     }
+    found["site_names"] = [meta.get("og:site_name"), meta.get("application-name"),
+                           _title_suffix(tree.findtext(".//title") or "")]
     h1 = tree.find(".//h1")
     found["h1"] = normalise(h1.text_content()) if h1 is not None else None
     for link in tree.iter("link"):
@@ -255,6 +272,12 @@ def _page_meta(tree, url: str) -> dict:
             found["canonical"] = _absolute(url, link.get("href"))
             break
     return found
+
+
+def _title_suffix(title: str) -> str | None:
+    """The site's name as a <title> ends with it: "Bridge to close | The Daily Example"."""
+    parts = re.split(r"\s+[|–—-]\s+", normalise(title))
+    return parts[-1] if len(parts) > 1 else None
 
 
 def _author(meta: dict) -> str | None:

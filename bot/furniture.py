@@ -80,6 +80,22 @@ _STAMP = _rx(
     r"|publié\s+le|actualizado|publicado|atualizado)\s*(?:on|am|le|el|em|at|:|\d)",
 )
 _STAMP_MAX_WORDS = 12
+# Rights, reprint and paywall notices: whole paragraphs of up to _NOTICE_MAX_WORDS
+# words that speak about the copy, not the story. Formulas, so that news about
+# copyright or cookies is not caught.
+_NOTICE = _rx(
+    r"\bpersonal,?\s+non-?commercial\s+use\b", r"\border\s+(?:presentation-ready|multiple)\s+copies\b",
+    r"\breprints?\s+(?:and|&)\s+permissions\b", r"\bcopying\s+articles\s+to\s+share\b",
+    r"\bmay\s+not\s+be\s+(?:published|reproduced|copied),?\s+(?:broadcast|rewritten|redistributed|distributed)",
+    r"\ball\s+rights\s+reserved\b", r"\balle\s+rechte\s+vorbehalten\b", r"\btous\s+droits\s+réservés\b",
+    r"\btodos\s+los\s+derechos\s+reservados\b", r"\btutti\s+i\s+diritti\s+riservati\b",
+    r"\btodos\s+os\s+direitos\s+reservados\b", r"版权所有|版權所有|無断転載|무단\s*전재",
+    r"^(?:©|\(c\)\s|copyright\s+(?:©\s*)?\d{4})",
+    r"^this\s+(?:article|story)\s+is\s+more\s+than\s+\w+\s+(?:years?|months?)\s+old\b",
+    r"\bwe\s+use\s+cookies\b", r"\byou\s+have\s+(?:\w+\s+)?(?:free\s+)?(?:articles?|stories)\s+(?:left|remaining)\b",
+    r"\balready\s+a\s+subscriber\b", r"\b(?:enable|turn\s+on)\s+javascript\b", r"\bad\s*-?blocker\b",
+)
+_NOTICE_MAX_WORDS = 80
 
 # Whole-paragraph furniture: author bio headings and section links.
 _FURNITURE_WHOLE = _rx(
@@ -227,6 +243,8 @@ def _is_furniture(para: str, titles: list[str]) -> bool:
         return True
     if len(words) <= _STAMP_MAX_WORDS and _STAMP.search(para):
         return True
+    if len(words) <= _NOTICE_MAX_WORDS and _NOTICE.search(para):
+        return True
     if len(words) <= 40 and _CREDIT_END.search(para):
         return True
     return _is_byline(para) or _is_dateline(para, words)
@@ -307,16 +325,67 @@ def is_prose(para: str, min_words: int = MIN_LEAD_WORDS) -> bool:
 
 
 def first_lead(blocks: list[tuple[str, bool]]) -> str:
-    """The first block among the first six that may be a lead and is prose, or ""."""
-    for text, may_lead in blocks[:6]:
+    """The first block that may be a lead and is prose, among the first six blocks
+    of some length, or "". Short phrases ("Share", "12 comments", a tag) do not
+    count: a row of buttons must not push the opening out of reach."""
+    looked = 0
+    for text, may_lead in blocks:
         if may_lead and is_prose(text):
             return text
+        looked += word_count(text) >= _PHRASE_WORDS
+        if looked == 6:
+            break
     return ""
+
+
+_PHRASE_WORDS = 4
 
 
 def looks_cut(text: str) -> bool:
     """Ends in "..." or "[…]": a feed or CMS cut a longer text here."""
     return bool(_TRUNCATED_END.search(text))
+
+
+# ---- a page's meta line glued onto its first paragraph ----------------------------------------
+
+_SEPARATORS = re.compile(r"[\s|•·—–:,/-]*")
+# A date or time word: "19", "19.11.2019", "10:32", "19th", "Nov.", "a.m.", "Updated".
+_DATE_TOKEN = re.compile(r"(?:\d{1,4}(?:[./:-]\d{1,4}){0,2}(?:st|nd|rd|th)?|[ap]\.m\.|[^\W\d_]+)\.?(?!\w)")
+# "10:32", "19.11.2019", "2019-11-19"; not a score ("2-1", "3:1").
+_NUMERIC_DATE = re.compile(r"\d{1,2}:\d{2}|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}")
+_DATE_WORDS = _MONTHS | {"am", "pm", "h", "uhr", "on", "at", "updated", "published", "posted"}
+
+
+def strip_masthead(text: str, site_names: list[str]) -> str:
+    """``text`` without the date, time and site name a page glued before its first
+    sentence ("19 November 2019 The Daily Example The council said ..."), or ""
+    when the text is nothing else. Stripped only when the prefix holds a date
+    (a month and a number, or "19.11.2019", "10:32") or a site name followed by a
+    separator, and what is left starts a sentence; "10 Downing Street said" stays."""
+    pos, dated, named = 0, False, False
+    while True:
+        start = pos = _SEPARATORS.match(text, pos).end()
+        name = next((n for n in site_names if text[pos:pos + len(n)].lower() == n.lower()
+                     and not text[pos + len(n):pos + len(n) + 1].isalnum()), None)
+        token = _DATE_TOKEN.match(text, pos) if name is None else None
+        if name:
+            pos += len(name)
+            named = _SEPARATORS.match(text, pos).end() > pos and text[pos:pos + 1] != ","
+        elif token and (token.group()[0].isdigit() or token.group().replace(".", "").lower() in _DATE_WORDS):
+            pos = token.end()
+            dated = dated or bool(_NUMERIC_DATE.fullmatch(token.group().rstrip(".")))
+            dated = dated or (bool(re.search(r"\d", text[:pos])) and _has_month(text[:pos]))
+        else:
+            break
+    rest = text[start:]
+    if not (dated or named) or (rest and not (rest[0].isupper() or rest[0] in "\"“‘'«„" or
+                                              (rest[0].isalpha() and not rest[0].islower()))):
+        return text
+    return rest
+
+
+def _has_month(text: str) -> bool:
+    return any(w.lower() in _MONTHS for w in _words(text) if not w.isdigit())
 
 
 def continues_earlier(text: str) -> bool:
