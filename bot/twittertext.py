@@ -120,9 +120,11 @@ _EXTRACT_URL = regex.compile(
 _ASCII_DOMAIN = regex.compile(f"(?:(?:[-a-z0-9{_LATIN_ACCENTS}]+)\\.)+{_ANY_TLD}", _FLAGS)
 _SHORT_DOMAIN = regex.compile(f"^{_DOMAIN_NAME}{_CCTLD}\\Z", _FLAGS)
 _SPECIAL_SHORT = regex.compile(f"^{_DOMAIN_NAME}(?:(?:co|tv)(?=[^0-9a-z@]|\\Z))\\Z", _FLAGS)
-_TCO_URL = regex.compile(r"^https?://t\.co/([a-z0-9]+)", _FLAGS)
+_TCO_URL = regex.compile(f"^https?://t\\.co/([a-z0-9]+)(?:\\?{_QUERY}*{_QUERY_END})?", _FLAGS)
 _NO_PROTOCOL_BAD_BEFORE = regex.compile(r"[-_./]\Z")
-_DOTTED_RUN = regex.compile(r"(?<!\S)[^\s.]*\.\S*")
+# A run starts with the white space before it, as the pattern's "before"
+# group would consume it; only at the start of the text does "^" stand in.
+_DOTTED_RUN = regex.compile(r"(?:\s|^)[^\s.]*\.\S*")
 _MAX_URL_LENGTH = 4096
 _MAX_TCO_SLUG = 40
 _MAX_LABEL = 63
@@ -140,42 +142,46 @@ def _domain_ok(url: str, protocol: str, domain: str) -> bool:
     return len(protocol) + len(url) <= _MAX_URL_LENGTH
 
 
-def _spans_without_protocol(match: regex.Match) -> list[tuple[int, int]]:
-    # Without a scheme only the ASCII part of a domain links, and a bare
-    # "name.cc" (country TLD, no path) does not, except .co and .tv.
+def _spans_without_protocol(match: regex.Match, bare_cctld: bool) -> list[tuple[int, int]]:
+    # Without a scheme only the ASCII part of a domain links, and (in v3 as
+    # published) a bare "name.cc" (country TLD, no path) does not, except
+    # .co and .tv; twitter-text 3.1.0 links it anyway (``bare_cctld``).
     if _NO_PROTOCOL_BAD_BEFORE.search(match["before"]):
         return []
     start, domain, path = match.start("url"), match["domain"], match["path"]
     spans = []
     for ascii_domain in _ASCII_DOMAIN.finditer(domain):
-        if path or _SPECIAL_SHORT.search(ascii_domain[0]) or not _SHORT_DOMAIN.search(ascii_domain[0]):
+        name = ascii_domain[0]
+        if path or bare_cctld or _SPECIAL_SHORT.search(name) or not _SHORT_DOMAIN.search(name):
             spans.append((start + ascii_domain.start(), start + ascii_domain.end()))
     if path and spans:
         spans[-1] = (spans[-1][0], match.end("url"))
     return spans
 
 
-def url_spans(text: str) -> list[tuple[int, int]]:
+def url_spans(text: str, *, bare_cctld: bool = False) -> list[tuple[int, int]]:
     """The ``(start, end)`` code-point spans of the URLs X would link in
     ``text``, in order, as twitter-text's ``extractUrlsWithIndices`` finds
-    them. The text is taken as given: normalise it first to match
-    ``weighted_length``."""
+    them (the v3 conformance suite; ``bare_cctld=True`` as twitter-text
+    3.1.0 does, linking "foo.jp"). The text is taken as given: normalise it
+    first to match ``weighted_length``."""
     # A URL never holds white space, so only runs with a dot need the big
-    # pattern; at a run's start, "^" stands in for the space before it.
+    # pattern.
     spans: list[tuple[int, int]] = []
     for run in _DOTTED_RUN.finditer(text):
-        spans.extend((run.start() + s, run.start() + e) for s, e in _spans_in(run[0]))
+        found = _spans_in(run[0], bare_cctld)
+        spans.extend((run.start() + s, run.start() + e) for s, e in found)
     return spans
 
 
-def _spans_in(text: str) -> list[tuple[int, int]]:
+def _spans_in(text: str, bare_cctld: bool) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
     for match in _EXTRACT_URL.finditer(text):
         url, protocol = match["url"], match["protocol"] or ""
         if not _domain_ok(url, protocol or "https://", match["domain"]):
             continue
         if not protocol:
-            spans.extend(_spans_without_protocol(match))
+            spans.extend(_spans_without_protocol(match, bare_cctld))
             continue
         tco = _TCO_URL.match(url)
         if tco and len(tco[1]) > _MAX_TCO_SLUG:
@@ -206,6 +212,74 @@ def emoji_spans(text: str) -> list[tuple[int, int]]:
             if "\ufe0e" not in m[0] and _EMOJI_MARK.search(m[0])]
 
 
+# ------------------------------------------------------------ emoji as twitter-text 3.1.0 sees them
+
+# twitter-text 3.1.0 (npm) finds emoji with twemoji-parser 11, which knows
+# the sequences of Emoji 11.0 only: a newer sequence ("🐦‍⬛", "🫶🏼", "🇦🇦")
+# counts as its parts there. Only sequences of several code points matter
+# (a lone pictograph weighs 2 either way), so these are the Emoji 11.0 ones.
+_SKIN = "\U0001f3fb-\U0001f3ff"
+# Pictographs that, followed by U+FE0F, make one Emoji 11.0 emoji: the
+# text-default ones and the emoji-default ones of the BMP, less two newer.
+_LEGACY_VS16 = ("[[[\\p{Emoji}--\\p{Emoji_Presentation}--\\p{Emoji_Component}]"
+                "||[\\p{Emoji_Presentation}&&\\x00-\\uffff]||\U0001f004\U0001f21a\U0001f22f]"
+                "--\u267e\u26a7]\ufe0f")
+# Emoji 11.0's modifier bases (later versions added more, e.g. "🤝", "🫶").
+_LEGACY_SKIN_BASE = ("\u261d\u26f7\u26f9\u270a-\u270d\U0001f385\U0001f3c2-\U0001f3c4\U0001f3c7"
+                     "\U0001f3ca-\U0001f3cc\U0001f442\U0001f443\U0001f446-\U0001f450"
+                     "\U0001f466-\U0001f469\U0001f46e\U0001f470-\U0001f478\U0001f47c"
+                     "\U0001f481-\U0001f483\U0001f485-\U0001f487\U0001f4aa\U0001f574\U0001f575"
+                     "\U0001f57a\U0001f590\U0001f595\U0001f596\U0001f645-\U0001f647"
+                     "\U0001f64b-\U0001f64f\U0001f6a3\U0001f6b4-\U0001f6b6\U0001f6c0\U0001f6cc"
+                     "\U0001f918-\U0001f91c\U0001f91e\U0001f91f\U0001f926\U0001f930-\U0001f939"
+                     "\U0001f93d\U0001f93e\U0001f9b5\U0001f9b6\U0001f9b8\U0001f9b9\U0001f9d1-\U0001f9dd")
+# The region codes of Emoji 11.0's flags.
+_LEGACY_FLAGS = frozenset(
+    "AC AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO "
+    "BQ BR BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CP CR CU CV CW CX CY CZ DE DG "
+    "DJ DK DM DO DZ EA EC EE EG EH ER ES ET EU FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM "
+    "GN GP GQ GR GS GT GU GW GY HK HM HN HR HT HU IC ID IE IL IM IN IO IQ IR IS IT JE JM JO JP "
+    "KE KG KH KI KM KN KP KR KW KY KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK "
+    "ML MM MN MO MP MQ MR MS MT MU MV MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE "
+    "PF PG PH PK PL PM PN PR PS PT PW PY QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM "
+    "SN SO SR SS ST SV SX SY SZ TA TC TD TF TG TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM UN "
+    "US UY UZ VA VC VE VG VI VN VU WF WS XK YE YT ZA ZM ZW".split())
+_LEGACY_FLAG = "|".join("".join(chr(0x1F1E6 + ord(c) - 65) for c in code) for code in _LEGACY_FLAGS)
+_MAN_WOMAN = "[\U0001f468\U0001f469]"
+_KID = "[\U0001f466\U0001f467]"
+_GENDER = "\u200d[\u2640\u2642]\ufe0f"
+_PARENTS = f"(?:\U0001f468(?:\u200d{_MAN_WOMAN})?|\U0001f469(?:\u200d\U0001f469)?)"
+# Emoji 11.0's ZWJ sequences: jobs and hair styles, gendered roles,
+# families, couples and a few named ones.
+_LEGACY_ZWJ = "|".join([
+    f"{_MAN_WOMAN}[{_SKIN}]?\u200d(?:[\u2695\u2696\u2708]\ufe0f"
+    "|[\U0001f33e\U0001f373\U0001f393\U0001f3a4\U0001f3a8\U0001f3eb\U0001f3ed\U0001f4bb\U0001f4bc"
+    "\U0001f527\U0001f52c\U0001f680\U0001f692\U0001f9b0-\U0001f9b3])",
+    f"[\U0001f3cb\U0001f3cc\U0001f574\U0001f575\u26f9](?:[{_SKIN}]|\ufe0f){_GENDER}",
+    "[\U0001f3c3\U0001f3c4\U0001f3ca\U0001f46e\U0001f471\U0001f473\U0001f477\U0001f481\U0001f482"
+    "\U0001f486\U0001f487\U0001f645-\U0001f647\U0001f64b\U0001f64d\U0001f64e\U0001f6a3"
+    "\U0001f6b4-\U0001f6b6\U0001f926\U0001f935\U0001f937-\U0001f939\U0001f93d\U0001f93e"
+    f"\U0001f9b8\U0001f9b9\U0001f9d6-\U0001f9dd][{_SKIN}]?{_GENDER}",
+    f"[\U0001f46f\U0001f93c\U0001f9de\U0001f9df]{_GENDER}",
+    f"\U0001f468\u200d\u2764\ufe0f\u200d(?:\U0001f48b\u200d)?\U0001f468",
+    f"\U0001f469\u200d\u2764\ufe0f\u200d(?:\U0001f48b\u200d)?{_MAN_WOMAN}",
+    f"{_PARENTS}(?:\u200d\U0001f467)?\u200d{_KID}|{_PARENTS}\u200d\U0001f466\u200d\U0001f466",
+    "\U0001f3f3\ufe0f\u200d\U0001f308|\U0001f3f4\u200d\u2620\ufe0f|\U0001f441\u200d\U0001f5e8",
+])
+_LEGACY_TAGS = ("\U0001f3f4\U000e0067\U000e0062(?:"
+                "\U000e0065\U000e006e\U000e0067|\U000e0073\U000e0063\U000e0074|\U000e0077\U000e006c\U000e0073)\U000e007f")
+_LEGACY_EMOJI = regex.compile(
+    f"{_LEGACY_ZWJ}|[0-9#*]\ufe0f?\u20e3|{_LEGACY_TAGS}"
+    f"|{_LEGACY_FLAG}|[{_LEGACY_SKIN_BASE}][{_SKIN}]|{_LEGACY_VS16}",
+    regex.VERSION1)
+
+
+def legacy_emoji_spans(text: str) -> list[tuple[int, int]]:
+    """The spans of the emoji of several code points that twitter-text
+    3.1.0 counts once (Emoji 11.0); anything newer counts as its parts."""
+    return [m.span() for m in _LEGACY_EMOJI.finditer(text)]
+
+
 # ------------------------------------------------------------ counting
 
 
@@ -219,20 +293,23 @@ def _char_weight(code_point: int, config: TextConfig) -> int:
     return config.default_weight
 
 
-def _entities(text: str, config: TextConfig) -> dict[int, tuple[int, int]]:
+def _entities(text: str, config: TextConfig, as_310: bool) -> dict[int, tuple[int, int]]:
     """start -> (end, scaled weight) for the URLs and emoji in ``text``."""
     found = {}
     if config.emoji_parsing:
-        found = {s: (e, config.default_weight) for s, e in emoji_spans(text)}
+        spans = legacy_emoji_spans(text) if as_310 else emoji_spans(text)
+        found = {s: (e, config.default_weight) for s, e in spans}
     url_weight = config.transformed_url_length * config.scale
-    found.update({s: (e, url_weight) for s, e in url_spans(text)})
+    found.update({s: (e, url_weight) for s, e in url_spans(text, bare_cctld=as_310)})
     return found
 
 
-def parse(text: str, config: TextConfig = CONFIG_V3) -> ParseResult:
-    """Weigh ``text`` as X does (twitter-text ``parseTweet``)."""
+def parse(text: str, config: TextConfig = CONFIG_V3, *, as_310: bool = False) -> ParseResult:
+    """Weigh ``text`` as twitter-text v3 is published (``parseTweet`` and its
+    conformance suite), or with ``as_310`` as twitter-text 3.1.0 (npm)
+    does: emoji newer than Emoji 11.0 by their parts, "foo.jp" a URL."""
     text = unicodedata.normalize("NFC", text)
-    entities = _entities(text, config)
+    entities = _entities(text, config, as_310)
     scaled, index = 0, 0
     while index < len(text):
         if index in entities:
@@ -248,11 +325,15 @@ def parse(text: str, config: TextConfig = CONFIG_V3) -> ParseResult:
 
 
 def weighted_length(text: str, config: TextConfig = CONFIG_V3) -> int:
-    """The length X counts for ``text`` (280 is the limit)."""
-    return parse(text, config).weighted_length
+    """The length X counts for ``text`` (280 is the limit): the larger of
+    the two countings of ``parse``, since which one X's own counter uses
+    today is unknown."""
+    return max(parse(text, config).weighted_length,
+               parse(text, config, as_310=True).weighted_length)
 
 
 def is_valid(text: str, config: TextConfig = CONFIG_V3) -> bool:
-    """True when X would accept ``text``: not empty, no BOM or non-characters
-    (U+FFFE, U+FEFF, U+FFFF), and at most ``MAX_LENGTH`` weighted."""
-    return parse(text, config).valid
+    """True when X would accept ``text`` by both countings: not empty, no
+    BOM or non-characters (U+FFFE, U+FEFF, U+FFFF), and at most
+    ``MAX_LENGTH`` weighted."""
+    return parse(text, config).valid and parse(text, config, as_310=True).valid
