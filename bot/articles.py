@@ -24,7 +24,8 @@ from publicsuffixlist import PublicSuffixList
 
 from bot.errors import FeedError
 from bot.furniture import (BREAK, clean_blocks, continues_earlier, first_lead, is_prose,
-                           lead_from_text, looks_cut, normalise, strip_masthead, word_count)
+                           lead_from_text, looks_cut, normalise, strip_masthead, strip_title,
+                           word_count)
 from bot.models import Article
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,8 @@ def _extract(tree, url: str, meta: dict, fast: bool):
     titles = [t for t in (meta.get("title"), doc.title, meta.get("h1")) if t]
     names = [n for n in {*meta["site_names"], doc.sitename} if n and word_count(n) <= 6]
     # The lead is near the top: cleaning the whole body of a long page is wasted time.
-    head = [(strip_masthead(text, names), ok) for text, ok in _body_blocks(doc.body)[:_HEAD_BLOCKS]]
+    head = [(strip_masthead(strip_title(text, titles), names), ok)
+            for text, ok in _body_blocks(doc.body)[:_HEAD_BLOCKS]]
     return doc, clean_blocks(head, titles), titles
 
 

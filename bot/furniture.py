@@ -362,26 +362,46 @@ def strip_masthead(text: str, site_names: list[str]) -> str:
     when the text is nothing else. Stripped only when the prefix holds a date
     (a month and a number, or "19.11.2019", "10:32") or a site name followed by a
     separator, and what is left starts a sentence; "10 Downing Street said" stays."""
+    end, dated, named = _masthead(text, site_names)
+    rest = text[end:]
+    return rest if (dated or named) and (not rest or _opens_sentence(rest)) else text
+
+
+def _masthead(text: str, site_names: list[str]) -> tuple[int, bool, bool]:
+    """Where a run of date words and site names opening ``text`` ends, whether it
+    holds a date, and whether a site name in it is followed by a separator."""
     pos, dated, named = 0, False, False
     while True:
-        start = pos = _SEPARATORS.match(text, pos).end()
-        name = next((n for n in site_names if text[pos:pos + len(n)].lower() == n.lower()
+        pos = _SEPARATORS.match(text, pos).end()
+        name = next((n for n in site_names if text[pos:pos + len(n)].casefold() == n.casefold()
                      and not text[pos + len(n):pos + len(n) + 1].isalnum()), None)
-        token = _DATE_TOKEN.match(text, pos) if name is None else None
+        token = _DATE_TOKEN.match(text, pos)
         if name:
             pos += len(name)
-            named = _SEPARATORS.match(text, pos).end() > pos and text[pos:pos + 1] != ","
+            named = named or bool(_SEPARATORS.match(text, pos).group().strip(" ,"))
         elif token and (token.group()[0].isdigit() or token.group().replace(".", "").lower() in _DATE_WORDS):
             pos = token.end()
             dated = dated or bool(_NUMERIC_DATE.fullmatch(token.group().rstrip(".")))
             dated = dated or (bool(re.search(r"\d", text[:pos])) and _has_month(text[:pos]))
         else:
-            break
-    rest = text[start:]
-    if not (dated or named) or (rest and not (rest[0].isupper() or rest[0] in "\"“‘'«„" or
-                                              (rest[0].isalpha() and not rest[0].islower()))):
-        return text
-    return rest
+            return pos, dated, named
+
+
+def _opens_sentence(text: str) -> bool:
+    """Starts like a sentence: a capital, a quote, or a letter of a caseless script."""
+    return text[0] in "\"“‘'«„" or (text[0].isalpha() and not text[0].islower())
+
+
+def strip_title(text: str, titles: list[str]) -> str:
+    """``text`` without the headline run into its start ("Bridge to close The
+    council said ..."), when a sentence of some length follows it."""
+    for title in titles:
+        if text[:len(title)].casefold() == title.casefold():
+            rest = _SEPARATORS.match(text, len(title)).end()
+            if rest > len(title) and not text[rest:rest + 1].islower() and \
+                    word_count(text[rest:]) >= MIN_LEAD_WORDS:
+                return text[rest:]
+    return text
 
 
 def _has_month(text: str) -> bool:

@@ -19,6 +19,8 @@ OPENINGS = {
     # a date and the site's name inline before the first sentence [glued onto it]
     "masthead-glued.html": ("The city council approved on Tuesday", "traffic on the river road."),
     "site-date-separators.html": ("Temperatures climbed above 45C", "for more than 70 years."),
+    # the headline in bold at the start of the first paragraph [glued onto it]
+    "headline-in-paragraph.html": ("The Saturday farmers' market will move", "all year."),
     # a whole article in one table cell [no lead]
     "table-layout.html": ("The old paper mill on Water Street", "on Monday evening."),
     # the opening loose in the body's <div>, the rest in <p> [the second paragraph]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.furniture import clean_paragraphs, strip_masthead
+from bot.furniture import clean_paragraphs, strip_masthead, strip_title
 
 PROSE = "The central bank kept its main interest rate unchanged on Thursday, as most economists expected."
 
@@ -64,3 +64,26 @@ def test_a_glued_date_and_site_name_are_stripped(glued, lead):
 ])
 def test_sentences_that_open_with_a_number_or_the_name_stay(text):
     assert strip_masthead(text, SITE) == text
+
+
+TITLES = ["Harbour bridge to close"]
+
+
+def test_a_headline_run_into_the_first_paragraph_is_stripped():
+    lead = "The harbour bridge will close to all traffic for six weeks from March, the council said."
+    assert strip_title(f"Harbour bridge to close {lead}", TITLES) == lead
+    assert strip_title(f"HARBOUR BRIDGE TO CLOSE — {lead}", TITLES) == lead
+
+
+@pytest.mark.parametrize("text", [
+    "Harbour bridge to close within weeks, the council said on Monday after the inspection.",
+    "Harbour bridge to close The End",          # too little after it to be the opening
+    "The harbour bridge will close to all traffic for six weeks from March, the council said.",
+])
+def test_a_paragraph_that_only_starts_like_the_headline_stays(text):
+    assert strip_title(text, TITLES) == text
+
+
+def test_a_site_name_followed_by_a_space_only_stays():
+    assert strip_masthead("The Daily Example Australia has learned that the mine will close.", SITE) == \
+        "The Daily Example Australia has learned that the mine will close."
