@@ -191,6 +191,28 @@ def _spans_in(text: str, bare_cctld: bool) -> list[tuple[int, int]]:
     return spans
 
 
+# ------------------------------------------------------------ hashtags
+
+# twitter-text's hashtag rules: letters, marks, digits, "_" and a few joiners
+# ("～", "・", "·"), at least one letter or mark, not glued to a word before
+# it, not followed by another "#" or "://", and never inside a URL.
+_TAG_CHAR = ("\\p{L}\\p{M}\\p{Nd}_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c"
+             "\u30a0\u30fb\u3003\u0f0b\u0f0c\u00b7")
+_HASHTAG = regex.compile(
+    f"(?:^|(?<=[^&{_TAG_CHAR}]))[#\uff03](?![\ufe0f\u20e3])"
+    f"[{_TAG_CHAR}]*[\\p{{L}}\\p{{M}}][{_TAG_CHAR}]*(?![#\uff03]|://|[{_TAG_CHAR}])",
+    regex.VERSION0)
+
+
+def hashtag_spans(text: str) -> list[tuple[int, int]]:
+    """The ``(start, end)`` spans of the hashtags X would link in ``text``,
+    "#" included, as twitter-text's ``extractHashtagsWithIndices`` finds
+    them."""
+    urls = url_spans(text)
+    return [m.span() for m in _HASHTAG.finditer(text)
+            if not any(start <= m.start() < end for start, end in urls)]
+
+
 # ------------------------------------------------------------ emoji
 
 _EMOJI_ELEMENT = (

@@ -1,10 +1,10 @@
 """twitter-text conformance (the weighted-length sections of the official
-validate.yml in shared/conformance) and a few cases of our own."""
+validate.yml, vendored in tests/data/conformance) and cases of our own,
+among them where twitter-text 3.1.0 (npm) counts otherwise."""
 from __future__ import annotations
 
 import dataclasses
 import functools
-import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +13,7 @@ import yaml
 from bot import twittertext
 from bot.twittertext import CONFIG_V3, MAX_LENGTH, is_valid, parse, url_spans, weighted_length
 
-SHARED = Path(os.environ.get("HERALD_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-SUITE = SHARED / "conformance" / "twitter-text-validate.yml"
+SUITE = Path(__file__).parent / "data" / "conformance" / "twitter-text-validate.yml"
 # The suite's first weighted section predates emoji parsing (config v2,
 # which differs from v3 only in that switch); the others use v3.
 CONFIG_V2 = dataclasses.replace(CONFIG_V3, emoji_parsing=False)
@@ -32,21 +31,17 @@ def _suite() -> dict:
 
 def _params(*sections: str) -> list:
     """One pytest param (section, case) per case of ``sections``."""
-    if not SUITE.exists():
-        return [pytest.param(None, None, marks=pytest.mark.skip(reason=f"{SUITE} not found"))]
     return [pytest.param(section, case, id=f"{section}:{case['description'][:60]}")
             for section in sections for case in _suite()[section]]
 
 
-def test_suite_is_found_in_ci():
-    # Locally a checkout without shared/ skips the suite; CI must not.
-    assert SUITE.exists() or not os.environ.get("CI"), f"{SUITE} not found"
+def test_vendored_config_is_the_one_herald_uses():
+    vendored = SUITE.with_name("twitter-text-config-v3.json")
+    assert twittertext.TextConfig.load(vendored) == CONFIG_V3
 
 
 @pytest.mark.parametrize("section", list(SECTIONS))
 def test_suite_section_is_there(section):
-    if not SUITE.exists():
-        pytest.skip(f"{SUITE} not found")
     assert _suite()[section], section
 
 
@@ -74,6 +69,8 @@ def test_max_length_comes_from_the_v3_config():
     ("foo.jp/path", [(0, 11)]),
     ("(https://en.wikipedia.org/wiki/Primer_(film))", [(1, 44)]),
     ("https://t.co/abc123xyz/more", [(0, 22)]),
+    ("https://t.co/abc?x=1&y=2. next", [(0, 24)]),     # a t.co link keeps its query
+    ("x ñandú.museum/", [(2, 15)]),                   # after a space the "ñ" stays
     ("no url here: 3.14, a.b, mail@example.com", []),
     ("x.-example.com", []),
     ("https://münchen.de/", [(0, 19)]),
@@ -109,3 +106,24 @@ def test_is_valid_boundaries():
 def test_module_has_no_network_imports():
     source = Path(twittertext.__file__).read_text(encoding="utf-8")
     assert "requests" not in source and "urllib.request" not in source
+
+
+# Measured with node's twitter-text 3.1.0 (bench/twitter_count.py): newer emoji
+# count as their parts there, and a bare "foo.jp" counts 23.
+@pytest.mark.parametrize("text, v3, as_310", [
+    ("🫶🏼", 2, 4), ("🐦‍⬛", 2, 5), ("🙂‍↕️", 2, 5), ("🏃‍➡️", 2, 5), ("🐻‍❄️", 2, 5),
+    ("🧑‍🤝‍🧑", 2, 8), ("🇦🇦", 2, 4), ("❤️‍🔥", 2, 5), ("🫱🏻‍🫲🏿", 2, 9), ("🤝🏻", 2, 4),
+    ("🇫🇷", 2, 2), ("👨‍👩‍👧‍👦", 2, 2), ("👍🏽", 2, 2), ("👩🏽‍🚀", 2, 2), ("🏴󠁧󠁢󠁳󠁣󠁴󠁿", 2, 2),
+    ("👩‍👨‍👦", 2, 5), ("👨‍❤️‍👩", 2, 8), ("#️⃣", 2, 2), ("©️", 2, 2), ("🙂\ufe0f", 2, 4),
+    ("foo.jp", 6, 23), ("it.so", 5, 23), ("bit.ly", 6, 23), ("t.co", 23, 23),
+    ("ñandú.museum/", 24, 24), ("https://t.co/abc?x=1", 23, 23),
+])
+def test_both_countings(text, v3, as_310):
+    assert parse(text).weighted_length == v3
+    assert parse(text, as_310=True).weighted_length == as_310
+    assert weighted_length(text) == max(v3, as_310)
+
+
+def test_is_valid_needs_both_countings():
+    assert is_valid("a" * 272 + "🐦‍⬛")            # 274 and 277
+    assert not is_valid("a" * 276 + "🐦‍⬛")        # 278 by v3, 281 by 3.1.0
