@@ -21,7 +21,7 @@ from fakes import (PAGE_ID, PAGE_TOKEN, FakeApi, X_ACCESS_SECRET, X_ACCESS_TOKEN
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 SINCE = datetime(2020, 1, 1, tzinfo=timezone.utc)   # before anything the fake holds
-RESET_EPOCH = 1_900_000_000
+RESET_EPOCH = int(NOW.timestamp()) + 40 * 60    # within X's daily and monthly spans
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 POST = Post(key="a1:acct", account="acct", text="Council approves budget & new park",
             link="https://news.example/budget", image_url="https://news.example/budget.png",

@@ -1,15 +1,18 @@
 """The Facebook platform: Page posts through facebook-sdk's ``GraphAPI``.
 
 facebook-sdk 3.1.0 (2018) refuses today's Graph versions, reads its host from a
-module constant, sends no timeout and puts the token in query strings, which
-urllib3 logs at DEBUG. So the GraphAPI gets neither token nor version when it is
-built; ``GraphSession`` rewrites the host, applies the timeouts, sends the Page
-token in the ``Authorization`` header and keeps the last answer's usage headers.
+module constant, sends no timeout, puts the token in query strings (which
+urllib3 logs at DEBUG) and never looks at the HTTP status. So the GraphAPI gets
+neither token nor version when it is built; ``GraphSession`` is a
+``PlatformSession`` that sends its requests to ``graph_base_url`` within the
+total deadline, with the Page token in the ``Authorization`` header, and raises
+``ERRORS``' verdict on any answer that is not a readable success.
 """
 from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
@@ -18,8 +21,11 @@ from urllib.parse import parse_qsl, urlsplit
 import facebook
 import requests
 
+from bot.adapters.answers import (MAX_WAIT, REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule,
+                                  Wait, answer_of, json_object, raise_unless_ok, require_id, retry_after)
 from bot.adapters.base import LOOKUP_LIMIT, REQUIRED, Adapter
-from bot.errors import AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, Transient
+from bot.adapters.session import Limits, PlatformSession, call_library
+from bot.errors import AlreadyPosted, AuthFailed, RateLimited, Rejected, Transient
 from bot.models import Post, Receipt
 from bot.secret import Secret, mask
 
@@ -27,11 +33,12 @@ log = logging.getLogger(__name__)
 
 GRAPH_HOST = facebook.FACEBOOK_GRAPH_URL.rstrip("/")
 POST_URL = "https://www.facebook.com/{}"
-USAGE_HEADERS = ("x-app-usage", "x-business-use-case-usage", "x-page-usage")
-AUTH_CODES = frozenset({10, 190} | set(range(200, 300)))
+# 3: the app lacks the capability; 102: the session expired (a new token is needed).
+AUTH_CODES = frozenset({3, 10, 102, 190} | set(range(200, 300)))
+TOKEN_CODES = frozenset({102, 190})    # the token itself is bad, whatever was asked
 RATE_CODES = frozenset({4, 17, 32, 613, 80001})
+APP_LIMIT = 341
 TRANSIENT_CODES = frozenset({1, 2})
-TOKEN_INVALID = 190
 BLOCKED_CODE = 368
 DUPLICATE_CODE = 506
 DEFAULT_WAIT = timedelta(minutes=15)   # rate limited, and no header said for how long
@@ -41,34 +48,59 @@ TOKEN_PLACEHOLDER = "sent-in-header"
 PAGE_SIZE = 100                        # feed entries per page, Graph's maximum
 
 
-class GraphSession(requests.Session):
-    """Sends facebook-sdk's requests to ``base_url`` with timeouts and the token in a header."""
+def usage_wait(default: timedelta) -> Wait:
+    """A wait read from the answer's usage headers, else Retry-After, else ``default``."""
+    def wait(answer: Answer, now: datetime) -> datetime:
+        h = answer.headers
+        minutes = _regain_minutes(h.get("x-business-use-case-usage"))
+        if minutes:
+            return now + min(timedelta(minutes=minutes), MAX_WAIT)
+        if any(_saturated(h.get(name)) for name in ("x-app-usage", "x-page-usage")):
+            return now + FULL_WAIT
+        return retry_after(h, now) or now + default
+    return wait
 
-    def __init__(self, base_url: str, timeout: tuple[float, float], token: Secret):
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+
+# Graph's answers off the happy path, first match wins (see bot.adapters.answers).
+ERRORS = (
+    UNREADABLE_SUCCESS,
+    REDIRECTED,
+    Rule(AuthFailed, code=AUTH_CODES),
+    Rule(RateLimited, code=RATE_CODES, wait=usage_wait(DEFAULT_WAIT)),
+    # 341 throttles the app's posting; Meta names no end, and its usage figures
+    # roll over an hour, so an hour unless a usage header says otherwise: 15
+    # minutes would mostly be refused again.
+    Rule(RateLimited, code={APP_LIMIT}, wait=usage_wait(FULL_WAIT),
+         note="application limit reached"),
+    Rule(RateLimited, code={BLOCKED_CODE}, wait=lambda a, now: now + BLOCK_WAIT,
+         note=f"blocked as abusive: posting paused for {BLOCK_WAIT.total_seconds() / 3600:g} "
+              "hours"),
+    Rule(AlreadyPosted, code={DUPLICATE_CODE}),
+    Rule(Transient, code=TRANSIENT_CODES),
+    Rule(Transient, transient=True),
+    Rule(Transient, status=SERVER),
+    Rule(RateLimited, status={429}, wait=usage_wait(DEFAULT_WAIT)),
+    Rule(AuthFailed, status={401}),
+    Rule(Transient, code={None}),          # not a Graph error body: a proxy's, say
+    Rule(Rejected),
+)
+
+
+class GraphSession(PlatformSession):
+    """Sends facebook-sdk's requests to ``base_url`` within the limits, token in a header."""
+
+    def __init__(self, base_url: str, limits: Limits, token: Secret, check):
+        super().__init__(GRAPH_HOST, base_url, limits, check)
         self._token = token
-        self.usage: dict[str, str] = {}
-        self.status: int | None = None
 
     def request(self, method, url, *args, **kwargs):
-        if url.startswith(GRAPH_HOST):
-            url = self.base_url + url[len(GRAPH_HOST):]
-        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         for key in ("params", "data"):      # drop facebook-sdk's placeholder token
             if isinstance(kwargs.get(key), dict):
                 kwargs[key] = {k: v for k, v in kwargs[key].items() if k != "access_token"}
         # A header, never the query string: urllib3 logs request lines at DEBUG.
         kwargs["headers"] = {**(kwargs.get("headers") or {}),
                              "Authorization": f"Bearer {self._token.reveal()}"}
-        response = super().request(method, url, *args, **kwargs)
-        self.status = response.status_code
-        self.usage = {k: response.headers[k] for k in USAGE_HEADERS if k in response.headers}
-        return response
-
-    def __repr__(self) -> str:
-        return f"GraphSession(base_url={self.base_url!r})"
+        return super().request(method, url, *args, **kwargs)
 
 
 class FacebookAdapter(Adapter):
@@ -88,20 +120,20 @@ class FacebookAdapter(Adapter):
         "attach_image": False,
         "connect_timeout": 5.0,
         "read_timeout": 20.0,
+        "deadline": 30.0,      # seconds for a whole call, body included
     }
 
     # built on first use, never at import or construction
     _graph: facebook.GraphAPI | None = None
-    _session: GraphSession | None = None
 
     @property
     def graph(self) -> facebook.GraphAPI:
         """The GraphAPI, built on first use, at the configured Graph version."""
         if self._graph is None:
-            self._session = self._build_session()
             # facebook-sdk refuses writes without a token; it gets a placeholder
             # and GraphSession sends the real one in a header.
-            self._graph = facebook.GraphAPI(access_token=TOKEN_PLACEHOLDER, session=self._session)
+            self._graph = facebook.GraphAPI(access_token=TOKEN_PLACEHOLDER,
+                                            session=self._build_session())
             # Set after construction: the constructor's check refuses two-digit majors.
             version = str(self.opts["graph_version"])
             self._graph.version = version if version.startswith("v") else f"v{version}"
@@ -112,21 +144,21 @@ class FacebookAdapter(Adapter):
         return str(self.opts["page_id"])
 
     def _build_session(self) -> GraphSession:
-        timeout = (float(self.opts["connect_timeout"]), float(self.opts["read_timeout"]))
-        gs = GraphSession(self.opts["graph_base_url"], timeout,
-                          self.credentials["page_access_token"])
-        if self.session is not None:   # keep the wiring's transports (retries, proxies)
-            for prefix, transport in self.session.adapters.items():
-                gs.mount(prefix, transport)
-        return gs
+        gs = GraphSession(self.opts["graph_base_url"], Limits.of(self.opts),
+                          self.credentials["page_access_token"], self._check)
+        return gs.adopt(self.session)   # keep the wiring's transports (retries, proxies)
+
+    def _check(self, response: requests.Response) -> None:
+        raise_unless_ok(ERRORS, graph_answer(response), self.clock(), self.account)
 
     def publish(self, post: Post) -> Receipt:
         """Post to the Page feed (message + link), or a photo post when ``attach_image``.
 
         A photo the Page refuses falls back to a feed post. Raises AuthFailed
-        (190, 10, 200-299), RateLimited (4, 17, 32, 613, 80001; 368 for hours),
-        AlreadyPosted (506), Transient (1, 2, non-JSON answers, timeouts,
-        connection errors) or Rejected (100 and the rest, message kept)."""
+        (3, 10, 102, 190, 200-299), RateLimited (4, 17, 32, 613, 80001; 341 and
+        368 for longer), AlreadyPosted (506), Transient (1, 2, 5xx, timeouts, the
+        deadline, connection errors, an answer that is not JSON or has no id:
+        outcome unknown) or Rejected (100 and the rest, message kept)."""
         if self.opts["attach_image"] and post.image_url:
             receipt = self._photo_post(post)
             if receipt is not None:
@@ -156,14 +188,14 @@ class FacebookAdapter(Adapter):
 
         Raises Rejected when more than LOOKUP_LIMIT entries were posted since
         then, or when the token lacks read permission (not AuthFailed: posting
-        may still work); an invalid token stays AuthFailed. Otherwise raises like
-        ``publish``."""
+        may still work); an invalid or expired token stays AuthFailed; Transient
+        for a page without ``data``. Otherwise raises like ``publish``."""
         args: dict | None = {"fields": "id,message,link,created_time",
                              "since": str(int(since.timestamp())), "limit": str(PAGE_SIZE)}
         seen = 0
         while args is not None and seen < LOOKUP_LIMIT:
             feed = self._feed_page(args)
-            entries = feed.get("data") or []
+            entries = feed["data"]
             found = next((e for e in entries if _matches(e, post)), None)
             if found:
                 return _receipt(found)
@@ -175,67 +207,63 @@ class FacebookAdapter(Adapter):
                        f"{since:%Y-%m-%d %H:%M} UTC")
 
     def _feed_page(self, args: dict) -> dict:
+        """One page of the Page's feed, its ``data`` the dict entries."""
         try:
-            return self._call(self.graph.get_connections, self.page_id, "feed", **args)
+            feed = self._call(self.graph.get_connections, self.page_id, "feed", **args)
         except AuthFailed as exc:
-            if getattr(exc.__cause__, "code", None) == TOKEN_INVALID:
+            answer = answer_of(exc)
+            if answer is None or answer.code in TOKEN_CODES:
                 raise
             # A token that may post but not read (no pages_read_engagement) must
             # not pause the account; "not found" would invite a double post.
             raise Rejected(f"cannot look up recent posts: {exc.message}") from exc
+        if not isinstance(feed.get("data"), list):
+            raise Transient("Graph answered a feed page without data: cannot tell what it holds")
+        return {**feed, "data": [e for e in feed["data"] if isinstance(e, dict)]}
 
-    # --- error translation
+    # --- calls
 
     def _call(self, method, *args, **kwargs) -> dict:
-        """Call a GraphAPI method; translate whatever it raises into Herald's errors."""
-        try:
-            result = method(*args, **kwargs)
-        except facebook.GraphAPIError as exc:
-            raise self._error_for(exc) from exc
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            # KeyError: facebook-sdk reads headers["content-type"] unguarded.
-            raise Transient(mask(f"{type(exc).__name__}: {exc}")) from exc
+        """Call a GraphAPI method; whatever it raises becomes one of Herald's errors."""
+        result = call_library("Graph", (facebook.GraphAPIError,), method, *args, **kwargs)
         if not isinstance(result, dict):
             raise Transient(f"unexpected answer from Graph: {type(result).__name__}")
         return result
 
-    def _error_for(self, exc: facebook.GraphAPIError) -> PublishError:
-        code, error = exc.code, _error_body(exc.result)
-        subcode = error.get("error_subcode")
-        if code is None:
-            status = self._session.status if self._session else None
-            return Transient(f"Graph gave an answer that is not JSON (HTTP {status})")
-        message = mask(f"Graph error {code}{f'/{subcode}' if subcode else ''}: {exc.message}")
-        if code in AUTH_CODES:
-            return AuthFailed(message)
-        if code in RATE_CODES:
-            return RateLimited(self._until(), message)
-        if code == BLOCKED_CODE:
-            return RateLimited(self.clock() + BLOCK_WAIT, f"{message} (blocked as abusive: "
-                               f"posting paused for {BLOCK_WAIT.total_seconds() / 3600:g} hours)")
-        if code == DUPLICATE_CODE:
-            return AlreadyPosted(message)
-        if code in TRANSIENT_CODES or error.get("is_transient"):
-            return Transient(message)
-        return Rejected(message)
 
-    def _until(self) -> datetime:
-        """When a rate limit lifts, from the last answer's usage headers when it had any."""
-        usage = self._session.usage if self._session else {}
-        minutes = _regain_minutes(usage.get("x-business-use-case-usage"))
-        if minutes:
-            return self.clock() + timedelta(minutes=minutes)
-        if any(_saturated(usage.get(name)) for name in ("x-app-usage", "x-page-usage")):
-            return self.clock() + FULL_WAIT
-        return self.clock() + DEFAULT_WAIT
+def graph_answer(response: requests.Response) -> Answer:
+    """What a Graph answer says: its error code, subcode, transient flag and words."""
+    body = json_object(response)
+    error = _error_body(body)
+    code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
+    status = response.status_code
+    return Answer(status=status, ok=200 <= status < 300 and body is not None and not body.get(
+                      "error"),
+                  words=_words(status, body, code, subcode, error.get("message")),
+                  code=code, subcode=subcode, transient=error.get("is_transient") is True,
+                  is_json=body is not None, headers=response.headers)
+
+
+def _words(status: int, body: dict | None, code: int | None, subcode: int | None,
+           message: Any) -> str:
+    if body is None:
+        return f"Graph gave an answer that is not JSON (HTTP {status})"
+    if code is None:
+        return f"Graph answered HTTP {status} without an error code"
+    text = message if isinstance(message, str) else ""
+    return mask(f"Graph error {code}{f'/{subcode}' if subcode else ''}: {text}")
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return int(value) if isinstance(value, str) and value.isdigit() else None
 
 
 def _receipt(result: dict) -> Receipt:
     # A photo post answers {"id": photo, "post_id": page_post}; the post is what we want.
-    post_id = result.get("post_id") or result.get("id")
-    if not post_id:
-        raise Transient("Graph answered without a post id")
-    return Receipt(platform_id=str(post_id), url=POST_URL.format(post_id))
+    post_id = require_id(result.get("post_id") or result.get("id"), "Graph")
+    return Receipt(platform_id=post_id, url=POST_URL.format(post_id))
 
 
 def _error_body(result: Any) -> dict:
@@ -256,7 +284,10 @@ def _regain_minutes(header: str | None) -> int:
     entries = [e for v in body.values() if isinstance(v, list) for e in v] \
         if isinstance(body, dict) else []
     minutes = [e.get("estimated_time_to_regain_access") for e in entries if isinstance(e, dict)]
-    return max((int(m) for m in minutes if isinstance(m, (int, float))), default=0)
+    # Capped: a header may say anything, and timedelta() overflows on huge numbers.
+    cap = MAX_WAIT.total_seconds() / 60
+    return max((int(min(m, cap)) for m in minutes if isinstance(m, (int, float))
+                and not isinstance(m, bool) and math.isfinite(m)), default=0)
 
 
 def _saturated(header: str | None) -> bool:

@@ -1,9 +1,11 @@
 """The X platform: posts through tweepy's v2 ``Client``, images through ``/2/media/upload``.
 
-tweepy hard-codes the host, sends no timeout and signs with requests-oauthlib,
-which logs the ``Authorization`` header at DEBUG. So every request goes through
-``_XSession``: it rewrites the host to ``api_base_url``, applies the
-(connect, read) timeouts and signs with our own OAuth 1.0a signer.
+tweepy hard-codes the host api.twitter.com, sends no timeout and signs with
+requests-oauthlib, which logs the ``Authorization`` header at DEBUG. So every
+request goes through ``XSession``: a ``PlatformSession`` that sends it to
+``api_base_url`` (api.x.com, X's host now) within the total deadline, signs it
+with our own OAuth 1.0a signer and raises ``ERRORS``' verdict on any answer
+that is not a readable success, before tweepy parses it.
 """
 from __future__ import annotations
 
@@ -11,8 +13,8 @@ import html
 import logging
 import re
 import secrets
-from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta, timezone
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -21,17 +23,21 @@ import requests
 import tweepy
 from oauthlib.oauth1.rfc5849 import signature
 
+from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule, answer_of,
+                                  epoch, json_object, next_month, raise_unless_ok, require_id, retry_after)
 from bot.adapters.base import LOOKUP_LIMIT, Adapter, Clock
-from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, PublishError, RateLimited,
-                        Rejected, Transient)
+from bot.adapters.session import Limits, PlatformSession, call_library
+from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, RateLimited, Rejected, Suspended,
+                        Transient)
 from bot.models import Post, Receipt
 from bot.secret import Secret, mask
 
 log = logging.getLogger(__name__)
 
-X_HOST = "https://api.twitter.com"
+TWEEPY_HOST = "https://api.twitter.com"   # what tweepy sends to; XSession rewrites it
+X_API = "https://api.x.com"               # X's API host (its OpenAPI spec)
 TWEET_URL = "https://x.com/i/web/status/{}"
-DEFAULT_WAIT = timedelta(minutes=15)   # X's rate-limit window, when no reset header came
+DEFAULT_WAIT = timedelta(minutes=15)   # X's rate-limit window, when no header said more
 PAGE_SIZE = 100                        # tweets per timeline page, X's maximum
 # Problem types and reasons that mean "the app or token lacks access", not "this post".
 APP_ACCESS_TYPES = ("/client-forbidden", "/oauth1-permissions", "/unsupported-authentication")
@@ -41,7 +47,48 @@ APP_ACCESS_REASONS = ("client-not-enrolled", "official-client-forbidden")
 RESET_HEADERS = (("x-rate-limit-remaining", "x-rate-limit-reset"),
                  ("x-user-limit-24hour-remaining", "x-user-limit-24hour-reset"),
                  ("x-app-limit-24hour-remaining", "x-app-limit-24hour-reset"))
+CAP_RESET_HEADERS = ("x-user-limit-24hour-reset", "x-app-limit-24hour-reset",
+                     "x-rate-limit-reset")
+CREDITS_ACTION = "top up the account's X API credits, then run `run_bot.py resume {account}`"
+PAYMENT_ACTION = ("settle the X developer account's billing, then run "
+                  "`run_bot.py resume {account}`")
 URL_RE = re.compile(r"https?://\S+")
+
+
+def rate_wait(answer: Answer, now: datetime) -> datetime:
+    """When a 429 lifts: the latest reset among the exhausted limits, else
+    Retry-After, else X's 15-minute window."""
+    h = answer.headers
+    resets = [epoch(h.get(reset), now) for remaining, reset in RESET_HEADERS
+              if reset == "x-rate-limit-reset" or h.get(remaining) == "0"]
+    latest = max((r for r in resets if r and r > now), default=None)
+    return latest or retry_after(h, now) or now + DEFAULT_WAIT
+
+
+def cap_wait(answer: Answer, now: datetime) -> datetime:
+    """When the monthly usage cap lifts: the latest reset X names, else the next UTC month."""
+    resets = [epoch(answer.headers.get(name), now) for name in CAP_RESET_HEADERS]
+    return max((r for r in resets if r and r > now), default=None) or next_month(now)
+
+
+# X's answers off the happy path, first match wins (see bot.adapters.answers).
+ERRORS = (
+    UNREADABLE_SUCCESS,
+    REDIRECTED,
+    Rule(AuthFailed, status={401}),
+    Rule(Suspended, problem="/problems/credits", action=CREDITS_ACTION,
+         note="X API credits depleted"),
+    Rule(Suspended, status={402}, action=PAYMENT_ACTION, note="X wants payment"),
+    Rule(RateLimited, problem="/problems/usage-capped", wait=cap_wait,
+         note="monthly usage cap reached"),
+    Rule(RateLimited, status={429}, wait=rate_wait),
+    Rule(Transient, status=SERVER),
+    Rule(Transient, is_json=False),
+    Rule(AlreadyPosted, status={403}, words="duplicate content"),
+    Rule(AuthFailed, status={403}, problem=APP_ACCESS_TYPES),
+    Rule(AuthFailed, status={403}, reason=APP_ACCESS_REASONS),
+    Rule(Rejected),
+)
 
 
 class OAuth1Signer(requests.auth.AuthBase):
@@ -80,19 +127,14 @@ class OAuth1Signer(requests.auth.AuthBase):
         return "OAuth1Signer(***)"
 
 
-class XSession(requests.Session):
-    """A Session that sends tweepy's requests to ``base_url`` with timeouts and our signer."""
+class XSession(PlatformSession):
+    """Sends tweepy's requests to ``base_url`` within the limits, signed by our signer."""
 
-    def __init__(self, base_url: str, timeout: tuple[float, float], auth: requests.auth.AuthBase):
-        super().__init__()
-        self.base_url = base_url.rstrip("/")
-        self.timeout = timeout
+    def __init__(self, base_url: str, limits: Limits, auth: requests.auth.AuthBase, check):
+        super().__init__(TWEEPY_HOST, base_url, limits, check)
         self.signer = auth
 
     def request(self, method, url, *args, **kwargs):
-        if url.startswith(X_HOST):
-            url = self.base_url + url[len(X_HOST):]
-        kwargs["timeout"] = kwargs.get("timeout") or self.timeout
         kwargs["auth"] = self.signer     # replaces tweepy's logging OAuth1
         return super().request(method, url, *args, **kwargs)
 
@@ -107,10 +149,11 @@ class TwitterAdapter(Adapter):
     credential_keys: ClassVar[tuple[str, ...]] = (
         "consumer_key", "consumer_secret", "access_token", "access_token_secret")
     options: ClassVar[Mapping[str, Any]] = {
-        "api_base_url": X_HOST,
+        "api_base_url": X_API,
         "attach_image": False,
         "connect_timeout": 5.0,
         "read_timeout": 20.0,
+        "deadline": 30.0,      # seconds for a whole call, body included
     }
 
     # built on first use, never at import or construction
@@ -128,31 +171,32 @@ class TwitterAdapter(Adapter):
         return self._client
 
     def _build_session(self) -> XSession:
-        timeout = (float(self.opts["connect_timeout"]), float(self.opts["read_timeout"]))
         signer = OAuth1Signer(self.credentials, self.clock)
-        xs = XSession(self.opts["api_base_url"], timeout, signer)
-        if self.session is not None:   # keep the wiring's transports (retries, proxies)
-            for prefix, transport in self.session.adapters.items():
-                xs.mount(prefix, transport)
-        return xs
+        xs = XSession(self.opts["api_base_url"], Limits.of(self.opts), signer, self._check)
+        return xs.adopt(self.session)   # keep the wiring's transports (retries, proxies)
+
+    def _check(self, response: requests.Response) -> None:
+        raise_unless_ok(ERRORS, x_answer(response), self.clock(), self.account)
 
     def publish(self, post: Post) -> Receipt:
         """Post ``post.text`` (with its image when ``attach_image``); return the tweet's receipt.
 
-        Raises AuthFailed (401, or a 403 about app access), RateLimited (429),
-        Transient (5xx, timeout, connection error, non-JSON answer), AlreadyPosted
-        (403 duplicate content) or Rejected (other 4xx, platform message kept)."""
+        Raises AuthFailed (401, or a 403 about app access), Suspended (402: credits
+        depleted), RateLimited (429; the monthly usage cap until it resets),
+        Transient (5xx, timeout, deadline, connection error, an answer that is not
+        JSON or has no id: outcome unknown), AlreadyPosted (403 duplicate content)
+        or Rejected (other 4xx, platform message kept)."""
         media_ids = self._media_ids(post)
         response = self._call(self.client.create_tweet, text=post.text,
                               media_ids=media_ids, user_auth=True)
-        tweet_id = self._field(lambda: str(response.data["id"]))
+        data = response.data if isinstance(response.data, dict) else {}
+        tweet_id = require_id(data.get("id"), "X")
         return Receipt(platform_id=tweet_id, url=TWEET_URL.format(tweet_id))
 
     def verify(self) -> str:
         """Return "@username (id N)" for the account. Raises like ``publish``."""
-        response = self._call(self.client.get_me, user_auth=True)
-        user = response.data
-        self._user_id = self._field(lambda: str(user.id))
+        user = self._call(self.client.get_me, user_auth=True).data
+        self._user_id = require_id(getattr(user, "id", None), "X")
         return f"@{user.username} (id {user.id})"
 
     def find_recent(self, post: Post, since: datetime) -> Receipt | None:
@@ -161,17 +205,17 @@ class TwitterAdapter(Adapter):
 
         Raises Rejected when more than LOOKUP_LIMIT tweets were posted since
         then, or when a 403 about app access says the timeline is unavailable
-        (not AuthFailed: posting may still work); otherwise raises like ``publish``."""
+        (not AuthFailed: posting may still work); Transient for a page X did not
+        send whole; otherwise raises like ``publish``."""
         user_id = self._lookup_user_id()
         token, seen = None, 0
         while seen < LOOKUP_LIMIT:
-            page = self._timeline_page(user_id, since, token)
-            for tweet in page.data or []:
-                if _matches(tweet.text, tweet.entities or {}, post):
-                    return Receipt(platform_id=str(tweet.id), url=TWEET_URL.format(tweet.id))
-            seen += len(page.data or [])
-            token = (page.meta or {}).get("next_token")
-            if not (token and page.data):   # an empty page ends it
+            tweets, token = self._timeline_page(user_id, since, token)
+            found = next((t for t in tweets if _matches(t.text, t.entities, post)), None)
+            if found is not None:
+                return Receipt(platform_id=str(found.id), url=TWEET_URL.format(found.id))
+            seen += len(tweets)
+            if not (token and tweets):   # an empty page ends it
                 return None
         raise Rejected(f"cannot look up recent posts: more than {LOOKUP_LIMIT} tweets since "
                        f"{since:%Y-%m-%d %H:%M} UTC")
@@ -184,17 +228,20 @@ class TwitterAdapter(Adapter):
         return self._user_id
 
     def _timeline_page(self, user_id: str, since: datetime, token: str | None):
-        """One page of GET /2/users/:id/tweets from ``since``, after ``token``."""
+        """One page of GET /2/users/:id/tweets from ``since``, after ``token``:
+        (tweets, next token)."""
         try:
-            return self._call(self.client.get_users_tweets, user_id, start_time=since,
+            page = self._call(self.client.get_users_tweets, user_id, start_time=since,
                               max_results=PAGE_SIZE, pagination_token=token,
                               tweet_fields=["entities", "created_at"], user_auth=True)
         except AuthFailed as exc:
-            if not isinstance(exc.__cause__, tweepy.Forbidden):
+            answer = answer_of(exc)
+            if answer is None or answer.status != 403:
                 raise
             # X's lower tiers may not offer timelines: that must not pause an account
             # whose posting works, and "not found" would invite a double post.
             raise Rejected(f"cannot look up recent posts: {exc.message}") from exc
+        return _page_of(page)
 
     # --- images
 
@@ -205,7 +252,7 @@ class TwitterAdapter(Adapter):
             if self.fetch_media is None:
                 raise Rejected("no media fetcher was wired in")
             return [self._upload(self.fetch_media(post.image_url))]
-        except (HeraldError, requests.RequestException, ValueError, KeyError, TypeError) as exc:
+        except (HeraldError, requests.RequestException, ValueError) as exc:
             # The post is worth more than its picture: X draws a card from og:image anyway.
             log.warning("%s: posting without image %s: %s", self.account, post.image_url,
                         mask(f"{type(exc).__name__}: {exc}"))
@@ -214,57 +261,39 @@ class TwitterAdapter(Adapter):
     def _upload(self, data: bytes) -> str:
         """Upload one image through the v2 one-shot endpoint; return its media id."""
         response = self.client.session.post(
-            X_HOST + "/2/media/upload", data={"media_category": "tweet_image"},
+            TWEEPY_HOST + "/2/media/upload", data={"media_category": "tweet_image"},
             files={"media": ("image", data, "application/octet-stream")})
-        if not 200 <= response.status_code < 300:
-            raise self._error_for(response)
-        body = response.json()
-        return str(body["data"]["id"])
+        media = response.json().get("data")   # XSession let through only a JSON object
+        return require_id(media.get("id") if isinstance(media, dict) else None, "X")
 
-    # --- error translation
+    # --- calls
 
     def _call(self, method, *args, **kwargs):
-        """Call a tweepy method; translate whatever it raises into Herald's errors."""
-        try:
-            return method(*args, **kwargs)
-        except tweepy.HTTPException as exc:
-            raise self._error_for(exc.response) from exc
-        except (requests.RequestException, ValueError) as exc:
-            # Timeouts, refused connections and bodies that are not JSON all may pass.
-            raise Transient(mask(f"{type(exc).__name__}: {exc}")) from exc
+        """Call a tweepy method; whatever it raises becomes one of Herald's errors."""
+        return call_library("X", (tweepy.TweepyException,), method, *args, **kwargs)
 
-    @staticmethod
-    def _field(get: Callable[[], str]) -> str:
-        try:
-            return get()
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise Transient(f"unexpected answer from X: {type(exc).__name__}: {exc}") from exc
 
-    def _error_for(self, response: requests.Response) -> PublishError:
-        status = response.status_code
-        body = _json(response)
-        message = mask(_message(body, response))
-        if status == 401:
-            return AuthFailed(message)
-        if status == 429:
-            return RateLimited(self._until(response.headers), message)
-        if status >= 500 or body is None:
-            return Transient(message)
-        if status == 403:
-            return _forbidden(body, message)
-        return Rejected(message)
+def x_answer(response: requests.Response) -> Answer:
+    """What an X answer says: problem type, reason and the platform's words."""
+    body = json_object(response)
+    status = response.status_code
+    return Answer(status=status, ok=200 <= status < 300 and body is not None,
+                  words=mask(_message(body, response)), is_json=body is not None,
+                  problem=_text((body or {}).get("type")),
+                  reason=_text((body or {}).get("reason")), headers=response.headers)
 
-    def _until(self, headers: Mapping[str, str]) -> datetime:
-        """When the 429 lifts: the latest reset among the exhausted limits."""
-        resets = []
-        for remaining, reset in RESET_HEADERS:
-            value = headers.get(reset, "")
-            if value.isdigit() and (reset == "x-rate-limit-reset" or headers.get(remaining) == "0"):
-                resets.append(int(value))
-        now = self.clock()
-        until = datetime.fromtimestamp(max(resets), timezone.utc) if resets else None
-        # A reset already past (clock skew, a stale header) would retry at once, forever.
-        return until if until and until > now else now + DEFAULT_WAIT
+
+def _page_of(page) -> tuple[list, str | None]:
+    """A timeline page's tweets and next token; Transient when it is not a whole page.
+
+    X sends ``meta.result_count`` on every timeline page, empty ones too: without
+    it an empty answer would read as "not posted" and invite a double post
+    (tweepy fills in an absent ``meta`` with {})."""
+    meta, tweets = page.meta, page.data or []
+    if not (isinstance(meta, dict) and "result_count" in meta and isinstance(tweets, list)):
+        raise Transient("X answered a timeline page without meta: cannot tell what it holds")
+    token = meta.get("next_token")
+    return tweets, token if isinstance(token, str) else None
 
 
 def _id_from_token(token: Secret) -> str:
@@ -275,22 +304,8 @@ def _id_from_token(token: Secret) -> str:
     return head if head.isdigit() else ""
 
 
-def _forbidden(body: dict, message: str) -> PublishError:
-    """Split X's 403s: duplicate, app/token access (the account must act), or this post."""
-    if "duplicate content" in message.lower():
-        return AlreadyPosted(message)
-    problem = str(body.get("type", ""))
-    if problem.endswith(APP_ACCESS_TYPES) or body.get("reason") in APP_ACCESS_REASONS:
-        return AuthFailed(message)
-    return Rejected(message)
-
-
-def _json(response: requests.Response) -> dict | None:
-    try:
-        body = response.json()
-    except ValueError:
-        return None
-    return body if isinstance(body, dict) else None
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _message(body: dict | None, response: requests.Response) -> str:
@@ -298,19 +313,22 @@ def _message(body: dict | None, response: requests.Response) -> str:
     head = f"X answered {response.status_code}"
     if body is None:
         return f"{head} {response.reason or ''} (not JSON)".strip()
-    words = [body.get("detail") or body.get("title") or ""]
-    words += [e.get("message") or e.get("detail") or "" for e in body.get("errors") or []
+    errors = body.get("errors") if isinstance(body.get("errors"), list) else []
+    words = [_text(body.get("detail")) or _text(body.get("title"))]
+    words += [_text(e.get("message")) or _text(e.get("detail")) for e in errors
               if isinstance(e, dict)]
     text = "; ".join(w for w in words if w)
     return f"{head}: {text}" if text else head
 
 
-def _matches(text: str, entities: dict, post: Post) -> bool:
+def _matches(text: Any, entities: Any, post: Post) -> bool:
     """A tweet is ``post`` if it carries the post's link or, links aside, the same text."""
-    links = {u.get(k) for u in entities.get("urls", []) for k in ("expanded_url", "unwound_url")}
+    urls = entities.get("urls") if isinstance(entities, dict) else None
+    links = {u.get(k) for u in urls if isinstance(u, dict)
+             for k in ("expanded_url", "unwound_url")} if isinstance(urls, list) else set()
     if post.link and post.link in links:
         return True
-    return bool(post.text) and _bare(html.unescape(text)) == _bare(post.text)
+    return bool(post.text) and _bare(html.unescape(_text(text))) == _bare(post.text)
 
 
 def _bare(text: str) -> str:

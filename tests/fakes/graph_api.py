@@ -57,6 +57,8 @@ class GraphApi(Api):
         if f.kind == "403-permissions":
             return self.error(200, msg or "(#200) The user hasn't authorized the application "
                               "to perform this action", status=403)
+        if f.kind == "200-no-id":
+            return Reply(200, {"success": True})
         if f.kind.startswith("graph-"):
             code = int(f.kind.split("-", 1)[1])
             return self.error(code, msg or f"(#{code}) fake Graph error", subcode)

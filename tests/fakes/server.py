@@ -97,9 +97,12 @@ class FakeApi:
 
         Kinds: "500", "503", "502" (HTML, not JSON), "429" (``reset=`` epoch for X or None,
         ``regain=`` minutes for Graph), "401", "400", "403", "403-duplicate",
-        "403-permissions", "403-tier" (X), "graph-<code>" (``subcode=``), "hang" (``seconds=``),
-        "slow-accept" (``seconds=``: recorded, answered late). ``message=`` overrides
-        the platform message."""
+        "403-permissions", "403-tier", "402-credits", "429-usage-capped" (``headers=``) (X),
+        "200-no-id", "graph-<code>" (``subcode=``), "hang" (``seconds=``),
+        "slow-accept" (``seconds=``: recorded, answered late), "trickle" (``seconds=``:
+        recorded, its answer sent a byte at a time), and the odd shapes of
+        ``shapes.raw_reply`` ("raw", "401-list", "429-retry-after", "200-html", "empty",
+        "cut"). ``message=`` overrides the platform message."""
         with self._lock:
             self._script.extend(Answer(kind, path, dict(params)) for kind in kinds)
 
@@ -168,8 +171,9 @@ class FakeApi:
             mine = [p for p in self.posts if p.get(key) == value]
         return sorted(mine[::-1], key=lambda p: p["at"], reverse=True)   # ties: newest first
 
-    def hang(self, seconds: float) -> None:
-        self._stopping.wait(seconds)
+    def hang(self, seconds: float) -> bool:
+        """Wait ``seconds``, less when the fake stops; True when it is stopping."""
+        return self._stopping.wait(seconds)
 
     def log(self, req: Request, reply: Reply) -> None:
         if self._log and not self._log.closed:
@@ -215,20 +219,35 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(reply)
 
     def _send(self, reply: Reply) -> None:
-        if isinstance(reply.body, str):
-            data, kind = reply.body.encode(), "text/html; charset=utf-8"
-        else:
-            data, kind = json.dumps(reply.body).encode(), "application/json; charset=UTF-8"
+        data, kind = reply.encoded()
+        # Odd answers close the connection: a body the client did not expect
+        # (after a 204, say) must not be read as the next answer.
+        closing = reply.raw is not None or reply.cut is not None or not reply.length
         try:
             self.send_response(reply.status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
+            if kind:
+                self.send_header("Content-Type", kind)
+            if reply.length:
+                self.send_header("Content-Length", str(len(data)))
             for name, value in reply.headers.items():
                 self.send_header(name, value)
+            if closing:
+                self.send_header("Connection", "close")
+                self.close_connection = True
             self.end_headers()
-            self.wfile.write(data)
+            self._write(data if reply.cut is None else data[:reply.cut], reply.trickle)
         except (BrokenPipeError, ConnectionResetError):
             pass    # the client gave up (a timeout test); nothing to tell it
+
+    def _write(self, data: bytes, trickle: float) -> None:
+        if not trickle:
+            self.wfile.write(data)
+            return
+        fake = self.server.fake
+        for n in range(len(data)):
+            self.wfile.write(data[n:n + 1])
+            if fake.hang(trickle):
+                return
 
     def log_message(self, format, *args) -> None:
         pass        # tests read fake.requests; stderr stays quiet

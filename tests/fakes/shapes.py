@@ -1,6 +1,7 @@
 """What the fake X and Graph APIs share: accepted credentials, scripted answers, replies."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -58,6 +59,19 @@ class Reply:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0               # seconds before the answer is sent
     fault: str | None = None         # the scripted or chaos fault that shaped it
+    raw: bytes | None = None         # sent as is instead of ``body`` (connection closed after)
+    content_type: str | None = None  # with ``raw``: None sends no Content-Type
+    trickle: float = 0.0             # seconds between the body's bytes
+    cut: int | None = None           # send only this many body bytes, then close
+    length: bool = True              # send Content-Length (of the whole body)
+
+    def encoded(self) -> tuple[bytes, str | None]:
+        """The body's bytes and content type."""
+        if self.raw is not None:
+            return self.raw, self.content_type
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/html; charset=utf-8"
+        return json.dumps(self.body).encode(), "application/json; charset=UTF-8"
 
 
 @dataclass
@@ -88,6 +102,12 @@ class Api:
         return reply
 
     def _faulty(self, fault: Answer) -> Reply:
+        if fault.kind in RAW_KINDS:
+            return raw_reply(fault.kind, fault.params)
+        if fault.kind == "trickle":       # accepted, but the answer comes a byte at a time
+            reply = self.route()
+            reply.trickle = fault.params.get("seconds", 0.2)
+            return reply
         if fault.kind == "hang":
             self.fake.hang(fault.params.get("seconds", self.fake.hang_seconds))
             return Reply(504, "<html>gateway timeout</html>")
@@ -105,3 +125,37 @@ class Api:
         if "x-www-form-urlencoded" in self.req.headers.get("content-type", ""):
             params.update(parse_qsl(self.req.body.decode(), keep_blank_values=True))
         return params
+
+
+# Answers in shapes no platform means to send, the same for X and Graph.
+RAW_KINDS = ("raw", "401-list", "429-retry-after", "200-html", "empty", "cut")
+CUT_BODY = {"data": {"id": "1860000000000000999", "text": "cut short"}, "id": "1_999"}
+
+
+def raw_reply(kind: str, p: dict) -> Reply:
+    """A scripted odd answer. Kinds: "401-list" (a JSON list body), "429-retry-after"
+    (only Retry-After: ``after=`` seconds or an HTTP date), "200-html", "empty"
+    (``status=``), "cut" (a success body cut at ``at=`` bytes, Content-Length
+    whole), "raw" (``status=``, ``body=`` bytes/str/JSON, ``headers=``,
+    ``content_type=``, ``cut=``, ``length=``, ``trickle=``)."""
+    status = p.get("status", 200)
+    if kind == "401-list":
+        return Reply(401, [{"message": "Could not authenticate you", "code": 32}])
+    if kind == "429-retry-after":
+        return Reply(429, {"title": "Too Many Requests"}, {"Retry-After": str(p.get("after", 120))})
+    if kind == "200-html":
+        return Reply(status, "<html><body><h1>Welcome</h1></body></html>")
+    if kind == "empty":
+        return Reply(status, raw=b"", content_type="application/json")
+    if kind == "cut":
+        data = json.dumps(CUT_BODY).encode()
+        return Reply(status, raw=data, content_type="application/json", cut=p.get("at", 20))
+    return Reply(status, headers=dict(p.get("headers") or {}), raw=_bytes(p.get("body", b"")),
+                 content_type=p.get("content_type", "application/json"), cut=p.get("cut"),
+                 length=p.get("length", True), trickle=p.get("trickle", 0.0))
+
+
+def _bytes(body: object) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()

@@ -79,6 +79,17 @@ class XApi(Api):
                                 "from a Twitter developer App that is attached to a Project.",
                                 "https://api.twitter.com/2/problems/client-forbidden",
                                 reason="client-not-enrolled")
+        if f.kind == "402-credits":
+            return self.problem(402, "CreditsDepleted", msg or "Your enrolled account does not "
+                                "have any credits to fulfill this request.",
+                                "https://api.x.com/2/problems/credits")
+        if f.kind == "429-usage-capped":
+            return self.problem(429, "UsageCapExceeded", msg or "Usage cap exceeded: Monthly "
+                                "product cap", "https://api.x.com/2/problems/usage-capped",
+                                headers=f.params.get("headers"), period="Monthly",
+                                scope="Product")
+        if f.kind == "200-no-id":
+            return Reply(201, {"data": {"text": "accepted, but which?"}})
         if f.kind == "403":
             return self.problem(403, "Forbidden", msg or "You are not permitted to perform "
                                 "this action.")
