@@ -85,11 +85,13 @@ class Suspended(PublishError):
 
 
 class RateLimited(PublishError):
-    """The platform asked us to wait; ``until`` is an aware UTC datetime."""
+    """The platform asked us to wait; ``until`` is an aware UTC datetime.
+    ``reason`` names the kind of limit in a few words (default "rate limited")."""
 
-    def __init__(self, until: datetime, message: str = ""):
-        super().__init__(message or f"rate limited until {until.isoformat()}")
+    def __init__(self, until: datetime, message: str = "", *, reason: str = "rate limited"):
+        super().__init__(message or f"{reason} until {until.isoformat()}")
         self.until = until
+        self.reason = reason  # what kind of wait, for status: "monthly usage cap reached"
 
 
 class Transient(PublishError):

@@ -241,11 +241,9 @@ class Publisher:
         log.error("account %s: paused: %s; %s", account.name, exc.message or "suspended", action)
 
     def _wait(self, account: Account, exc: RateLimited) -> None:
-        reason = exc.message if exc.message and not exc.message.startswith("rate limited until") \
-            else "rate limited"
-        self.store.wait_until(account.name, exc.until, reason[:200])
-        log.warning("account %s: %s; waits until %s UTC", account.name, reason,
-                    f"{exc.until:%Y-%m-%d %H:%M:%S}")
+        self.store.wait_until(account.name, exc.until, exc.reason[:200])
+        log.warning("account %s: %s until %s UTC (%s)", account.name, exc.reason,
+                    f"{exc.until:%Y-%m-%d %H:%M:%S}", exc.message or "no details")
 
     def _transient(self, account: Account, row, message: str) -> None:
         attempts = (row.attempts or 0) + 1

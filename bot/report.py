@@ -15,14 +15,15 @@ from bot.feeds import FeedState, fetch
 from bot.http import HttpClient
 from bot.models import Article
 from bot.publish import Account, Publisher
+from bot.secret import redact_url
 from bot.store import Store
 
 
 def config_summary(config: Config, out: TextIO) -> None:
-    out.write(f"config {config.path}: ok\n  database: {config.database}\n"
+    out.write(f"config {config.path}: ok\n  database: {redact_url(config.database)}\n"
               f"  timezone: {config.timezone}\n  feeds ({len(config.feeds)}):\n")
     for f in config.feeds:
-        out.write(f"    {f.name}: {f.url} every {_span(f.every)}, backfill {f.backfill}\n")
+        out.write(f"    {f.name}: {redact_url(f.url)} every {_span(f.every)}, backfill {f.backfill}\n")
     out.write(f"  accounts ({len(config.accounts)}):\n")
     for a in config.accounts:
         plan = "posts when due" if a.schedule is None else _schedule_text(a.schedule)

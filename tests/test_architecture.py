@@ -13,7 +13,9 @@ BOT = Path(__file__).resolve().parents[1] / "bot"
 SHARED = {"bot.errors", "bot.models", "bot.secret"}
 ALLOWED = {
     "bot.errors": set(), "bot.models": set(), "bot.secret": set(),
-    "bot.config": {"bot.adapters"},
+    "bot.config": {"bot.adapters", "bot.configtypes", "bot.configyaml"},
+    "bot.configtypes": set(),
+    "bot.configyaml": set(),
     "bot.http": {"bot.config"},
     "bot.feeds": {"bot.config", "bot.http"},
     "bot.furniture": set(),

@@ -175,3 +175,14 @@ def test_preview_schedule_lists_the_next_24_hours(demo, capsys):
     run(capsys, "--config", str(demo), "--dry-run", "once")
     code, out, _ = run(capsys, "--config", str(demo), "preview", "--schedule")
     assert code == 0 and out.startswith("newsroom-x: 2 post(s) in the next 24 h")
+
+
+def test_check_config_masks_tokens_and_passwords_in_urls(tmp_path, capsys):
+    (tmp_path / "herald.yaml").write_text(
+        "database: postgresql+psycopg://herald:hunter2-secret@db.example/herald\n"
+        "feeds: [{name: f, url: 'https://news.example/rss?token=abc123secret&x=1'}]\n"
+        "accounts: [{name: c, platform: console}]\nroutes: [{feeds: [f], accounts: [c]}]\n")
+    code, out, err = run(capsys, "--config", str(tmp_path / "herald.yaml"), "check-config")
+    assert code == 0, err
+    assert "abc123secret" not in out + err and "hunter2-secret" not in out + err
+    assert "https://news.example/rss?token=***" in out

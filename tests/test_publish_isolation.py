@@ -75,7 +75,7 @@ def test_the_monthly_cap_is_labelled_in_status(store, clock):
     publisher, adapter = make(store, clock)
     queue(store, 1)
     reset = T0.replace(month=12, day=1, hour=0)
-    adapter.script = [RateLimited(reset, "monthly usage cap reached")]
+    adapter.script = [RateLimited(reset, "X answered 429", reason="monthly usage cap reached")]
     publisher.run()
     out = io.StringIO()
     report.status(store, publisher, out)

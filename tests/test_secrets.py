@@ -31,10 +31,13 @@ def database_dump(config: str) -> str:
 
 
 def test_no_secret_in_logs_output_errors_or_database(config, fake_api):  # noqa: F811
-    fake_api.script("500", "429", path="/2/tweets", reset=None)
-    fake_api.script("graph-2", "graph-190", path="/feed")
+    # Each failure makes its account wait (back-off, pause), so each run
+    # meets one answer per account: a rate limit and an auth failure, then
+    # after `resume` a server error and a success.
+    fake_api.script("429", path="/2/tweets", reset=None)
+    fake_api.script("graph-190", path="/feed")
     seen = [herald(config, "verify"), herald(config, "once")]
-    fake_api.script("401", path="/2/tweets")
+    fake_api.script("500", path="/2/tweets")
     seen += [herald(config, "resume", "newsroom-x"), herald(config, "resume", "newsroom-fb"),
              herald(config, "once")]
     fake_api.script("graph-190", path="/me")
