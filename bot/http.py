@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import re
 import socket
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +40,7 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 MEDIA_ACCEPT = "image/*,video/*;q=0.8"
+_CHARSET = re.compile(r"""(?:^|;)\s*charset\s*=\s*["']?([^"';\s]+)""", re.I)
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,15 @@ def refusal(address: IpAddress) -> str | None:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def content_charset(headers: Mapping[str, str]) -> str | None:
+    """The charset parameter of ``headers``' Content-Type (any key case), or None."""
+    kind = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    match = _CHARSET.search(kind or "")
+    return match[1] if match else None
+
+
 
 
 def _unmapped(address: IpAddress) -> IpAddress:

@@ -89,15 +89,18 @@ def test_atom():
 
 
 def test_json_feed_11():
+    # Titles are plain text by the spec: "&amp;" stays as written. The item with
+    # no id is dropped (the spec requires one); the number 42 becomes "42"; the
+    # feed's own authors sign the item that names none.
     assert golden("jsonfeed11.json") == [
         Article(feed="f", item_id="2026-11-26-solar",
                 url="https://json.example/2026/11/solar?utm_medium=feed",
-                title="Solar farm & battery approved",
+                title="Solar farm &amp; battery approved",
                 summary="<p>The council approved the solar farm and a battery store.</p>",
                 published=utc(2026, 11, 26, 6, 0), categories=("Energy", "Council"),
                 image="https://base.example/img/solar.jpg", author="Mia Berg"),
         Article(feed="f", item_id="42", url="https://json.example/2026/11/text", title="",
-                summary="Text only item.", published=utc(2026, 11, 25, 10, 0)),
+                summary="Text only item.", published=utc(2026, 11, 25, 10, 0), author="Desk"),
     ]
 
 
@@ -107,7 +110,7 @@ def test_json_feed_10_author_and_detection_by_content():
             b' "date_published": "2026-11-26T10:00:00"}]}')
     [article] = parse(body, "j", "https://json.example/feed")
     assert (article.url, article.title, article.author, article.published) == (
-        "https://json.example/a", "Hi & bye", "Old Style", utc(2026, 11, 26, 10))
+        "https://json.example/a", "<b>Hi</b> &amp; bye", "Old Style", utc(2026, 11, 26, 10))
 
 
 def test_item_id_does_not_depend_on_where_the_feed_lives():
@@ -176,7 +179,10 @@ def test_fetch_local_path_and_file_url(tmp_path):
     by_path = fetch(client, feed_at(str(path)), FeedState())
     by_url = fetch(client, feed_at(path.as_uri()), FeedState())
     assert by_path == by_url
-    assert by_path.articles[1].url == "file:///news/council.html"  # resolved against the file
+    # "/news/council.html" resolves against the file to file:///news/council.html,
+    # which no post can link to: that item is dropped.
+    assert [a.url for a in by_path.articles] == [
+        "http://gazette.example/news/cafe.html?utm_source=rss"]
     assert (by_path.etag, by_path.permanent_url, by_path.max_age) == (None, None, None)
 
 

@@ -115,7 +115,7 @@ def test_wrong_or_missing_charset_does_not_crash(body):
 
 
 def test_json_feed_in_latin1_is_decoded():
-    body = '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "title": "Café"}]}'
+    body = '{"version": "https://jsonfeed.org/version/1.1", "items": [{"id": "1", "url": "/1", "title": "Café"}]}'
     [article] = parse(body.encode("latin-1"), "hostile", "https://news.example/feed")
     assert article.title == "Café"
 
