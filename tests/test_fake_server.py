@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import requests
 
-from fakes import PAGE_ID, PAGE_TOKEN
+from fakes import PAGE_ID, PAGE_TOKEN, fake_api  # noqa: F401  (fixture)
 
 ROOT = Path(__file__).resolve().parent.parent
 AUTH = {"Authorization": f"Bearer {PAGE_TOKEN}"}
@@ -75,3 +75,26 @@ def test_slow_accept_records_the_post_before_answering(standalone):
     assert (post["platform"], post["account"], post["text"]) == (
         "facebook", "200000000000002", "hi")
     assert time.monotonic() - started < 2
+
+
+def test_raw_answers_are_sent_as_scripted(fake_api):  # noqa: F811
+    fake_api.script("raw", status=418, body=b"teapot", headers={"X-Odd": "1"}, content_type=None)
+    answer = requests.get(f"{fake_api.url}/v24.0/me", headers=AUTH, timeout=5)
+    assert (answer.status_code, answer.content, answer.headers["x-odd"]) == (418, b"teapot", "1")
+    assert "content-type" not in answer.headers
+    assert answer.headers["connection"] == "close"
+
+
+def test_a_cut_answer_announces_more_than_it_sends(fake_api):  # noqa: F811
+    fake_api.script("cut", at=10)
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        requests.get(f"{fake_api.url}/v24.0/me", headers=AUTH, timeout=5)
+
+
+def test_a_trickled_answer_comes_a_byte_at_a_time_after_the_post_is_kept(fake_api):  # noqa: F811
+    fake_api.script("trickle", seconds=0.02)
+    started = time.monotonic()
+    answer = requests.post(f"{fake_api.url}/v24.0/{PAGE_ID}/feed", data={"message": "hi"},
+                           headers=AUTH, timeout=(2, 0.5))
+    assert answer.json()["id"] == fake_api.posts[0]["id"]
+    assert time.monotonic() - started > 0.02 * len(answer.content) * 0.8

@@ -142,7 +142,7 @@ def require_id(value: Any, platform: str) -> str:
     A success without an id must never be taken for "sent": the post may or
     may not exist, and only a lookup can tell."""
     if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        raise Transient(f"{platform} answered without a post id: outcome unknown")
+        raise Transient(f"{platform} answered without an id: outcome unknown")
     return str(value).strip()
 
 

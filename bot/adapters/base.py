@@ -63,10 +63,14 @@ class Adapter(ABC):
 
     @abstractmethod
     def publish(self, post: Post) -> Receipt:
-        """Publish ``post``; return the platform's receipt.
+        """Publish ``post``; return the platform's receipt, whose ``platform_id``
+        the platform gave (never a receipt without one).
 
-        Raises AuthFailed, RateLimited, Transient, Rejected or AlreadyPosted
-        (all from ``bot.errors``); never a library exception."""
+        Raises AuthFailed, Suspended, RateLimited, Transient, Rejected or
+        AlreadyPosted (all from ``bot.errors``); never a library exception.
+        Transient includes every case where the post may exist (timeout, the
+        total deadline, a success Herald cannot read): the caller looks it up
+        with ``find_recent`` before sending again."""
 
     def verify(self) -> str:
         """Return who this adapter posts as ("@handle (id 123)").

@@ -22,7 +22,8 @@ import facebook
 import requests
 
 from bot.adapters.answers import (MAX_WAIT, REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule,
-                                  Wait, answer_of, json_object, raise_unless_ok, require_id, retry_after)
+                                  Wait, answer_of, json_object, raise_unless_ok, require_id,
+                                  retry_after)
 from bot.adapters.base import LOOKUP_LIMIT, REQUIRED, Adapter
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import AlreadyPosted, AuthFailed, RateLimited, Rejected, Transient
@@ -180,7 +181,7 @@ class FacebookAdapter(Adapter):
     def verify(self) -> str:
         """Return "Page Name (id N)" for the token's Page. Raises like ``publish``."""
         me = self._call(self.graph.get_object, "me", fields="id,name")
-        return f"{me.get('name')} (id {me.get('id')})"
+        return f"{me.get('name')} (id {require_id(me.get('id'), 'Graph')})"
 
     def find_recent(self, post: Post, since: datetime) -> Receipt | None:
         """Find ``post`` by link or text among the Page's feed entries since ``since``,

@@ -24,7 +24,8 @@ import tweepy
 from oauthlib.oauth1.rfc5849 import signature
 
 from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule, answer_of,
-                                  epoch, json_object, next_month, raise_unless_ok, require_id, retry_after)
+                                  epoch, json_object, next_month, raise_unless_ok, require_id,
+                                  retry_after)
 from bot.adapters.base import LOOKUP_LIMIT, Adapter, Clock
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, RateLimited, Rejected, Suspended,

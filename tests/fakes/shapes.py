@@ -142,7 +142,8 @@ def raw_reply(kind: str, p: dict) -> Reply:
     if kind == "401-list":
         return Reply(401, [{"message": "Could not authenticate you", "code": 32}])
     if kind == "429-retry-after":
-        return Reply(429, {"title": "Too Many Requests"}, {"Retry-After": str(p.get("after", 120))})
+        after = str(p.get("after", 120))
+        return Reply(429, {"title": "Too Many Requests"}, {"Retry-After": after})
     if kind == "200-html":
         return Reply(status, "<html><body><h1>Welcome</h1></body></html>")
     if kind == "empty":
