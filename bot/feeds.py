@@ -578,8 +578,17 @@ def _web_url(base_url: str, url) -> str:
         return ""
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return ""
-    # The store splits it with urlsplit, a browser reads it as WHATWG says: both must agree.
-    return absolute if ada_url.check_url(absolute) else ""
+    # The store splits it with urlsplit, a browser reads it as WHATWG says: both
+    # must take it ("https://" is the base page to urljoin, no URL to a browser).
+    return absolute if _whatwg_url(url, base_url) and ada_url.check_url(absolute) else ""
+
+
+def _whatwg_url(url: str, base_url: str) -> bool:
+    try:
+        ada_url.URL(url, base_url) if base_url else ada_url.URL(url)
+    except ValueError:
+        return False
+    return True
 
 
 def normalise_url(url: str) -> str:

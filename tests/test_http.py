@@ -15,7 +15,7 @@ import pytest
 
 from bot.config import HttpSettings
 from bot.errors import FeedError
-from bot.http import HttpClient, refusal
+from bot.http import HttpClient, content_charset, refusal
 from feed_servers import fake_resolver
 
 RSS = b'<rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -365,3 +365,22 @@ def test_deadline_uses_the_injected_monotonic_clock(httpserver):
     http = HttpClient(HttpSettings(deadline=30), monotonic=lambda: next(ticks))
     with pytest.raises(FeedError, match=r"^timed out after 30 s$"):
         http.get(httpserver.url_for("/feed"), guard=False)
+
+
+@pytest.mark.parametrize("headers, expected", [
+    ({"Content-Type": "application/rss+xml; charset=EUC-KR"}, "EUC-KR"),
+    ({"content-type": 'text/xml;charset="utf-8"'}, "utf-8"),
+    ({"CONTENT-TYPE": "text/xml; Charset=windows-1252; format=flowed"}, "windows-1252"),
+    ({"Content-Type": "application/xml"}, None),
+    ({"Content-Type": ""}, None),
+    ({}, None),
+])
+def test_content_charset(headers, expected):
+    assert content_charset(headers) == expected
+
+
+def test_response_headers_give_the_charset(httpserver):
+    httpserver.expect_request("/feed").respond_with_data(
+        RSS, content_type="application/rss+xml; charset=EUC-KR")
+    resp = client().get(httpserver.url_for("/feed"), guard=False)
+    assert content_charset(resp.headers) == "EUC-KR"
