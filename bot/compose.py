@@ -10,6 +10,7 @@ characters, preferably after a pause mark such as "、".
 """
 from __future__ import annotations
 
+import bisect
 import string
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -67,9 +68,9 @@ def measure(text: str, limits: Limits) -> int:
 # ------------------------------------------------------------ hashtags
 
 _TAG_CHARS = r"\p{L}\p{M}\p{Nd}_"
-_TAG_WORD = regex.compile(f"[{_TAG_CHARS}]+")
+# Words of a hashtag as X reads them ("メ～テレ" is one).
+_TAG_WORD = regex.compile("[" + twittertext.HASHTAG_CHARS + "]+")
 _INNER_APOSTROPHE = regex.compile(r"(?<=\p{L})['’](?=\p{L})")
-_HASHTAG = regex.compile(f"[#＃][{_TAG_CHARS}]+")
 
 
 def hashtags_for(categories: Sequence[str], text: str, hashtag_map: Mapping[str, str],
@@ -89,7 +90,7 @@ def hashtags_for(categories: Sequence[str], text: str, hashtag_map: Mapping[str,
         if found:
             hits.append((found.start(), order, tag))
     names = [tag for _, _, tag in sorted(hits)] + list(categories)
-    seen = {tag.casefold() for tag in _HASHTAG.findall(text)}
+    seen = {text[start:end].casefold() for start, end in twittertext.hashtag_spans(text)}
     tags: list[str] = []
     for name in names:
         tag = _to_hashtag(_nfc(name))
@@ -112,8 +113,9 @@ def _to_hashtag(name: str) -> str | None:
     if len(words) > 1:
         # Keep a word's own capitals ("iPhone"); capitalise the others.
         words = [w if any(c.isupper() for c in w) else w[0].upper() + w[1:] for w in words]
-    tag = "".join(words)
-    return "#" + tag if regex.search(r"\p{L}", tag) else None
+    tag = "#" + "".join(words)
+    # Only a tag X links whole ("#2024" is none).
+    return tag if twittertext.hashtag_spans(tag) == [(0, len(tag))] else None
 
 
 # ------------------------------------------------------------ templates
@@ -210,22 +212,44 @@ _SENTENCE_END = regex.compile(
 
 
 def _protected(text: str) -> list[tuple[int, int]]:
-    """Spans no cut may fall inside: URLs and hashtags or mentions."""
-    spans = twittertext.url_spans(text)
-    return spans + [m.span() for m in regex.finditer(f"[#＃@＠][{_TAG_CHARS}]+", text)]
+    """Spans no cut may fall inside: URLs and hashtags or mentions, sorted."""
+    spans = twittertext.url_spans(text) + twittertext.hashtag_spans(text)
+    return sorted(spans + [m.span() for m in regex.finditer(f"[@＠][{_TAG_CHARS}]+", text)])
 
 
 def _inside(pos: int, spans: list[tuple[int, int]]) -> bool:
-    return any(start < pos < end for start, end in spans)
+    # Spans are sorted and, but for a hashtag in a URL, disjoint: only the
+    # last one starting before ``pos`` (or its neighbour) can hold it.
+    index = bisect.bisect_left(spans, (pos,)) - 1
+    return any(start < pos < end for start, end in spans[max(index - 1, 0):index + 1])
 
 
-def _sentence_cuts(text: str) -> list[str]:
+class _Cuts(Sequence):
+    """Prefixes of a text, each ending at one of ``ends`` and followed by
+    ``tail``; built only when asked for, so a long text costs no copies."""
+
+    def __init__(self, text: str, ends: list[int], tail: str = "") -> None:
+        self.text, self.ends, self.tail = text, ends, tail
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def __getitem__(self, index):
+        return self.text[:self.ends[index]] + self.tail
+
+
+def _sentence_cuts(text: str) -> Sequence[str]:
     """Prefixes of ``text`` that end a sentence, shortest first."""
-    spans = _protected(text)
-    ends = [m.end() for m in _SENTENCE_END.finditer(text)
-            if not _inside(m.end(), spans) and m.end() < len(text.rstrip())
-            and not _abbreviation(text, m)]
-    return [text[:end].rstrip() for end in ends]
+    spans, last = _protected(text), len(text.rstrip())
+    ends = [_end_before_space(text, m.end()) for m in _SENTENCE_END.finditer(text)
+            if not _inside(m.end(), spans) and m.end() < last and not _abbreviation(text, m)]
+    return _Cuts(text, ends)
+
+
+def _end_before_space(text: str, end: int, junk: str = " ") -> int:
+    while end and text[end - 1] in junk:
+        end -= 1
+    return end
 
 
 def _abbreviation(text: str, match: regex.Match) -> bool:
@@ -233,31 +257,31 @@ def _abbreviation(text: str, match: regex.Match) -> bool:
     than a sentence."""
     if not match[0].startswith("."):
         return False
-    word = regex.search(r"[\p{L}.]*\Z", text[:match.start()])[0]
+    word = regex.search(r"[\p{L}.]*\Z", text[max(match.start() - 64, 0):match.start()])[0]
     return "." in word or len(word) == 1 or word.casefold() in _ABBREVIATIONS
 
 
-def _word_cuts(text: str, any_grapheme: bool = False) -> list[str]:
+def _word_cuts(text: str, any_grapheme: bool = False) -> Sequence[str]:
     """Prefixes of ``text`` cut at a word (or, between characters of
     scripts written without spaces, at a grapheme) followed by "…",
     shortest first. ``any_grapheme`` allows any grapheme boundary outside
     URLs and hashtags: the last resort for one overlong word."""
     spans = _protected(text)
     graphemes = regex.findall(r"\X", text)
-    cuts, pos = [], 0
+    ends, pos = [], 0
     for before, after in zip(graphemes, graphemes[1:], strict=False):
         pos += len(before)
         if _inside(pos, spans):
             continue
         if any_grapheme or after[0].isspace() or _NO_SPACE_SCRIPT.match(before) \
                 or _NO_SPACE_SCRIPT.match(after):
-            cut = text[:pos].rstrip(_TRAILING_JUNK)
-            if cut and (not cuts or cuts[-1] != cut + ELLIPSIS):
-                cuts.append(cut + ELLIPSIS)
-    return cuts
+            end = _end_before_space(text, pos, _TRAILING_JUNK)
+            if end and (not ends or ends[-1] != end):
+                ends.append(end)
+    return _Cuts(text, ends, ELLIPSIS)
 
 
-def _longest(candidates: list[str], fits: Callable[[str], bool]) -> int | None:
+def _longest(candidates: Sequence[str], fits: Callable[[str], bool]) -> int | None:
     """Index of the longest candidate that fits; candidates grow in length
     (so fitting is monotone enough for a binary search)."""
     low, high, best = 0, len(candidates) - 1, None
@@ -275,11 +299,12 @@ def _best_word_cut(text: str, fits: Callable[[str], bool], any_grapheme: bool = 
     best = _longest(cuts, fits)
     if best is None:
         return None
-    for cut in reversed(cuts[:best + 1]):
-        if len(cut) < _PAUSE_SHARE * len(cuts[best]):
+    for index in range(best, -1, -1):
+        end = cuts.ends[index]
+        if end < _PAUSE_SHARE * cuts.ends[best]:
             break
-        if text[len(cut) - 1:len(cut)] in _PAUSES:      # "、" came right after the kept text
-            return cut
+        if text[end:end + 1] in _PAUSES:      # "、" came right after the kept text
+            return cuts[index]
     return cuts[best]
 
 
@@ -298,8 +323,10 @@ def compose(article: Article, template: str, limits: Limits, *,
     empty; raises ValueError for a bad template, or when even the URL alone
     is longer than the limit."""
     lits, names = _parse_template(template)
+    lits = [_strip_invisible(lit) for lit in lits]
     fields = {
-        "title": _clean(article.title), "lead": _clean(article.lead), "url": _nfc(article.url.strip()),
+        "title": _field(article.title, limits), "lead": _field(article.lead, limits),
+        "url": _strip_invisible(_nfc(article.url.strip())),
         "source": _clean(source), "author": _clean(article.author or ""),
     }
     tags = hashtags_for(article.categories, f"{fields['title']}\n{fields['lead']}",
@@ -353,6 +380,53 @@ def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# Never in a post: controls (NUL is refused by PostgreSQL, others garble),
+# bidi embeddings, overrides and isolates (they can reverse the text that
+# follows, the link included), zero-width spaces and BOMs (X refuses U+FEFF),
+# non-characters. A joiner stays only between letters, marks or emoji,
+# where scripts and emoji sequences need it.
+_INVISIBLE = regex.compile(
+    r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b\u2060\ufeff\ufffe\uffff]"
+    r"|(?<![\p{L}\p{M}\p{Extended_Pictographic}\p{Emoji_Component}])[\u200c\u200d]"
+    r"|[\u200c\u200d](?![\p{L}\p{M}\p{Extended_Pictographic}\p{Emoji_Component}])")
+
+
+def _strip_invisible(text: str) -> str:
+    return _INVISIBLE.sub("", text)
+
+
 def _clean(text: str) -> str:
-    """NFC, with runs of white space (newlines included) made one space."""
-    return " ".join(_nfc(text).split())
+    """NFC, without invisible characters, with runs of white space
+    (newlines included) made one space."""
+    return " ".join(_strip_invisible(_nfc(text)).split())
+
+
+def _field(raw: str, limits: Limits) -> str:
+    """A title or lead cleaned and bounded; a huge one is cut before it is
+    even cleaned, at far more than a post can hold."""
+    cap = 8 * limits.max_length + 4096
+    text = _clean(raw[:cap])
+    bounded = _bounded(text, limits)
+    if len(raw) > cap and bounded is text:
+        bounded = _cut_before(text, len(text)) + ELLIPSIS
+    return bounded
+
+
+def _bounded(text: str, limits: Limits) -> str:
+    """``text``, or when it is far longer than any post of ``limits`` could
+    hold, a prefix cut at a space (else a grapheme) that is already too long,
+    with "…": the expensive fitting then never sees a huge field."""
+    size = 2 * limits.max_length + 64
+    while size < len(text):
+        if measure(text[:size], limits) > limits.max_length:
+            return _cut_before(text, size) + ELLIPSIS
+        size *= 2
+    return text
+
+
+def _cut_before(text: str, size: int) -> str:
+    space = text.rfind(" ", 0, size)
+    if space > 0:
+        return text[:space]
+    graphemes = regex.findall(r"\X", text[:size + 16])
+    return "".join(graphemes[:-2]) if len(graphemes) > 2 else ""

@@ -196,11 +196,11 @@ def _spans_in(text: str, bare_cctld: bool) -> list[tuple[int, int]]:
 # twitter-text's hashtag rules: letters, marks, digits, "_" and a few joiners
 # ("～", "・", "·"), at least one letter or mark, not glued to a word before
 # it, not followed by another "#" or "://", and never inside a URL.
-_TAG_CHAR = ("\\p{L}\\p{M}\\p{Nd}_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c"
+HASHTAG_CHARS = ("\\p{L}\\p{M}\\p{Nd}_\u200c\u200d\ua67e\u05be\u05f3\u05f4\uff5e\u301c\u309b\u309c"
              "\u30a0\u30fb\u3003\u0f0b\u0f0c\u00b7")
 _HASHTAG = regex.compile(
-    f"(?:^|(?<=[^&{_TAG_CHAR}]))[#\uff03](?![\ufe0f\u20e3])"
-    f"[{_TAG_CHAR}]*[\\p{{L}}\\p{{M}}][{_TAG_CHAR}]*(?![#\uff03]|://|[{_TAG_CHAR}])",
+    f"(?:^|(?<=[^&{HASHTAG_CHARS}]))[#\uff03](?![\ufe0f\u20e3])"
+    f"[{HASHTAG_CHARS}]*[\\p{{L}}\\p{{M}}][{HASHTAG_CHARS}]*(?![#\uff03]|://|[{HASHTAG_CHARS}])",
     regex.VERSION0)
 
 

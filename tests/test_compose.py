@@ -287,8 +287,14 @@ def _boundary(source: str, pos: int) -> bool:
             or bool(NO_SPACE.match(source, pos)) or bool(NO_SPACE.match(last)))
 
 
+INVISIBLE = regex.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+                          r"\u200b\u2060\ufeff\ufffe\uffff]")
+
+
 def _clean(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    """The text compose starts from (joiners aside, which the generated
+    texts here hold only inside emoji)."""
+    return " ".join(INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
 
 
 @FAST
