@@ -170,10 +170,11 @@ class Canned(requests.adapters.BaseAdapter):
 def test_x_requests_go_to_api_x_com_by_default():
     transport, wiring = Canned(), requests.Session()
     wiring.mount("https://", transport)
-    adapter = TwitterAdapter("acct", {}, {k: Secret(v) for k, v in TWITTER.credentials.items()},
-                             session=wiring, clock=lambda: NOW)
+    adapter = TwitterAdapter("acct", {"attach_image": True},
+                             {k: Secret(v) for k, v in TWITTER.credentials.items()},
+                             session=wiring, clock=lambda: NOW, fetch_media=lambda url: b"img")
     assert adapter.publish(POST).platform_id == "42"
-    assert transport.urls == ["https://api.x.com/2/tweets"]
+    assert transport.urls == ["https://api.x.com/2/media/upload", "https://api.x.com/2/tweets"]
 
 
 def test_x_timeline_page_without_meta_is_not_taken_for_empty(fake_api):
