@@ -131,6 +131,7 @@ def test_x_monthly_cap_waits_for_the_next_utc_month(fake_api):
     with pytest.raises(RateLimited, match="^monthly usage cap reached: ") as info:
         TWITTER.make(fake_api.url).publish(POST)
     assert info.value.until == datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert info.value.reason == "monthly usage cap reached", "status labels the wait so"
 
 
 def test_x_monthly_cap_waits_for_the_reset_x_names(fake_api):

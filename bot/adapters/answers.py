@@ -103,7 +103,8 @@ def translate(table: tuple[Rule, ...], answer: Answer, now: datetime,
     message = f"{rule.note}: {answer.words}" if rule.note else answer.words
     if rule.error is RateLimited:
         wait = rule.wait or (lambda a, t: t + timedelta(minutes=15))
-        error: PublishError = RateLimited(clamp(wait(answer, now), now), message)
+        error: PublishError = RateLimited(clamp(wait(answer, now), now), message,
+                                          reason=rule.note or "rate limited")
     elif rule.error is Suspended:
         error = Suspended(message, rule.action.format(account=account))
     else:
