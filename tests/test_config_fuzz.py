@@ -35,7 +35,7 @@ def outcome(folder: Path, text: str | bytes) -> Config | list[str]:
     """Load ``text`` as a config; the Config, or the problem lines checked for shape."""
     path = folder / "herald.yaml"
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
-    started = time.perf_counter()
+    started = time.process_time()  # CPU, so a loaded CI machine does not fail it
     try:
         return load(path, {**ENV, "FEED_TOKEN": "feedtok-0001"})
     except ConfigError as exc:
@@ -44,7 +44,7 @@ def outcome(folder: Path, text: str | bytes) -> Config | list[str]:
                                          or KEY_PATH.match(line)), line
         return exc.problems
     finally:
-        assert time.perf_counter() - started < 2
+        assert time.process_time() - started < 2
 
 
 # -- valid configs, from the schema ------------------------------------------------
