@@ -398,3 +398,25 @@ def same_site(canonical: str | None, url: str) -> str | None:
 
 # Loaded once: parsing the bundled list takes a tenth of a second.
 _PSL = PublicSuffixList()
+
+
+# A headline or lead past these lengths is a broken or hostile feed, not news:
+# keep a prefix (cut at a space), so storing and composing stay cheap.
+MAX_TITLE = 1_000
+MAX_LEAD = 10_000
+
+
+def bounded(article: Article) -> Article:
+    """``article`` with its title and lead cut to MAX_TITLE / MAX_LEAD characters."""
+    title, lead = _prefix(article.title, MAX_TITLE), _prefix(article.lead, MAX_LEAD)
+    if title is article.title and lead is article.lead:
+        return article
+    return dataclasses.replace(article, title=title, lead=lead)
+
+
+def _prefix(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit]
+    space = cut.rfind(" ", limit // 2)
+    return (cut[:space] if space > 0 else cut).rstrip() + "…"

@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
-from bot.articles import LeadFinder
+from bot.articles import LeadFinder, bounded
 from bot.config import FeedConfig
 from bot.errors import FeedError, StoreError
 from bot.feeds import FeedState, FetchResult, fetch
@@ -106,7 +106,8 @@ class Poller:
         known = self.store.known_items(feed.name, [a.item_id for a in found])
         new = [a for a in found if a.item_id not in known]
         wanted = {a.item_id for a in (new if primed else newest(new, feed.backfill))}
-        return [self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a for a in new]
+        return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)
+                for a in new]
 
     def _next_poll(self, feed: FeedConfig, max_age: float | None) -> datetime | None:
         """Cache-Control max-age is a lower bound on the interval."""

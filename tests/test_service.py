@@ -151,3 +151,24 @@ def test_a_database_that_is_not_one_is_one_line_and_exit_1(tmp_path, capsys):
         err = capsys.readouterr().err
         assert code == 1 and "it is not a usable SQLite database" in err, err
         assert "Traceback" not in err and err.count("not a usable SQLite") == 1, err
+
+
+def test_a_huge_title_and_lead_are_stored_as_a_bounded_prefix(tmp_path, httpserver):
+    from bot.articles import MAX_LEAD, MAX_TITLE
+    clock = Clock()
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", clock)
+    store.migrate()
+    body = ("<rss version='2.0'><channel><title>t</title>{}</channel></rss>")
+    item = ("<item><title>{}</title><link>https://e.example/1</link><guid>g1</guid>"
+            "<description>{}</description></item>").format("Word " * 200_000, "Lead. " * 100_000)
+    httpserver.expect_ordered_request("/rss").respond_with_data(body.format(""))
+    httpserver.expect_ordered_request("/rss").respond_with_data(body.format(item))
+    feed = FeedConfig(name="f", url=httpserver.url_for("/rss"), fetch_article="never")
+    poller = Poller(store, HttpClient(HttpSettings(max_bytes=10_000_000)), LeadFinder(None),
+                    lambda f: [("x", 0)], clock)
+    poller.poll(feed, force=True)
+    assert poller.poll(feed, force=True).queued == 1
+    (row,) = store.queue("x")
+    stored = store.article(row.article_id)
+    assert len(stored.title) <= MAX_TITLE + 1 and stored.title.endswith("Word…")
+    assert len(stored.lead) <= MAX_LEAD + 1
