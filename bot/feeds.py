@@ -276,7 +276,8 @@ def _from_entry(entry, feed_name: str, base_url: str) -> Article | None:
         feed=feed_name, item_id=item_id, url=link,
         title=_title(entry),
         summary=_strip_controls(_richest(entry)),
-        published=_when(entry.get("published_parsed") or entry.get("updated_parsed")),
+        # dict.get: feedparser's own get maps the missing one to the other, with a warning
+        published=_when(dict.get(entry, "published_parsed") or dict.get(entry, "updated_parsed")),
         categories=_unique(clean_text(t.get("term") or "") for t in entry.get("tags") or ()),
         image=_first_url(_images(entry), base_url, feed_name, item_id),
         author=_author(entry),
