@@ -92,10 +92,16 @@ def _nest(depth: int) -> str:
     return "<x>" * depth + "deep" + "</x>" * depth
 
 
+def _title_and_id(item: dict, id_tag: str) -> tuple[str, str]:
+    """The escaped title (with the stray-bytes mark if asked) and the id element."""
+    title = _xml_text(item["title"]) + ("STRAY" if item["stray"] else "")
+    ident = f"<{id_tag}>{_xml_text(item['id'])}</{id_tag}>" if item["id"] is not None else ""
+    return title, ident
+
+
 def rss_item(item: dict) -> str:
-    stray = "STRAY" if item["stray"] else ""
-    guid = f"<guid>{_xml_text(item['id'])}</guid>" if item["id"] is not None else ""
-    return (f"<item><title>{_xml_text(item['title'])}{stray}</title>"
+    title, guid = _title_and_id(item, "guid")
+    return (f"<item><title>{title}</title>"
             f"<link>{_xml_text(item['link'])}</link>{guid}"
             f"<description>{_xml_text(item['summary'])}</description>"
             f"<pubDate>{_xml_text(item['date'])}</pubDate>"
@@ -104,9 +110,8 @@ def rss_item(item: dict) -> str:
 
 
 def atom_entry(item: dict) -> str:
-    stray = "STRAY" if item["stray"] else ""
-    ident = f"<id>{_xml_text(item['id'])}</id>" if item["id"] is not None else ""
-    return (f"<entry><title type=\"text\">{_xml_text(item['title'])}{stray}</title>"
+    title, ident = _title_and_id(item, "id")
+    return (f"<entry><title type=\"text\">{title}</title>"
             f"<link href={quoteattr(_xml_text(item['link']))}/>{ident}"
             f"<summary type=\"html\">{_xml_text(item['summary'])}</summary>"
             f"<updated>{_xml_text(item['date'])}</updated>{_nest(item['depth'])}</entry>")
