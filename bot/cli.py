@@ -160,7 +160,7 @@ def cmd_resume(args, config: Config) -> int:
         return 2
     app = build(config, exclusive=False)
     app.store.set_account(args.account, paused_reason=None, paused_until=None,
-                          auth_failed_fingerprint=None)
+                          wait_reason=None, auth_failed_fingerprint=None)
     print(f"account {args.account} resumed")
     return 0
 

@@ -80,6 +80,9 @@ class FileWatch:
             if self.identity is None:
                 return  # not created yet: the first transaction creates it
             raise self._gone("was deleted") from None
+        except OSError as exc:  # its folder unreadable, say: not fatal, may pass
+            raise StoreError(f"database {self.path}: cannot be checked ({exc.strerror}); make "
+                             "its folder readable by the user Herald runs as") from None
         identity = (st.st_dev, st.st_ino)
         if self.identity is None:
             self.identity = identity

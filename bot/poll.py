@@ -105,7 +105,7 @@ class Poller:
         sight only the backfill (a 200-item feed must not cost 200 page fetches)."""
         known = self.store.known_items(feed.name, [a.item_id for a in found])
         new = [a for a in found if a.item_id not in known]
-        wanted = {a.item_id for a in (new if primed else newest(new, feed.backfill))}
+        wanted = {a.item_id for a in (new if primed else newest(found, feed.backfill))} - known
         return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)
                 for a in new]
 

@@ -85,6 +85,8 @@ class Publisher:
         # older than the lease are presumed dead.
         self.exclusive = exclusive
         self.stopping = threading.Event()
+        # Failed tries in a row per account, across rows; a success resets it.
+        self._failures: dict[str, int] = {}
 
     def stop(self) -> None:
         """Finish the post in flight, then send nothing more (for SIGTERM)."""
@@ -195,6 +197,7 @@ class Publisher:
             self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
             return 0
         self.store.mark_sent(row.id, receipt.platform_id)
+        self._failures.pop(account.name, None)
         log.info("post sent: account %s, id %s, %r", account.name, receipt.platform_id, post.title[:60])
         return 1
 
@@ -252,14 +255,23 @@ class Publisher:
             log.error("account %s: post %s failed after %d attempts: %s",
                       account.name, row.id, attempts, message)
             return
-        base = account.config.retry_backoff
-        delay = min(base * 2 ** (attempts - 1), BACKOFF_MAX) * (0.5 + self.rng())
+        delay = self._backoff(account.config.retry_backoff, attempts)
         self.store.release(row.id, message, not_before=self.clock() + delay)
-        # The platform is failing for everyone: the whole account backs off (a
-        # circuit breaker), or its other posts would each try in the same second.
-        self.store.wait_until(account.name, self.clock() + delay, "backing off after a failed attempt")
+        self._account_backoff(account)
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())
+
+    def _backoff(self, base: timedelta, n: int) -> timedelta:
+        return min(base * 2 ** (n - 1), BACKOFF_MAX) * (0.5 + self.rng())
+
+    def _account_backoff(self, account: Account) -> None:
+        """A circuit breaker: while the platform fails for every post, the whole
+        account waits, doubling with each failure in a row, or its other posts
+        would each try in the same second. One bad post alone costs the account
+        one ``retry_backoff`` at most: the next success resets the count."""
+        n = self._failures[account.name] = self._failures.get(account.name, 0) + 1
+        delay = self._backoff(account.config.retry_backoff, n)
+        self.store.wait_until(account.name, self.clock() + delay, "backing off after failed attempts")
 
     @staticmethod
     def _find_id(account: Account, row, post: Post) -> str | None:
@@ -292,7 +304,10 @@ class Publisher:
         everything posted since the orphan's first try, however much that is."""
         lease_start = self.clock() - CLAIM_LEASE
         for row in self.store.queue(account.name, ("sending",)):
-            if row.claimed_by == self.worker or (not self.exclusive and row.claimed_at > lease_start):
+            # Our own claims are from earlier passes (one pass runs at a time):
+            # their outcome was not recorded (the database failed), so settle
+            # them like anyone's, instead of leaving them until a restart.
+            if row.claimed_by != self.worker and not self.exclusive and row.claimed_at > lease_start:
                 continue
             self._settle(account, row)
 

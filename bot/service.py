@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -60,7 +61,8 @@ class Stopper:
         self.scheduler = scheduler
         self.on_stop = on_stop
         self.code = 0
-        self.lock = threading.Lock()
+        # Re-entrant: a second signal can arrive inside stop(), on the same thread.
+        self.lock = threading.RLock()
         self.stopping = False
 
     def signal(self, signum, _frame) -> None:
@@ -84,7 +86,10 @@ class Stopper:
                 return
             self.stopping = True
         self.on_stop()
-        self.scheduler.shutdown(wait=wait)
+        try:
+            self.scheduler.shutdown(wait=wait)
+        except SchedulerNotRunningError:  # a signal landed inside the first stop
+            pass
 
 
 class ClockWatch(threading.Thread):

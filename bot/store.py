@@ -106,7 +106,7 @@ class Ingested:
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE
     so concurrent writers queue instead of failing half-way."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not _is_uri(url):
         folder = Path(url[len("sqlite:///"):]).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -118,6 +118,11 @@ def make_engine(url: str) -> sa.Engine:
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
     return engine
+
+
+def _is_uri(url: str) -> bool:
+    """A ``sqlite:///file:...?uri=true`` URL: SQLite reads it, not a plain path."""
+    return "uri=true" in url.partition("?")[2].lower()
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
@@ -167,7 +172,8 @@ class Store:
         self.reader = self.engine.execution_options(herald_read=True)
         self.clock = clock
         self.where = dbguard.describe(self.engine.url)
-        sqlite_file = self.engine.dialect.name == "sqlite" and self.where != ":memory:"
+        sqlite_file = (self.engine.dialect.name == "sqlite" and self.where != ":memory:"
+                       and not _is_uri(url))
         self.watch = dbguard.FileWatch(self.where if sqlite_file else None)
         self.health = dbguard.Reporter()
 
@@ -262,7 +268,10 @@ class Store:
         unique = _unique(found)
         known = self.known_items(feed, [a.item_id for a in unique])
         new = [a for a in unique if a.item_id not in known]
-        to_queue = {a.item_id for a in (new if primed else newest(new, backfill))}
+        # The backfill is chosen over the whole document, not over what is still
+        # unrecorded: a first sight cut short by a failed batch must not, when
+        # tried again, queue the next-newest items as well.
+        to_queue = {a.item_id for a in (new if primed else newest(unique, backfill))} - known
         queued = 0
         for chunk in _chunks(new, BATCH):
             with self.tx() as conn:
@@ -395,8 +404,16 @@ class Store:
 
     def wait_until(self, name: str, until: datetime, reason: str) -> None:
         """The account sends nothing before ``until``; ``reason`` says why
-        (rate limited, monthly usage cap, backing off after errors)."""
-        self.set_account(name, paused_until=until, wait_reason=_text(reason))
+        (rate limited, monthly usage cap, backing off after errors). A longer
+        wait already set (another worker's monthly cap) is kept."""
+        c = account_state.c
+        longer = sa.and_(c.paused_until.is_not(None), c.paused_until > sa.literal(until, TS()))
+        with self.tx() as conn:
+            insert_ignore(conn, account_state, {"name": name, "updated_at": self.clock()}, ["name"])
+            conn.execute(account_state.update().where(c.name == name).values(
+                updated_at=self.clock(),
+                paused_until=sa.case((longer, c.paused_until), else_=sa.literal(until, TS())),
+                wait_reason=sa.case((longer, c.wait_reason), else_=sa.literal(_text(reason)))))
 
     # -- reporting -----------------------------------------------------------
 

@@ -95,3 +95,32 @@ def test_a_database_failing_mid_pass_stops_the_pass_quietly(store, clock, monkey
         StoreError("database h.db was deleted while Herald ran", fatal=True)))
     with pytest.raises(StoreError):
         publisher.run()
+
+
+def test_one_post_that_keeps_failing_does_not_hold_its_account_for_hours(store, clock):
+    publisher, adapter = make(store, clock, max_attempts=10)
+    real = adapter.publish
+
+    def fails_for_story_1(post):
+        if post.link.endswith("/story-1"):
+            raise Transient("HTTP 500 for this link")
+        return real(post)
+
+    adapter.publish = fails_for_story_1
+    queue(store, 1)
+    publisher.run()
+    for n in range(2, 12):   # a new story every 10 minutes, while story 1 keeps failing
+        clock.advance(minutes=10)
+        queue(store, n)
+        publisher.run()
+    assert len(adapter.posted) == 10, "each healthy post waits one retry_backoff at most"
+
+
+def test_a_post_whose_result_could_not_be_recorded_is_settled_next_pass(store, clock):
+    publisher, adapter = make(store, clock)
+    queue(store, 1)
+    (row,) = store.queue("x")
+    store.claim(row.id, publisher.worker, "text")   # ours, from a pass whose write failed
+    adapter.on_platform[row.url] = adapter.publish(publisher._post(publisher.accounts[0], row))
+    publisher.run()
+    assert statuses(store) == {"sent": 1} and len(adapter.posted) == 1, "found, not sent again"

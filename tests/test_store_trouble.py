@@ -171,3 +171,25 @@ def test_migration_0003_rekeys_stories_recorded_before_it(tmp_path):
         keys = dict(conn.execute(sa.text("select id, url_key from articles")).all())
     assert keys == {1: "news.example.org/a", 2: "https://news.example.org/a",
                     3: "news.example.org/b"}, "a collision keeps its old key"
+
+
+def test_a_first_sight_cut_short_queues_only_the_backfill_when_tried_again(db_url, monkeypatch):
+    store = open_store(db_url)
+    store.feed_row("world", "https://news.example.org/rss")
+    many = [article(n) for n in range(BATCH * 2 + 100)]
+    real, calls = store._record, [0]
+
+    def disk_fills(conn, feed, art, *rest):
+        calls[0] += 1
+        if calls[0] == BATCH + 200:
+            raise StoreError("database h.db: the disk is full")
+        return real(conn, feed, art, *rest)
+
+    monkeypatch.setattr(store, "_record", disk_fills)
+    with pytest.raises(StoreError):
+        store.ingest("world", many, ACCOUNTS, backfill=3)
+    monkeypatch.undo()
+    result = store.ingest("world", many, ACCOUNTS, backfill=3)
+    assert result.primed
+    assert sorted(r.title for r in store.queue("x")) == ["Story number 0", "Story number 1",
+                                                        "Story number 2"]
