@@ -9,7 +9,8 @@ import pytest
 
 from bot.config import FeedConfig, HttpSettings
 from bot.errors import FeedError
-from bot.feeds import FeedState, fetch, normalise_url, parse
+from bot.feeds import FeedState, fetch, parse
+from bot.feedtext import normalise_url
 from bot.http import HttpClient
 from bot.models import Article
 

@@ -15,7 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.errors import FeedError
-from bot.feeds import normalise_url, parse
+from bot.feeds import parse
+from bot.feedtext import normalise_url
 
 BASE = "https://feeds.example/hostile.xml"
 FAST = settings(max_examples=120, deadline=None,

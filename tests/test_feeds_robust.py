@@ -12,8 +12,9 @@ import pytest
 
 from bot.config import FeedConfig, HttpSettings
 from bot.errors import FeedError
-from bot.feeds import FeedState, fetch, parse, parse_date
+from bot.feeds import FeedState, fetch, parse
 from bot.http import HttpClient
+from bot.jsonfeed import parse_date
 from bot.models import Article
 
 DATA = Path(__file__).parent / "data" / "feeds"
