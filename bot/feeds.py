@@ -26,7 +26,6 @@ from bot.config import FeedConfig
 from bot.errors import FeedError
 from bot.feedtext import (articles_from, clean_text, codec, first_url, mostly_utf8,
                           no_link, plain_text, short, strip_controls, unique, web_url)
-from bot.feedtext import normalise_url  # noqa: F401 -- bot.store imports it from here
 from bot.http import HttpClient, content_charset
 from bot.jsonfeed import parse_json_feed
 from bot.models import Article

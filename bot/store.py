@@ -23,7 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import dbguard
 from bot.errors import StoreError
-from bot.feeds import normalise_url
+from bot.feedtext import normalise_url
 from bot.models import Article
 
 Clock = Callable[[], datetime]

@@ -23,7 +23,7 @@ ALLOWED = {
     "bot.furniture": set(),
     "bot.articles": {"bot.furniture"},
     "bot.dbguard": set(),
-    "bot.store": {"bot.dbguard", "bot.feeds"},
+    "bot.store": {"bot.dbguard", "bot.feedtext"},
     "bot.twittertext": set(),
     "bot.compose": {"bot.config", "bot.twittertext"},
     "bot.schedule": {"bot.config"},
