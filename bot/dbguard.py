@@ -48,12 +48,11 @@ def describe(url: sa.URL) -> str:
 
 def translate(exc: sa.exc.DBAPIError, where: str) -> StoreError:
     """The StoreError for a driver error that is about the database itself."""
-    text = str(getattr(exc, "orig", exc) or exc).lower()
+    detail = str(exc.orig or exc).strip()
     for words, advice in ADVICE:
-        if any(w in text for w in words):
+        if any(w in detail.lower() for w in words):
             return StoreError(f"database {where}: {advice}")
-    first = str(getattr(exc, "orig", exc)).strip().splitlines()[0:1] or [type(exc).__name__]
-    return StoreError(f"database {where}: {first[0]}")
+    return StoreError(f"database {where}: {detail.splitlines()[0] if detail else type(exc).__name__}")
 
 
 def is_trouble(exc: BaseException) -> bool:

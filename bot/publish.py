@@ -216,15 +216,10 @@ class Publisher:
             platform_id = exc.platform_id or self._find_id(account, row, post) or "duplicate"
             self.store.mark_sent(row.id, platform_id, note=f"already posted: {message}")
             log.info("account %s: post %s was already posted; recorded as sent", name, row.id)
-        elif isinstance(exc, AuthFailed):
-            self.store.release(row.id, f"auth failed: {message}", count_attempt=False)
-            self._pause_for_auth(account, message)
-        elif isinstance(exc, Suspended):
-            self.store.release(row.id, f"account suspended: {message}", count_attempt=False)
-            self._suspend(account, exc)
-        elif isinstance(exc, RateLimited):
-            self.store.release(row.id, f"rate limited: {message}", count_attempt=False)
-            self._wait(account, exc)
+        elif label := _hold_label(exc):
+            # About the account, not this post: the post waits with it, uncounted.
+            self.store.release(row.id, f"{label}: {message}", count_attempt=False)
+            self._hold(account, exc)
         elif isinstance(exc, Rejected):
             self.store.mark_failed(row.id, f"rejected: {message}")
             log.error("account %s: post %s rejected by the platform: %s", name, row.id, message)
@@ -237,6 +232,15 @@ class Publisher:
         log.error("account %s: paused, the platform rejected its credentials (%s). Fix them, "
                   "then run `run_bot.py resume %s` or restart with the changed config",
                   account.name, message, account.name)
+
+    def _hold(self, account: Account, exc: PublishError) -> None:
+        """Make the whole account wait as ``exc`` (one of HOLDS) says."""
+        if isinstance(exc, AuthFailed):
+            self._pause_for_auth(account, exc.message or type(exc).__name__)
+        elif isinstance(exc, Suspended):
+            self._suspend(account, exc)
+        else:
+            self._wait(account, exc)
 
     def _suspend(self, account: Account, exc: Suspended) -> None:
         action = exc.action or f"fix it on the platform, then run `run_bot.py resume {account.name}`"
@@ -330,12 +334,8 @@ class Publisher:
     def _lookup_failed(self, account: Account, row, exc: PublishError) -> None:
         """The orphan stays ``sending`` (never guess); pause the account when the
         platform said so, since its other sends would meet the same answer."""
-        if isinstance(exc, AuthFailed):
-            self._pause_for_auth(account, exc.message or "AuthFailed")
-        elif isinstance(exc, Suspended):
-            self._suspend(account, exc)
-        elif isinstance(exc, RateLimited):
-            self._wait(account, exc)
+        if _hold_label(exc):
+            self._hold(account, exc)
         log.warning("account %s: cannot check post %s after a restart (%s); will retry",
                     account.name, row.id, exc.message or type(exc).__name__)
 
@@ -349,6 +349,14 @@ class Publisher:
                                count_attempt=False)
             log.info("account %s: post %s not on the platform after a restart; will send it",
                      account.name, row.id)
+
+
+# Answers about the account rather than one post, and how a held post says so.
+HOLDS = ((AuthFailed, "auth failed"), (Suspended, "account suspended"), (RateLimited, "rate limited"))
+
+
+def _hold_label(exc: PublishError) -> str | None:
+    return next((label for kind, label in HOLDS if isinstance(exc, kind)), None)
 
 
 def _since(row) -> datetime:

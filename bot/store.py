@@ -106,8 +106,9 @@ class Ingested:
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE
     so concurrent writers queue instead of failing half-way."""
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:" and not _is_uri(url):
-        folder = Path(url[len("sqlite:///"):]).parent
+    path = sqlite_file(url)
+    if path:
+        folder = Path(path).parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -120,9 +121,14 @@ def make_engine(url: str) -> sa.Engine:
     return engine
 
 
-def _is_uri(url: str) -> bool:
-    """A ``sqlite:///file:...?uri=true`` URL: SQLite reads it, not a plain path."""
-    return "uri=true" in url.partition("?")[2].lower()
+def sqlite_file(url: str) -> str | None:
+    """The file of a plain SQLite URL; None for memory, a server, or a
+    ``sqlite:///file:...?uri=true`` URL (SQLite reads that one, not us)."""
+    prefix = "sqlite:///"
+    path, _, query = (url[len(prefix):] if url.startswith(prefix) else "").partition("?")
+    if path in ("", ":memory:") or "uri=true" in query.lower():
+        return None
+    return path
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
@@ -172,9 +178,7 @@ class Store:
         self.reader = self.engine.execution_options(herald_read=True)
         self.clock = clock
         self.where = dbguard.describe(self.engine.url)
-        sqlite_file = (self.engine.dialect.name == "sqlite" and self.where != ":memory:"
-                       and not _is_uri(url))
-        self.watch = dbguard.FileWatch(self.where if sqlite_file else None)
+        self.watch = dbguard.FileWatch(sqlite_file(url))
         self.health = dbguard.Reporter()
 
     def migrate(self) -> None:
@@ -408,12 +412,9 @@ class Store:
         wait already set (another worker's monthly cap) is kept."""
         c = account_state.c
         longer = sa.and_(c.paused_until.is_not(None), c.paused_until > sa.literal(until, TS()))
-        with self.tx() as conn:
-            insert_ignore(conn, account_state, {"name": name, "updated_at": self.clock()}, ["name"])
-            conn.execute(account_state.update().where(c.name == name).values(
-                updated_at=self.clock(),
-                paused_until=sa.case((longer, c.paused_until), else_=sa.literal(until, TS())),
-                wait_reason=sa.case((longer, c.wait_reason), else_=sa.literal(_text(reason)))))
+        self.set_account(name,
+                         paused_until=sa.case((longer, c.paused_until), else_=sa.literal(until, TS())),
+                         wait_reason=sa.case((longer, c.wait_reason), else_=sa.literal(_text(reason))))
 
     # -- reporting -----------------------------------------------------------
 
