@@ -165,7 +165,8 @@ class _Checker:
             self.err("", f"expected a mapping of settings (feeds, accounts, routes, ...), got {kind_of(raw)}")
             return Config(path, "UTC", DEFAULT_DATABASE, "INFO", (), (), ())
         top = self.mapping(raw, "", {"version", "timezone", "database", "log_level", "http",
-                                     "publish_every", "feeds", "accounts", "routes"},
+                                     "publish_every", "feeds", "accounts", "routes", "http_listen",
+                                     "log_format", "retention"},
                            {"feeds", "accounts", "routes"})
         version = top.get("version", 1)
         if not (_is(version, int) and version == 1):
@@ -180,7 +181,9 @@ class _Checker:
                       log_level=self.log_level(top), feeds=feeds, accounts=accounts,
                       routes=routes, http=self.http(top.get("http")),
                       publish_every=self.duration(top, "publish_every", "", timedelta(seconds=15),
-                                                  ("1s", "1h")))
+                                                  ("1s", "1h")),
+                      http_listen=self.listen(top), log_format=self.log_format(top),
+                      retention=self.duration(top, "retention", "", timedelta(days=90), ("1d", "3650d")))
 
     def timezone(self, raw: dict, key: str, path: str, default: str) -> str:
         name = self.value(raw, key, path, str, default)
@@ -208,6 +211,24 @@ class _Checker:
             self.err("log_level", f"expected one of {', '.join(LOG_LEVELS)}")
             return "INFO"
         return level
+
+    def listen(self, top: dict) -> tuple[str, int] | None:
+        text = self.value(top, "http_listen", "", str, None)
+        if text is None:
+            return None
+        host, sep, port = text.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            self.err("http_listen", f'expected host:port like "127.0.0.1:9108", got {shown(text)}')
+            return None
+        return host, int(port)
+
+    def log_format(self, top: dict) -> str:
+        fmt = self.value(top, "log_format", "", str, "text")
+        if fmt not in ("text", "json"):
+            self.err("log_format", "expected text or json")
+            return "text"
+        return fmt
 
     def http(self, raw: Any) -> HttpSettings:
         if raw is None:

@@ -118,6 +118,9 @@ class Config:
     routes: tuple[RouteConfig, ...]
     http: HttpSettings = HttpSettings()
     publish_every: timedelta = timedelta(seconds=15)
+    http_listen: tuple[str, int] | None = None   # (host, port) of /healthz and /metrics; None: off
+    log_format: str = "text"                     # text | json
+    retention: timedelta = timedelta(days=90)    # settled posts older than this are pruned
 
     __repr__ = _masked_repr
 
