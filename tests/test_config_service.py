@@ -3,7 +3,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.config import load
+from bot import config as configmod
 from bot.errors import ConfigError
 
 BASE = """
@@ -16,7 +16,7 @@ routes: [{feeds: [f], accounts: [c]}]
 def load(tmp_path, extra=""):
     path = tmp_path / "herald.yaml"
     path.write_text(BASE + extra)
-    return load(path, env={})
+    return configmod.load(path, env={})
 
 
 def test_defaults_keep_the_listener_off(tmp_path):
