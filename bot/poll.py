@@ -24,16 +24,18 @@ MAX_CACHE_AGE = timedelta(hours=6)
 
 class Poller:
     """Polls feeds into the store. ``accounts_for(feed_name)`` gives the
-    (account, priority) pairs routed from that feed."""
+    (account, priority) pairs routed from that feed; ``observer`` (a
+    bot.metrics.Observer) hears of every poll attempt."""
 
     def __init__(self, store: Store, client: HttpClient, leads: LeadFinder,
                  accounts_for: Callable[[str], Sequence[tuple[str, int]]],
-                 clock: Callable[[], datetime]):
+                 clock: Callable[[], datetime], observer=None):
         self.store = store
         self.client = client
         self.leads = leads
         self.accounts_for = accounts_for
         self.clock = clock
+        self.observer = observer
 
     def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
         """Poll ``feed`` once if it is due (or ``force``); None when skipped or
@@ -42,11 +44,17 @@ class Poller:
         try:
             return self._poll(feed, force)
         except StoreError as exc:  # the store logged it once
+            self._observe(feed, False, 0)
             if exc.fatal:
                 raise
         except Exception as exc:
             self._crashed(feed, exc)
         return None
+
+    def _observe(self, feed: FeedConfig, ok: bool, new: int) -> None:
+        # Not imported from bot.metrics: the poller needs no Prometheus.
+        if self.observer is not None:
+            self.observer.polled(feed.name, ok, new)
 
     def _poll(self, feed: FeedConfig, force: bool) -> Ingested | None:
         row = self.store.feed_row(feed.name, feed.url)
@@ -60,6 +68,7 @@ class Poller:
             result = fetch(self.client, feed, state)
         except FeedError as exc:
             self._failed(feed, row.error_streak or 0, exc)
+            self._observe(feed, False, 0)
             return None
         return self._succeeded(feed, row.primed_at is not None, result)
 
@@ -80,6 +89,7 @@ class Poller:
             self._failed(feed, row.error_streak or 0, FeedError(reason))
         except StoreError:
             pass  # logged by the store; the feed is tried again next time
+        self._observe(feed, False, 0)
 
     def _succeeded(self, feed: FeedConfig, primed: bool, result: FetchResult) -> Ingested:
         now = self.clock()
@@ -91,6 +101,7 @@ class Poller:
         if result.articles is None:
             self.store.update_feed(feed.name, **values)
             log.debug("feed %s: not modified", feed.name)
+            self._observe(feed, True, 0)
             return Ingested(new=0, queued=0, primed=False)
         values.update(etag=result.etag, last_modified=result.last_modified)
         found = self._with_leads(feed, primed, result.articles)
@@ -98,6 +109,7 @@ class Poller:
                                      backfill=feed.backfill, max_age=feed.max_age)
         self.store.update_feed(feed.name, **values)
         self._log(feed, ingested)
+        self._observe(feed, True, ingested.new)
         return ingested
 
     def _with_leads(self, feed: FeedConfig, primed: bool, found: list[Article]) -> list[Article]:

@@ -64,12 +64,13 @@ class Account:
 
 class Publisher:
     """Runs publish passes. ``hashtags(feed, account)`` gives the keyword map
-    for a post (the account's merged with its routes')."""
+    for a post (the account's merged with its routes'); ``observer`` (a
+    bot.metrics.Observer) hears of every post that becomes sent, failed or skipped."""
 
     def __init__(self, store: Store, accounts: Sequence[Account], clock: Callable[[], datetime],
                  worker: str, *, hashtags: HashtagMap = lambda f, a: {},
                  rng: Callable[[], float] = random.random, dry_run: Adapter | None = None,
-                 exclusive: bool = True):
+                 exclusive: bool = True, observer=None):
         self.store = store
         self.accounts = list(accounts)
         self.clock = clock
@@ -87,6 +88,7 @@ class Publisher:
         self.stopping = threading.Event()
         # Failed tries in a row per account, across rows; a success resets it.
         self._failures: dict[str, int] = {}
+        self.observer = observer
 
     def stop(self) -> None:
         """Finish the post in flight, then send nothing more (for SIGTERM)."""
@@ -137,6 +139,7 @@ class Publisher:
                                      paused_until=paused_until)
         for gone in expired:
             self.store.mark_skipped(rows[gone.key].id, "expired: waited longer than expire_after")
+            self._settled(account, rows[gone.key], "skipped")
             log.info("account %s: post %s skipped, waited longer than expire_after",
                      account.name, gone.key)
         return rows[slot.key] if slot else None
@@ -197,6 +200,7 @@ class Publisher:
             self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
             return 0
         self.store.mark_sent(row.id, receipt.platform_id)
+        self._settled(account, row, "sent")
         self._failures.pop(account.name, None)
         log.info("post sent: account %s, id %s, %r", account.name, receipt.platform_id, post.title[:60])
         return 1
@@ -209,12 +213,14 @@ class Publisher:
             self._shown.add(row.id)
         else:
             self.store.mark_failed(row.id, reason)
+            self._settled(account, row, "failed")
 
     def _failed(self, account: Account, row, post: Post, exc: PublishError) -> None:
         name, message = account.name, exc.message or type(exc).__name__
         if isinstance(exc, AlreadyPosted):
             platform_id = exc.platform_id or self._find_id(account, row, post) or "duplicate"
             self.store.mark_sent(row.id, platform_id, note=f"already posted: {message}")
+            self._settled(account, row, "sent")
             log.info("account %s: post %s was already posted; recorded as sent", name, row.id)
         elif label := _hold_label(exc):
             # About the account, not this post: the post waits with it, uncounted.
@@ -222,6 +228,7 @@ class Publisher:
             self._hold(account, exc)
         elif isinstance(exc, Rejected):
             self.store.mark_failed(row.id, f"rejected: {message}")
+            self._settled(account, row, "failed")
             log.error("account %s: post %s rejected by the platform: %s", name, row.id, message)
         else:
             self._transient(account, row, message)
@@ -256,6 +263,7 @@ class Publisher:
         attempts = (row.attempts or 0) + 1
         if attempts >= account.config.max_attempts:
             self.store.mark_failed(row.id, f"gave up after {attempts} attempts: {message}")
+            self._settled(account, row, "failed")
             log.error("account %s: post %s failed after %d attempts: %s",
                       account.name, row.id, attempts, message)
             return
@@ -298,6 +306,14 @@ class Publisher:
                      account.name, row.id, receipt.platform_id)
         return receipt
 
+    def _settled(self, account: Account, row, outcome: str) -> None:
+        """Tell the observer (not imported: the publisher needs no Prometheus).
+        First sight is the article's ``first_seen_at`` when the row carries it,
+        else its queue time, which is the item's first sight until a retry."""
+        if self.observer is not None:
+            first_seen = getattr(row, "first_seen_at", None) or row.queued_at
+            self.observer.settled(account.name, account.config.platform, outcome, first_seen)
+
     # -- after a crash -----------------------------------------------------------
 
     def _reconcile(self, account: Account) -> None:
@@ -323,6 +339,7 @@ class Publisher:
             # The lookup is unavailable (an X tier without timelines): never guess.
             self.store.mark_failed(row.id, f"outcome unknown after a restart, and the platform "
                                    f"cannot be asked ({exc.message}); check it, then retry or skip")
+            self._settled(account, row, "failed")
             log.error("account %s: post %s may or may not be on the platform; marked failed",
                       account.name, row.id)
             return
@@ -342,6 +359,7 @@ class Publisher:
     def _record_lookup(self, account: Account, row, receipt: Receipt | None) -> None:
         if receipt:
             self.store.mark_sent(row.id, receipt.platform_id, note="found on the platform after a restart")
+            self._settled(account, row, "sent")
             log.info("account %s: post %s found on the platform after a restart, id %s",
                      account.name, row.id, receipt.platform_id)
         else:
