@@ -36,6 +36,10 @@ IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 PERMANENT = (301, 308)
 REDIRECTS = (301, 302, 303, 307, 308)
 CHUNK = 64 * 1024
+# An unread body up to this size is read and dropped so the connection goes
+# back to the pool: a 304 or an error page must not cost the next poll a new
+# TCP and TLS handshake. A larger one is cheaper to hang up on.
+DRAIN_BYTES = 64 * 1024
 METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:ec2::254"))
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
@@ -125,7 +129,7 @@ class HttpClient:
             resp = self._send(url, headers, guard, start)
             if resp.status_code not in REDIRECTS or "location" not in resp.headers:
                 return self._finish(resp, url, url if hop and permanent else None, start)
-            resp.close()
+            self._release(resp, start)
             permanent = permanent and resp.status_code in PERMANENT
             url = _next_url(url, resp.headers["location"])
         raise FeedError("too many redirects")
@@ -206,10 +210,26 @@ class HttpClient:
             self._raise_for_status(resp)
             body = b"" if resp.status_code == 304 else self._read_body(resp, start)
         finally:
-            resp.close()
+            self._release(resp, start)
         return Response(url=url, status=resp.status_code,
                         headers=MappingProxyType(resp.headers.copy()), body=body,
                         permanent_url=moved)
+
+    def _release(self, resp: requests.Response, start: float) -> None:
+        """Give the connection back to the pool if what is left of the body is
+        small and arrives within the deadline; hang up otherwise."""
+        left = DRAIN_BYTES
+        try:
+            while left > 0 and self._monotonic() - start < self.settings.deadline:
+                self._tighten_socket(resp, start)
+                chunk = resp.raw.read1(min(CHUNK, left), decode_content=True)
+                if not chunk:
+                    resp.raw.release_conn()  # read to the end: the connection is reusable
+                    return
+                left -= len(chunk)
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
+            pass  # a broken connection is closed below, never reused
+        resp.close()
 
     def _raise_for_status(self, resp: requests.Response) -> None:
         status = resp.status_code

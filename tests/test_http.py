@@ -384,3 +384,112 @@ def test_response_headers_give_the_charset(httpserver):
         RSS, content_type="application/rss+xml; charset=EUC-KR")
     resp = client().get(httpserver.url_for("/feed"), guard=False)
     assert content_charset(resp.headers) == "EUC-KR"
+
+
+# ---------------------------------------------------------------- keep-alive
+
+
+class _Counting(ThreadingHTTPServer):
+    """A keep-alive HTTP/1.1 server that counts the TCP connections it accepted."""
+
+    daemon_threads = True
+
+    def __init__(self, handler):
+        super().__init__(("127.0.0.1", 0), handler)
+        self.connections = 0
+
+    def process_request(self, request, client_address):
+        self.connections += 1
+        super().process_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # the client hanging up on a large body is what some tests want
+
+
+def _handler(status_for, body=b"", extra=()):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 -- the stdlib's name
+            status = status_for(self)
+            self.send_response(status)
+            for key, value in extra:
+                self.send_header(key, value)
+            sent = b"" if status == 304 else body
+            self.send_header("ETag", '"v1"')
+            if status != 304:
+                self.send_header("Content-Length", str(len(sent)))
+            self.end_headers()
+            self.wfile.write(sent)
+
+        def log_message(self, *args):
+            pass
+    return Handler
+
+
+@pytest.fixture
+def counting():
+    servers = []
+
+    def start(status_for, body=b"", extra=()):
+        server = _Counting(_handler(status_for, body, extra))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server, f"http://127.0.0.1:{server.server_address[1]}/feed"
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_conditional_polls_answered_304_share_one_connection(counting):
+    def status(handler):
+        return 304 if handler.headers.get("If-None-Match") == '"v1"' else 200
+    server, url = counting(status, RSS)
+    http = client()
+    first = http.get(url, guard=False)
+    answers = [http.get(url, guard=False, etag=first.headers["etag"]).status for _ in range(20)]
+    assert answers == [304] * 20
+    assert server.connections == 1
+
+
+def test_full_bodies_and_small_error_pages_keep_the_connection(counting):
+    calls = iter([200, 500, 200, 404, 304, 200])
+    server, url = counting(lambda _h: next(calls), RSS * 10)
+    http = client()
+    outcomes = []
+    for _ in range(6):
+        try:
+            outcomes.append(http.get(url, guard=False).status)
+        except FeedError as exc:
+            outcomes.append(exc.reason)
+    assert outcomes == [200, "HTTP 500", 200, "HTTP 404", 304, 200]
+    assert server.connections == 1
+
+
+def test_a_large_unread_error_body_closes_the_connection(counting):
+    server, url = counting(lambda _h: 500, b"x" * (1024 * 1024))
+    http = client()
+    for _ in range(3):
+        with pytest.raises(FeedError, match="^HTTP 500$"):
+            http.get(url, guard=False)
+    assert server.connections == 3
+
+
+def test_a_body_over_the_cap_closes_the_connection(counting):
+    server, url = counting(lambda _h: 200, b"x" * 200_000)
+    http = client(max_bytes=100_000)
+    for _ in range(2):
+        with pytest.raises(FeedError, match="^body larger than"):
+            http.get(url, guard=False)
+    assert server.connections == 2
+
+
+def test_redirect_hops_reuse_the_connection(counting):
+    def status(handler):
+        return 302 if handler.path == "/feed" else 200
+    server, url = counting(status, RSS, extra=(("Location", "/final"),))
+    http = client()
+    for _ in range(3):
+        assert http.get(url, guard=False).body == RSS
+    assert server.connections == 1
