@@ -91,6 +91,10 @@ account_state = sa.Table(
     sa.Column("name", sa.String(200), primary_key=True), sa.Column("paused_reason", sa.Text),
     sa.Column("paused_until", TS), sa.Column("auth_failed_fingerprint", sa.String(64)),
     sa.Column("updated_at", TS), sa.Column("wait_reason", sa.Text))   # 0004
+workers = sa.Table(
+    "workers", meta,   # 0005
+    sa.Column("worker", sa.String(200), primary_key=True), sa.Column("host", sa.String(255)),
+    sa.Column("pid", sa.Integer), sa.Column("started_at", TS), sa.Column("beat_at", TS))
 
 
 @dataclass(frozen=True)
@@ -157,6 +161,15 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequ
         # reports rowcount -1; ask for a row back and count that instead.
         return conn.execute(stmt.returning(sa.literal(1))).first() is not None
     return conn.execute(stmt).rowcount == 1
+
+
+def upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str]) -> None:
+    """INSERT, or UPDATE the row with the same ``keys``: one statement on both
+    SQLite and PostgreSQL."""
+    dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
+    stmt = dialect.insert(table).values(**values)
+    changed = {k: v for k, v in values.items() if k not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
 
 
 def db_key(value: str) -> str:
@@ -415,6 +428,26 @@ class Store:
         self.set_account(name,
                          paused_until=sa.case((longer, c.paused_until), else_=sa.literal(until, TS())),
                          wait_reason=sa.case((longer, c.wait_reason), else_=sa.literal(_text(reason))))
+
+    # -- workers -------------------------------------------------------------
+
+    def beat(self, worker: str, host: str, pid: int, started_at: datetime) -> None:
+        """The running ``worker`` is alive now (its row made or refreshed)."""
+        with self.tx() as conn:
+            upsert(conn, workers, {"worker": worker, "host": host, "pid": pid,
+                                   "started_at": started_at, "beat_at": self.clock()}, ["worker"])
+
+    def workers(self) -> list[sa.Row]:
+        """Heartbeat rows (.worker .host .pid .started_at .beat_at), newest beat
+        first; a worker that died without ``end_worker`` stays until it ages."""
+        with self.read() as conn:
+            return list(conn.execute(workers.select().order_by(workers.c.beat_at.desc(),
+                                                               workers.c.worker)))
+
+    def end_worker(self, worker: str) -> None:
+        """A clean shutdown: the worker's row goes."""
+        with self.tx() as conn:
+            conn.execute(workers.delete().where(workers.c.worker == worker))
 
     # -- reporting -----------------------------------------------------------
 
