@@ -19,6 +19,8 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bot import dbguard
@@ -109,15 +111,8 @@ class Ingested:
 
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE
-    so concurrent writers queue instead of failing half-way."""
-    path = sqlite_file(url)
-    if path:
-        folder = Path(path).parent
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"database folder {folder} cannot be created ({exc.strerror}); "
-                             "create it, writable by the user Herald runs as") from None
+    so concurrent writers queue instead of failing half-way. Nothing is
+    created until the first connection (``Store.migrate`` makes the folder)."""
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connect)
@@ -133,6 +128,29 @@ def sqlite_file(url: str) -> str | None:
     if path in ("", ":memory:") or "uri=true" in query.lower():
         return None
     return path
+
+
+def make_folder(path: str | None) -> None:
+    """The folder of a SQLite file, made when missing."""
+    if not path:
+        return
+    folder = Path(path).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"database folder {folder} cannot be created ({exc.strerror}); "
+                         "create it, writable by the user Herald runs as") from None
+
+
+def _alembic() -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def code_revision() -> str:
+    """The newest migration this Herald has."""
+    return ScriptDirectory.from_config(_alembic()).get_current_head()
 
 
 def _sqlite_begin(conn: sa.Connection) -> None:
@@ -194,17 +212,55 @@ class Store:
         self.watch = dbguard.FileWatch(sqlite_file(url))
         self.health = dbguard.Reporter()
 
-    def migrate(self) -> None:
-        """Create or upgrade the schema to the newest migration."""
-        cfg = AlembicConfig()
-        cfg.set_main_option("script_location", str(MIGRATIONS))
+    def migrate(self, revision: str = "head") -> tuple[str | None, str | None]:
+        """Create or upgrade the schema to ``revision`` (the newest migration
+        by default). Returns the database's revision before and after."""
+        make_folder(sqlite_file(self.url))
+        cfg = _alembic()
         with self.tx() as conn:
             if conn.dialect.name == "postgresql":
                 # Workers starting together would race to create the same
                 # tables; the lock is held until this transaction ends.
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(MIGRATE_LOCK)))
+            before = MigrationContext.configure(conn).get_current_revision()
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+            command.upgrade(cfg, revision)
+            return before, MigrationContext.configure(conn).get_current_revision()
+
+    def db_revision(self) -> str | None:
+        """The database's migration, None when it has none; reads only (a
+        SQLite file that does not exist is not created)."""
+        path = sqlite_file(self.url)
+        if path and not Path(path).exists():
+            return None
+        with self.read() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def schema_state(self) -> str:
+        """"current", "behind" (older than this Herald), "ahead" (newer: made
+        by a later Herald) or "empty" (no Herald schema). Changes nothing."""
+        found = self.db_revision()
+        if found is None:
+            return "empty"
+        script = ScriptDirectory.from_config(_alembic())
+        if found == script.get_current_head():
+            return "current"
+        known = {r.revision for r in script.walk_revisions()}
+        return "behind" if found in known else "ahead"
+
+    def require_current(self) -> None:
+        """For commands that only look: raise StoreError unless the schema is
+        the one this Herald expects. An empty database is refused too: the
+        empty report it would give hides a mistyped database path."""
+        state = self.schema_state()
+        advice = {
+            "empty": "holds no Herald database yet: run `run_bot.py migrate` "
+                     "(the service also creates it when it starts)",
+            "behind": "the database is older than this Herald: run `run_bot.py migrate`",
+            "ahead": "the database is newer than this Herald: upgrade Herald",
+        }
+        if state != "current":
+            raise StoreError(f"{self.where}: {advice[state]}")
 
     @contextmanager
     def tx(self, engine: sa.Engine | None = None) -> Iterator[sa.Connection]:
