@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -289,6 +291,42 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def backup(self, path: str) -> None:
+        """A consistent copy of a SQLite database in ``path``, made while the
+        service goes on writing (VACUUM INTO reads one snapshot; writers are not
+        stopped). The copy is written beside ``path`` and renamed into place,
+        so a failed backup leaves no half file. An existing file is never
+        overwritten unless it is empty (as ``mktemp`` leaves one). PostgreSQL:
+        StoreError saying to use pg_dump, which does this job there."""
+        if self.engine.dialect.name != "sqlite":
+            raise StoreError(f"{self.where} is a PostgreSQL database: back it up with pg_dump "
+                             "(pg_dump --format=custom --file=herald.dump DBNAME; restore with "
+                             "pg_restore)")
+        if not sqlite_file(self.url):
+            raise StoreError(f"{self.where}: only a database file can be backed up")
+        target = Path(path)
+        _check_target(target)
+        partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+        self.watch.check()
+        try:
+            partial.unlink(missing_ok=True)   # left by a crashed backup of a process with our pid
+            self._vacuum_into(partial)
+            _sync(partial)
+            os.replace(partial, target)
+            _sync(target.parent)
+        except (sqlite3.Error, OSError) as exc:
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise StoreError(f"backup of {self.where} to {target} failed: {detail}") from None
+        finally:
+            partial.unlink(missing_ok=True)
+
+    def _vacuum_into(self, target: Path) -> None:
+        conn = self.engine.raw_connection()  # VACUUM refuses to run inside BEGIN
+        try:
+            conn.cursor().execute("VACUUM INTO ?", (str(target),))
+        finally:
+            conn.close()
+
     # -- feeds ---------------------------------------------------------------
 
     def feed_row(self, name: str, configured_url: str) -> sa.Row:
@@ -537,6 +575,23 @@ def story_key(url: str) -> str:
     if sep and scheme in ("http", "https"):
         key = rest.removeprefix("www.")
     return _text(key)
+
+
+def _check_target(target: Path) -> None:
+    if not target.parent.is_dir():
+        raise StoreError(f"backup {target}: the folder {target.parent} does not exist")
+    if target.is_dir() or (target.exists() and target.stat().st_size > 0):
+        raise StoreError(f"backup {target} exists; Herald never overwrites a file: "
+                         "choose a new name or move that one away")
+
+
+def _sync(path: Path) -> None:
+    """Make ``path`` (a file, or a folder after a rename) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _text(value: str | None) -> str | None:

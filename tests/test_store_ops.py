@@ -2,7 +2,11 @@
 changed) by read-only commands, online backups and queue figures for metrics."""
 from __future__ import annotations
 
+import os
+import sqlite3
+import threading
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,7 +14,7 @@ import sqlalchemy as sa
 from bot.errors import StoreError
 from bot.store import Store, code_revision
 from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
-from tests.helpers import T0, Clock
+from tests.helpers import T0, Clock, article
 
 
 def open_store(url: str, clock=None) -> Store:
@@ -127,3 +131,121 @@ def test_a_missing_sqlite_file_and_folder_are_not_created_by_a_look(tmp_path):
     assert not path.parent.exists()
     store.migrate()
     assert path.exists() and store.schema_state() == "current"
+
+
+# -- backup --------------------------------------------------------------------
+
+ACCOUNTS = [("x", 0)]
+
+
+def fill(store: Store, first: int, n: int, feed: str = "world") -> None:
+    store.feed_row(feed, "https://news.example.org/rss")
+    store.ingest(feed, [article(k) for k in range(first, first + n)], ACCOUNTS)
+
+
+def contents(path: Path) -> dict[str, list[tuple]]:
+    """Every row of Herald's tables in a SQLite file, read with plain sqlite3."""
+    conn = sqlite3.connect(path)
+    try:
+        names = [r[0] for r in conn.execute("select name from sqlite_master where type='table'")]
+        return {t: sorted(conn.execute(f'select * from "{t}"'), key=repr) for t in names}
+    finally:
+        conn.close()
+
+
+def test_a_backup_of_a_quiet_database_has_the_same_rows(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'herald.db'}")
+    fill(store, 0, 5)
+    fill(store, 5, 3)   # after the first sight: three posts queued
+    store.beat("svc", "host-a", 7, T0)
+    store.backup(str(tmp_path / "copy.db"))
+    assert contents(tmp_path / "copy.db") == contents(tmp_path / "herald.db")
+    assert len(contents(tmp_path / "copy.db")["outbox"]) == 3
+    copy = Store(f"sqlite:///{tmp_path / 'copy.db'}", Clock())
+    assert copy.schema_state() == "current" and len(copy.queue("x")) == 3
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def test_a_backup_while_another_thread_writes_is_consistent(tmp_path):
+    url = f"sqlite:///{tmp_path / 'herald.db'}"
+    store = open_store(url)
+    fill(store, 0, 1)
+    writer_store = Store(url, Clock())   # another connection pool, like another process
+    stop = threading.Event()
+    written = []
+
+    def writer():
+        n = 1
+        while not stop.is_set():
+            fill(writer_store, n * 10, 10)
+            written.append(n)
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        copies = []
+        while len(copies) < 5 or len(written) < 5:
+            copies.append(tmp_path / f"copy-{len(copies)}.db")
+            store.backup(str(copies[-1]))
+    finally:
+        stop.set()
+        thread.join()
+    sizes = []
+    for copy in copies:
+        conn = sqlite3.connect(copy)
+        assert conn.execute("pragma integrity_check").fetchone() == ("ok",)
+        # One snapshot: every queued post's story and item made it, none half.
+        assert conn.execute("select count(*) from outbox o left join articles a "
+                            "on a.id = o.article_id where a.id is null").fetchone() == (0,)
+        items = conn.execute("select count(*) from items").fetchone()[0]
+        posts = conn.execute("select count(*) from outbox").fetchone()[0]
+        assert items == posts + 1 and items % 10 == 1   # whole polls only
+        sizes.append(items)
+        conn.close()
+    assert sizes == sorted(sizes) and sizes[-1] > sizes[0]   # writes went on meanwhile
+    assert sizes[-1] <= len(contents(tmp_path / "herald.db")["items"])
+
+
+def test_a_backup_never_overwrites_a_file_but_fills_an_empty_one(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'herald.db'}")
+    fill(store, 0, 2)
+    kept = tmp_path / "kept.db"
+    kept.write_bytes(b"an older backup")
+    with pytest.raises(StoreError, match="exists; Herald never overwrites"):
+        store.backup(str(kept))
+    assert kept.read_bytes() == b"an older backup"
+    with pytest.raises(StoreError, match="exists; Herald never overwrites"):
+        store.backup(str(tmp_path / "herald.db"))   # its own file, above all
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    store.backup(str(empty))
+    assert len(contents(empty)["items"]) == 2
+
+
+def test_a_backup_into_a_missing_folder_says_so(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'herald.db'}")
+    with pytest.raises(StoreError, match="the folder .*nowhere does not exist"):
+        store.backup(str(tmp_path / "nowhere" / "copy.db"))
+
+
+def test_a_failed_backup_leaves_no_half_file(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path / 'herald.db'}")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("running as root: a read-only folder is writable")
+        with pytest.raises(StoreError, match=r"backup of .* to .*copy.db failed"):
+            store.backup(str(folder / "copy.db"))
+        assert list(folder.iterdir()) == []
+    finally:
+        folder.chmod(0o700)
+
+
+def test_postgresql_is_backed_up_with_pg_dump(postgres_url):
+    store = open_store(postgres_url)
+    with pytest.raises(StoreError, match="pg_dump"):
+        store.backup("/tmp/never-written.db")
+    assert not Path("/tmp/never-written.db").exists()
