@@ -146,7 +146,7 @@ def test_x_find_recent_matches_escaped_text_and_tco_links(fake_api):
 
 def test_x_find_recent_takes_the_user_id_from_the_access_token(fake_api):
     token = "1500000000000000777-AbCdEf"
-    fake_api.add_x_user(token, "its-secret-0001", "1500000000000000777", "numbered")
+    fake_api.states["twitter"].add_user(token, "its-secret-0001", "1500000000000000777", "numbered")
     creds = {**X_CREDS, "access_token": token, "access_token_secret": "its-secret-0001"}
     adapter = TwitterAdapter("x", {"api_base_url": fake_api.url},
                              {k: Secret(v) for k, v in creds.items()}, clock=lambda: NOW)

@@ -12,15 +12,15 @@ import pytest
 from .shapes import (PAGE_ID, PAGE_NAME, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN,
                      X_CONSUMER_KEY, X_CONSUMER_SECRET, X_USER_ID, X_USERNAME, Chaos)
 
-__all__ = ["FakeApi", "Chaos", "fake_api", "PAGE_ID", "PAGE_NAME", "PAGE_TOKEN",
+__all__ = ["FakeApi", "platforms", "Chaos", "fake_api", "PAGE_ID", "PAGE_NAME", "PAGE_TOKEN",
            "X_ACCESS_SECRET", "X_ACCESS_TOKEN", "X_CONSUMER_KEY", "X_CONSUMER_SECRET",
            "X_USER_ID", "X_USERNAME"]
 
 
 def __getattr__(name: str):
-    if name == "FakeApi":
-        from .server import FakeApi
-        return FakeApi
+    if name in ("FakeApi", "platforms"):
+        from . import server
+        return getattr(server, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -4,13 +4,24 @@ from __future__ import annotations
 import base64
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-from .shapes import Answer, Api, Reply
+from .shapes import (COMMON_FAULTS, CONTRACT_NOW, DUPLICATE_AND_PERMISSIONS, PAGE_ID, PAGE_NAME, PAGE_TOKEN,
+                     REGAIN_MINUTES, Answer, Api, Contract, FakePlatform, Page, Reply)
 
 GRAPH_PATH = re.compile(r"^/(v\d+\.\d+)/(.+)$")
 FEED_CAP = 100               # Graph serves at most 100 feed entries a page
+
+
+class GraphState:
+    """The Facebook Pages one fake server accepts."""
+
+    def __init__(self):
+        self.pages = {PAGE_ID: Page(PAGE_ID, PAGE_NAME, PAGE_TOKEN)}
+
+    def add_page(self, page_id: str, token: str, name: str) -> None:
+        self.pages[page_id] = Page(page_id, name, token)
 
 
 class GraphApi(Api):
@@ -22,7 +33,7 @@ class GraphApi(Api):
             return self.error(100, "Unknown path components", status=404)
         self.version, self.rest = match.groups()
         token = self._token()
-        self.page = next((p for p in self.fake.pages.values() if p.token == token), None)
+        self.page = next((p for p in self.state.pages.values() if p.token == token), None)
         if self.page is None:
             return self.error(190, "Invalid OAuth access token - Cannot parse access token")
         return None
@@ -149,3 +160,41 @@ def _after(posts: list[dict], cursor: str | None) -> int | None:
         return 0
     cursors = [_cursor(p) for p in posts]
     return cursors.index(cursor) + 1 if cursor in cursors else None
+
+
+def seed(fake, state: GraphState, count: int, at: datetime, text: str) -> None:
+    """``count`` posts the default Page made at ``at``."""
+    for n in range(count):
+        fake.record({"platform": "facebook", "account": PAGE_ID, "image_url": None,
+                     "text": f"{text} {n}", "link": None, "id": f"{PAGE_ID}_{fake.next_id()}",
+                     "at": at.timestamp()})
+
+
+def _flags(parser) -> None:
+    parser.add_argument("--page", action="append", default=[], metavar="ID:TOKEN:NAME",
+                        help="another Facebook Page the fake accepts")
+
+
+def _configure(state: GraphState, args) -> None:
+    for spec in args.page:
+        state.add_page(*spec.split(":", 2))
+
+
+FAKE = FakePlatform(
+    name="facebook", api=GraphApi, claims=lambda req: bool(GRAPH_PATH.match(req.path)),
+    seed=seed, state=GraphState, posting=("/feed", "/photos"), flags=_flags,
+    configure=_configure,
+    contract=Contract(
+        credentials={"page_access_token": PAGE_TOKEN},
+        wrong={"page_access_token": "wrong-page-token-0001"},
+        options=lambda url: {"graph_base_url": url, "page_id": PAGE_ID},
+        until=CONTRACT_NOW + timedelta(minutes=REGAIN_MINUTES),
+        image_path="/photos", image_refusal="graph-324",
+        has_image=lambda post: bool(post["image_url"]),
+        verify_names=f"{PAGE_NAME} (id {PAGE_ID})",
+        lookup_paths=("/feed",), page_size=FEED_CAP,
+        faults={**COMMON_FAULTS, **DUPLICATE_AND_PERMISSIONS}),
+    account=lambda url: {"platform": "facebook", "page_id": PAGE_ID, "graph_base_url": url,
+                         "credentials": {"page_access_token": "${FB_PAGE_TOKEN}"}},
+    env={"FB_PAGE_TOKEN": PAGE_TOKEN},
+)

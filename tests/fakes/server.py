@@ -1,7 +1,8 @@
-"""A fake X API v2 and Facebook Graph API on one 127.0.0.1 port.
+"""A fake platform server on one 127.0.0.1 port: X API v2, Graph API, and every
+platform fake that declares itself.
 
-It speaks the real request and answer shapes, checks OAuth 1.0a signatures and
-Page tokens, records every accepted post, and can be scripted per test
+It speaks the real request and answer shapes, checks each platform's credentials,
+records every accepted post, and can be scripted per test
 (``fake.script("429", reset=...)``) or run standalone for chaos tests::
 
     python -m tests.fakes.server --port 0 --fail-5xx 0.2 --rate-limit 0.05 \
@@ -9,12 +10,47 @@ Page tokens, records every accepted post, and can be scripted per test
 
 Standalone, it prints its port on one line when ready and serves
 ``GET /_fake/posts`` (JSON list of accepted posts) until SIGTERM or SIGINT.
+
+Adding a platform: write ``tests/fakes/<name>_api.py`` (any module here whose
+name ends in ``_api``); nothing in this file changes. The module exports
+
+    FAKE = FakePlatform(...)          # from .shapes
+
+with these fields (``shapes.FakePlatform`` and ``shapes.Contract`` document each):
+
+- ``name``: the adapter's ``platform``, as the registry in ``bot.adapters`` knows it.
+- ``api``: a ``shapes.Api`` subclass with ``authenticate() -> Reply | None``,
+  ``route() -> Reply`` and ``fault(answer) -> Reply``. It reads its accounts from
+  ``self.state``, records accepted posts with ``self.fake.record({...})`` (keys
+  "platform", "account", "text", "link", "id", plus whatever ``has_image`` reads)
+  and lists them with ``self.fake.posts_of(key, value)`` (newest first; ``at`` is
+  epoch seconds, from the server's clock). Ids come from ``self.fake.next_id()``.
+- ``claims(request) -> bool``: this request is the platform's (by path prefix, say
+  ``/api/`` or ``/xrpc/``); the first platform that claims a request answers it.
+- ``seed(fake, state, count, at, text)``: record ``count`` posts by the default
+  account made at ``at`` (``text`` + " n"), without requests, for paging tests.
+- ``state()``: builds this server's accounts (the default one the contract's
+  credentials name, and methods to add more); ``fake.states[name]`` holds it.
+- ``posting``: path suffixes of the posting requests (where chaos may accept slowly).
+- ``contract``: a ``shapes.Contract``; the platform then runs in
+  tests/test_adapter_contract.py. Its ``fault(answer)`` must answer each kind in
+  ``contract.faults`` (at least ``shapes.COMMON_FAULTS``: "401", "500", "503",
+  "400"; "502" and the odd shapes are shared), "429" with ``reset=`` (epoch) and
+  ``regain=`` (minutes) giving ``contract.until``, ``image_refusal`` under
+  ``image_path``, "hang", "slow-accept" and "trickle" (shared by ``Api``).
+- ``account(url) -> dict`` and ``env``: an account mapping for a config (credentials
+  as ``${VARS}`` named in ``env``), for tests/test_platforms_e2e.py.
+- ``flags(parser)`` / ``configure(state, args)``: optional standalone flags.
+
+``platforms()`` returns them by name.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import itertools
 import json
+import pkgutil
 import random
 import signal
 import socket
@@ -24,15 +60,22 @@ from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from .graph_api import GraphApi
-from .shapes import (PAGE_ID, PAGE_NAME, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN,
-                     X_CONSUMER_KEY, X_CONSUMER_SECRET, X_USER_ID, X_USERNAME, Answer, Chaos,
-                     Page, Reply, Request, XUser)
-from .x_api import XApi
+from .shapes import Answer, Chaos, FakePlatform, Reply, Request
 
-POSTING = ("/2/tweets", "/feed", "/photos")   # where chaos may accept slowly
+_PLATFORMS: dict[str, FakePlatform] = {}
+
+
+def platforms() -> dict[str, FakePlatform]:
+    """Every platform fake in this package (modules named ``*_api``), by name."""
+    if not _PLATFORMS:
+        for module in sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)])):
+            if module.endswith("_api"):
+                fake = importlib.import_module(f".{module}", __package__).FAKE
+                _PLATFORMS[fake.name] = fake
+    return dict(_PLATFORMS)
 
 
 class FakeApi:
@@ -42,9 +85,9 @@ class FakeApi:
                  log_file: str | None = None, clock: Callable[[], datetime] | None = None):
         # When each post was accepted (its created_at / created_time); tests pass a clock.
         self.clock = clock or (lambda: datetime.now(timezone.utc))
-        self.consumer = (X_CONSUMER_KEY, X_CONSUMER_SECRET)
-        self.x_users = {X_ACCESS_TOKEN: XUser(X_USER_ID, X_USERNAME, X_ACCESS_SECRET)}
-        self.pages = {PAGE_ID: Page(PAGE_ID, PAGE_NAME, PAGE_TOKEN)}
+        self.platforms = platforms()
+        self.states = {name: p.state() for name, p in self.platforms.items()}
+        self._posting = tuple(s for p in self.platforms.values() for s in p.posting)
         self.hang_seconds = hang_seconds
         self.chaos = chaos or Chaos()
         self.posts: list[dict] = []
@@ -106,12 +149,6 @@ class FakeApi:
         with self._lock:
             self._script.extend(Answer(kind, path, dict(params)) for kind in kinds)
 
-    def add_x_user(self, token: str, token_secret: str, user_id: str, username: str) -> None:
-        self.x_users[token] = XUser(user_id, username, token_secret)
-
-    def add_page(self, page_id: str, token: str, name: str) -> None:
-        self.pages[page_id] = Page(page_id, name, token)
-
     def next_fault(self, path: str) -> Answer | None:
         with self._lock:
             for answer in self._script:
@@ -127,7 +164,7 @@ class FakeApi:
         if roll < c.fail_5xx + c.rate_limit:
             return Answer("429", params={"reset": int(time.time()) + c.reset_seconds,
                                          "regain": max(1, c.reset_seconds // 60)})
-        if roll < c.fail_5xx + c.rate_limit + c.slow_accept and path.endswith(POSTING):
+        if roll < c.fail_5xx + c.rate_limit + c.slow_accept and path.endswith(self._posting):
             return Answer("slow-accept", params={"seconds": c.slow_seconds})
         return None
 
@@ -144,8 +181,10 @@ class FakeApi:
         with self._lock:
             self.requests.append({"method": req.method, "path": req.path, "query": req.query,
                                   "headers": dict(req.headers)})
-        api = XApi if req.path.startswith("/2/") else GraphApi
-        return api(self, req).answer()
+        platform = next((p for p in self.platforms.values() if p.claims(req)), None)
+        if platform is None:
+            return Reply(404, {"error": f"no fake platform serves {req.path}"})
+        return platform.api(self, req, self.states[platform.name]).answer()
 
     def record(self, post: dict) -> None:
         """Keep an accepted post; ``at`` (epoch seconds) is when it was created."""
@@ -154,16 +193,9 @@ class FakeApi:
             self.posts.append(post)
 
     def seed(self, platform: str, count: int, at: datetime, text: str = "Older story") -> None:
-        """Record ``count`` posts the default account made at ``at`` (to fill a
-        timeline without as many requests)."""
-        who = ({"account": X_USERNAME, "user_id": X_USER_ID, "media_ids": []}
-               if platform == "twitter" else {"account": PAGE_ID, "image_url": None})
-        for n in range(count):
-            post_id = self.next_id()
-            if platform == "facebook":
-                post_id = f"{PAGE_ID}_{post_id}"
-            self.record({"platform": platform, "text": f"{text} {n}", "link": None,
-                         "id": post_id, "at": at.timestamp(), **who})
+        """Record ``count`` posts the platform's default account made at ``at``
+        (to fill a timeline without as many requests)."""
+        self.platforms[platform].seed(self, self.states[platform], count, at, text)
 
     def posts_of(self, key: str, value: str) -> list[dict]:
         """Posts whose ``key`` is ``value``, newest first, as timelines list them."""
@@ -263,10 +295,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reset-seconds", type=int, default=60)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--log", default=None)
-    p.add_argument("--x-user", action="append", default=[], metavar="TOKEN:SECRET:ID:NAME",
-                   help="another X account the fake accepts")
-    p.add_argument("--page", action="append", default=[], metavar="ID:TOKEN:NAME",
-                   help="another Facebook Page the fake accepts")
+    for platform in platforms().values():
+        if platform.flags:
+            platform.flags(p)
     return p.parse_args(argv)
 
 
@@ -278,10 +309,9 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
     with FakeApi(port=a.port, chaos=chaos, log_file=a.log) as fake:
-        for spec in a.x_user:
-            fake.add_x_user(*spec.split(":", 3))
-        for spec in a.page:
-            fake.add_page(*spec.split(":", 2))
+        for name, platform in fake.platforms.items():
+            if platform.configure:
+                platform.configure(fake.states[name], a)
         print(fake.port, flush=True)
         done.wait()
 

@@ -1,9 +1,14 @@
-"""What the fake X and Graph APIs share: accepted credentials, scripted answers, replies."""
+"""What the fake platform APIs share: accepted credentials, scripted answers, replies,
+and ``FakePlatform`` / ``Contract``, what a platform fake module declares (see server.py)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl
+
+from bot.errors import AlreadyPosted, AuthFailed, Rejected, Transient
 
 # The credentials the fake accepts unless told otherwise.
 X_CONSUMER_KEY = "fake-consumer-key-0001"
@@ -85,10 +90,15 @@ class Request:
 
 
 class Api:
-    """What both fake APIs share: scripted faults first, then the real route."""
+    """What every fake API shares: scripted faults first, then the real route.
 
-    def __init__(self, fake, req: Request):
-        self.fake, self.req = fake, req
+    A subclass implements ``authenticate() -> Reply | None`` (None: let it in),
+    ``route() -> Reply`` (the real answer) and ``fault(answer) -> Reply`` (a
+    scripted fault kind in the platform's own error shape). ``self.state`` is
+    what its FakePlatform's ``state()`` built for this server (its accounts)."""
+
+    def __init__(self, fake, req: Request, state=None):
+        self.fake, self.req, self.state = fake, req, state
 
     def answer(self) -> Reply:
         denied = self.authenticate()
@@ -160,3 +170,57 @@ def _bytes(body: object) -> bytes:
     if isinstance(body, bytes):
         return body
     return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+
+
+# --- what a platform fake declares (read by server.py and the contract suite)
+
+# The contract suite's clock, and the reset it scripts a 429 with (``reset=`` epoch
+# seconds; ``regain=`` minutes for platforms that count in minutes).
+CONTRACT_NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
+RESET_EPOCH = int(CONTRACT_NOW.timestamp()) + 40 * 60
+REGAIN_MINUTES = 7
+
+# Fault kinds every fake answers in its platform's shape, and the error each must become.
+COMMON_FAULTS: Mapping[str, type] = {
+    "401": AuthFailed, "500": Transient, "503": Transient, "502": Transient, "400": Rejected,
+}
+# Kinds a platform may have too (X and Graph do): add them to Contract.faults.
+DUPLICATE_AND_PERMISSIONS: Mapping[str, type] = {
+    "403-duplicate": AlreadyPosted, "403-permissions": AuthFailed,
+}
+
+
+@dataclass(frozen=True)
+class Contract:
+    """How the adapter contract suite builds this platform's adapter against the fake,
+    and what it expects of it."""
+
+    credentials: Mapping[str, str]              # what the fake accepts
+    wrong: Mapping[str, str]                    # credentials the fake refuses (401)
+    options: Callable[[str], dict]              # fake base URL -> account options
+    until: datetime                             # RateLimited.until after script("429", reset=RESET_EPOCH, regain=REGAIN_MINUTES)
+    image_path: str                             # a path piece of the image upload request
+    image_refusal: str                          # the fault kind that refuses the image there
+    has_image: Callable[[dict], bool]           # recorded post -> it carries the image
+    verify_names: str                           # a piece of what verify() returns
+    lookup_paths: tuple[str, ...]               # path suffixes of find_recent's page GETs
+    page_size: int                              # posts per find_recent page (the fake's cap)
+    faults: Mapping[str, type] = field(default_factory=lambda: dict(COMMON_FAULTS))
+
+
+@dataclass(frozen=True)
+class FakePlatform:
+    """One platform the fake server speaks. A module ``tests/fakes/<anything>_api.py``
+    exports one as ``FAKE``; server.py finds it by that name pattern."""
+
+    name: str                                   # the adapter's ``platform`` (registry key)
+    api: type                                   # an Api subclass
+    claims: Callable[[Request], bool]           # this request is for this platform
+    seed: Callable[..., None]                   # (fake, state, count, at, text): old posts
+    state: Callable[[], object] = lambda: None  # per-server accounts/state, as Api.state
+    posting: tuple[str, ...] = ()               # path suffixes where chaos may accept slowly
+    contract: Contract | None = None            # None: not in the contract suite
+    account: Callable[[str], dict] | None = None   # e2e: fake URL -> account mapping (YAML)
+    env: Mapping[str, str] = field(default_factory=dict)   # e2e: the ${VARS} it uses
+    flags: Callable | None = None               # (argparse parser) -> None: standalone flags
+    configure: Callable | None = None           # (state, parsed args) -> None

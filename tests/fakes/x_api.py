@@ -14,12 +14,25 @@ from urllib.parse import unquote
 
 from oauthlib.oauth1.rfc5849 import signature
 
-from .shapes import Answer, Api, Reply, XUser
+from .shapes import (COMMON_FAULTS, DUPLICATE_AND_PERMISSIONS, RESET_EPOCH, X_ACCESS_SECRET,
+                     X_ACCESS_TOKEN, X_CONSUMER_KEY, X_CONSUMER_SECRET, X_USER_ID, X_USERNAME,
+                     Answer, Api, Contract, FakePlatform, Reply, XUser)
 
 URL_RE = re.compile(r"https?://\S+")
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"RIFF")
 TIMELINE_CAP = 3200          # X serves only a user's latest 3,200 tweets
 TOKEN_PREFIX = "7140dibdnow9c7btw"   # pagination tokens are opaque; this one ends in an id
+
+
+class XState:
+    """The X accounts one fake server accepts, and its app's consumer key."""
+
+    def __init__(self):
+        self.consumer = (X_CONSUMER_KEY, X_CONSUMER_SECRET)
+        self.users = {X_ACCESS_TOKEN: XUser(X_USER_ID, X_USERNAME, X_ACCESS_SECRET)}
+
+    def add_user(self, token: str, token_secret: str, user_id: str, username: str) -> None:
+        self.users[token] = XUser(user_id, username, token_secret)
 
 
 class XApi(Api):
@@ -36,15 +49,15 @@ class XApi(Api):
         if not header.startswith("OAuth "):
             return None
         oauth = {k: unquote(v) for k, v in re.findall(r'(\w+)="([^"]*)"', header)}
-        user = self.fake.x_users.get(oauth.get("oauth_token", ""))
-        if user is None or oauth.get("oauth_consumer_key") != self.fake.consumer[0]:
+        user = self.state.users.get(oauth.get("oauth_token", ""))
+        if user is None or oauth.get("oauth_consumer_key") != self.state.consumer[0]:
             return None
         params = list(self.req.query.items())
         params += [(k, v) for k, v in oauth.items() if k not in ("oauth_signature", "realm")]
         uri = signature.base_string_uri(f"http://{self.req.host}{self.req.path}")
         base = signature.signature_base_string(self.req.method, uri,
                                                signature.normalize_parameters(params))
-        keys = SimpleNamespace(client_secret=self.fake.consumer[1],
+        keys = SimpleNamespace(client_secret=self.state.consumer[1],
                                resource_owner_secret=user.token_secret)
         expected = signature.sign_hmac_sha1_with_client(base, keys)
         return user if hmac.compare_digest(expected, oauth.get("oauth_signature", "")) else None
@@ -223,3 +236,46 @@ def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
         return {}
     return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
             for part in message.iter_parts()}
+
+
+def seed(fake, state: XState, count: int, at: datetime, text: str) -> None:
+    """``count`` tweets the default user made at ``at``."""
+    for n in range(count):
+        fake.record({"platform": "twitter", "account": X_USERNAME, "user_id": X_USER_ID,
+                     "media_ids": [], "text": f"{text} {n}", "link": None,
+                     "id": fake.next_id(), "at": at.timestamp()})
+
+
+def _flags(parser) -> None:
+    parser.add_argument("--x-user", action="append", default=[], metavar="TOKEN:SECRET:ID:NAME",
+                        help="another X account the fake accepts")
+
+
+def _configure(state: XState, args) -> None:
+    for spec in args.x_user:
+        state.add_user(*spec.split(":", 3))
+
+
+CREDENTIALS = {"consumer_key": X_CONSUMER_KEY, "consumer_secret": X_CONSUMER_SECRET,
+               "access_token": X_ACCESS_TOKEN, "access_token_secret": X_ACCESS_SECRET}
+ENV = {"X_CONSUMER_KEY": X_CONSUMER_KEY, "X_CONSUMER_SECRET": X_CONSUMER_SECRET,
+       "X_ACCESS_TOKEN": X_ACCESS_TOKEN, "X_ACCESS_TOKEN_SECRET": X_ACCESS_SECRET}
+
+FAKE = FakePlatform(
+    name="twitter", api=XApi, claims=lambda req: req.path.startswith("/2/"), seed=seed,
+    state=XState, posting=("/2/tweets",), flags=_flags, configure=_configure,
+    contract=Contract(
+        credentials=CREDENTIALS,
+        wrong={**CREDENTIALS, "consumer_secret": "wrong-consumer-secret"},
+        options=lambda url: {"api_base_url": url},
+        until=datetime.fromtimestamp(RESET_EPOCH, timezone.utc),
+        image_path="/2/media/upload", image_refusal="400",
+        has_image=lambda post: bool(post["media_ids"]),
+        verify_names=f"@{X_USERNAME} (id {X_USER_ID})",
+        lookup_paths=("/tweets",), page_size=100,
+        faults={**COMMON_FAULTS, **DUPLICATE_AND_PERMISSIONS}),
+    account=lambda url: {
+        "platform": "twitter", "api_base_url": url,
+        "credentials": {key: "${%s}" % var for key, var in zip(CREDENTIALS, ENV)}},
+    env=ENV,
+)
