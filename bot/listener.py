@@ -93,8 +93,9 @@ class Listener:
             raise ConfigError(f"http_listen: cannot listen on {self.host}:{self.port} "
                               f"({exc.strerror or exc})") from None
         self.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, name="herald-http",
-                                        daemon=True)
+        # A short poll interval: stop() (SIGTERM, SIGHUP changing the address) waits for it.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,),
+                                        name="herald-http", daemon=True)
         self._thread.start()
         log.info("listening on http://%s:%d (/healthz, /metrics)", _shown_host(self.host), self.port)
 
@@ -151,6 +152,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     server_version = "Herald"
     sys_version = ""
     timeout = TIMEOUT
+    # Malformed requests get the library's error page: plain, short, no HTML.
+    error_message_format = "%(code)d %(message)s\n"
+    error_content_type = TEXT
 
     def do_GET(self) -> None:
         self._answer()
@@ -196,7 +200,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_request(self, code="-", size="-") -> None:
         # The path only: no query string, no header is ever written to the log.
-        log.debug("http %s %s -> %s", self.command, urlsplit(self.path).path, code)
+        # A malformed request has no path: its error answer is logged too.
+        path = urlsplit(getattr(self, "path", "") or "").path[:200]
+        log.debug("http %s %s -> %s", self.command or "-", path or "-", code)
 
     def log_message(self, format: str, *args) -> None:
         # Only malformed requests get here (send_error); their raw request
