@@ -1,4 +1,31 @@
-"""What the read-only commands print: config summary, status, previews."""
+"""What the read-only commands print: config summary, status, previews.
+
+``status`` reads the store and prints one report; ``status --json`` prints the
+same content as one JSON object with these keys (stable: a key is only ever
+added; ``version`` changes if one is renamed or removed). Times are ISO 8601
+with their offset, in the account's schedule time zone for what belongs to an
+account, else in the config's ``timezone``.
+
+- ``version`` (1), ``generated_at``, ``timezone`` (the config's zone name),
+  ``exit_code`` (0 or 1), ``problems``: the sentences that make it 1.
+- ``service``: ``running`` (a worker beat within 2 minutes) and ``workers``,
+  newest beat first: ``worker``, ``host``, ``pid``, ``since``,
+  ``last_heartbeat``, ``heartbeat_age_seconds``, ``alive``.
+- ``feeds``: ``name``, ``state`` ("ok", "retrying": failed once and backing
+  off, "failing": failed again after its back-off, "gone": polling stopped),
+  ``last_fetch``, ``last_success``, ``error_streak``, ``last_error``,
+  ``gone_reason``, ``next_try``.
+- ``failed_posts`` and ``recent_posts`` (sent): ``id``, ``account``, ``title``,
+  ``at``, ``article_url``, ``error``, ``platform_id``, ``permalink`` (the
+  post's URL on the platform, null when the store does not keep it).
+- ``accounts``: ``name``, ``platform``, ``timezone``, ``state`` ("ok",
+  "waiting": rate limited or backing off, which lifts by itself; "paused":
+  needs ``resume``), ``paused_reason``, ``resumes_by_itself``,
+  ``waiting_until``, ``wait_reason``, ``counts`` (status → number),
+  ``queue_total`` and ``queue``: the first 20 posts in send order with ``id``,
+  ``title``, ``at`` (null: not planned), ``reason``, ``expires_at``,
+  ``expires_before_sent`` (true: it expires before its turn comes).
+"""
 from __future__ import annotations
 
 import json
@@ -17,6 +44,15 @@ from bot.models import Article
 from bot.publish import Account, Publisher
 from bot.secret import redact_url
 from bot.store import Store
+
+JSON_VERSION = 1
+HEARTBEAT_STALE = timedelta(minutes=2)   # no beat for this long: no service running
+# A first failure is the poller's business (it backs off); failing again after
+# the back-off is a person's.
+FAILING_STREAK = 2
+PLAN_HORIZON = timedelta(days=2)   # schedule.plan's default horizon, which Publisher.plan uses
+STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+QUEUE_LINES, FAILED_LINES, RECENT_LINES, TITLE_WIDTH = 20, 20, 10, 60
 
 
 def config_summary(config: Config, out: TextIO) -> None:
@@ -50,63 +86,10 @@ def _span(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-def _when(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M:%S}" if at else "never"
-
-
-def status(store: Store, publisher: Publisher, out: TextIO) -> None:
-    out.write("feeds:\n")
-    for row in store.feeds():
-        health = row.gone_reason or (f"failing x{row.error_streak}: {row.last_error}"
-                                     if row.error_streak else "ok")
-        out.write(f"  {row.name}: last fetch {_when(row.last_fetch_at)}, last success "
-                  f"{_when(row.last_success_at)}, {health}\n")
-    counts = store.outbox_counts()
-    out.write("accounts:\n")
-    for account in publisher.accounts:
-        c = counts.get(account.name, {})
-        line = ", ".join(f"{k} {c[k]}" for k in ("pending", "sending", "sent", "failed", "skipped") if c.get(k))
-        out.write(f"  {account.name} ({account.config.platform}): {line or 'nothing yet'}"
-                  f"{_pause(store, account.name)}\n")
-        _queue(publisher, account, out)
-    _rows(out, "failed posts", store.recent(["failed"], 20), lambda r: r.last_error or "")
-    _rows(out, "recent posts", store.recent(["sent"], 10), lambda r: f"id {r.platform_id}")
-
-
-def _pause(store: Store, name: str) -> str:
-    state = store.account_row(name)
-    if state and state.paused_reason:
-        return f"  [PAUSED: {state.paused_reason}; fix it, then `run_bot.py resume {name}`]"
-    if state and state.paused_until and state.paused_until > store.clock():
-        return f"  [{state.wait_reason or 'rate limited'} until {_when(state.paused_until)} UTC]"
-    return ""
-
-
 def _local(account: Account, at: datetime) -> str:
     """A planned time in the account's schedule time zone, which is how people read it."""
     tz = ZoneInfo(account.config.schedule.timezone if account.config.schedule else "UTC")
     return f"{at.astimezone(tz):%Y-%m-%d %H:%M} {tz.key}"
-
-
-def _queue(publisher: Publisher, account: Account, out: TextIO) -> None:
-    slots, rows = publisher.plan(account)
-    state = publisher.store.account_row(account.name)
-    if slots and state and state.paused_reason:
-        out.write(f"    {len(slots)} post(s) wait until the account is resumed\n")
-        return
-    for slot in slots[:20]:
-        row = rows[slot.key]
-        at = f"at {_local(account, slot.at)}" if slot.at else "not planned"
-        out.write(f"    #{row.id} {at} ({slot.reason}): {row.title[:70]}\n")
-    if len(slots) > 20:
-        out.write(f"    ... and {len(slots) - 20} more\n")
-
-
-def _rows(out: TextIO, title: str, rows: Sequence, detail: Callable) -> None:
-    if rows:
-        out.write(f"{title}:\n")
-    for r in rows:
-        out.write(f"  #{r.id} {r.account} {_when(r.updated_at)}: {r.title[:60]} — {detail(r)}\n")
 
 
 def schedule_preview(publisher: Publisher, out: TextIO, hours: int = 24) -> None:
@@ -118,7 +101,251 @@ def schedule_preview(publisher: Publisher, out: TextIO, hours: int = 24) -> None
         out.write(f"{account.name}: {len(planned)} post(s) in the next {hours} h\n")
         for slot in planned:
             out.write(f"  {_local(account, slot.at)}  #{rows[slot.key].id} ({slot.reason}) "
-                      f"{rows[slot.key].title[:70]}\n")
+                      f"{cut(rows[slot.key].title or '', 70)}\n")
+
+
+# -- status -----------------------------------------------------------------------
+
+def status(store: Store, publisher: Publisher, out: TextIO, *, as_json: bool = False,
+           now: datetime | None = None, zone: str = "UTC") -> int:
+    """Write the status report (text, or JSON with the keys in the module
+    docstring) and return the exit code: 1 when a problem needs a person (an
+    account paused, a feed failing past its back-off or gone, no service
+    running), else 0. ``zone`` is the config's time zone, used for whatever
+    belongs to no account with a schedule of its own. Reads only."""
+    doc = gather(store, publisher, now or store.clock(), ZoneInfo(zone))
+    if as_json:
+        out.write(json.dumps(doc, default=_iso, ensure_ascii=False, indent=2) + "\n")
+    else:
+        _render(doc, out)
+    return doc["exit_code"]
+
+
+def gather(store: Store, publisher: Publisher, now: datetime, zone: ZoneInfo) -> dict:
+    """The status as plain data; times are aware datetimes in their zone."""
+    zones = {a.name: _zone_of(a, zone) for a in publisher.accounts}
+    counts = store.outbox_counts()
+    doc = {
+        "version": JSON_VERSION, "generated_at": now.astimezone(zone), "timezone": zone.key,
+        "service": _service(store.workers(), now, zone),
+        "feeds": [_feed(row, zone) for row in store.feeds()],
+        "failed_posts": [_post(r, zones.get(r.account, zone), r.updated_at)
+                         for r in store.recent(["failed"], FAILED_LINES)],
+        "accounts": [_account(store, publisher, a, counts.get(a.name, {}), now, zones[a.name])
+                     for a in publisher.accounts],
+        "recent_posts": [_post(r, zones.get(r.account, zone), r.sent_at or r.updated_at)
+                         for r in store.recent(["sent"], RECENT_LINES)],
+    }
+    doc["problems"] = _problems(doc)
+    doc["exit_code"] = 1 if doc["problems"] else 0
+    return doc
+
+
+def _zone_of(account: Account, default: ZoneInfo) -> ZoneInfo:
+    schedule = account.config.schedule
+    return ZoneInfo(schedule.timezone) if schedule else default
+
+
+def _service(workers: Sequence, now: datetime, zone: ZoneInfo) -> dict:
+    """Workers by newest beat; the service runs while one beat recently."""
+    found = []
+    for w in workers:
+        age = max(0, int((now - w.beat_at).total_seconds()))
+        found.append({"worker": w.worker, "host": w.host, "pid": w.pid,
+                      "since": w.started_at.astimezone(zone), "last_heartbeat": w.beat_at.astimezone(zone),
+                      "heartbeat_age_seconds": age, "alive": age <= HEARTBEAT_STALE.total_seconds()})
+    return {"running": any(w["alive"] for w in found), "workers": found}
+
+
+def _feed(row, zone: ZoneInfo) -> dict:
+    streak = row.error_streak or 0
+    state = ("gone" if row.gone_reason else "failing" if streak >= FAILING_STREAK
+             else "retrying" if streak else "ok")
+    return {"name": row.name, "state": state, "last_fetch": _in(row.last_fetch_at, zone),
+            "last_success": _in(row.last_success_at, zone), "error_streak": streak,
+            "last_error": row.last_error, "gone_reason": row.gone_reason,
+            "next_try": _in(row.next_poll_at, zone) if streak and not row.gone_reason else None}
+
+
+def _post(row, zone: ZoneInfo, at: datetime | None) -> dict:
+    return {"id": row.id, "account": row.account, "title": row.title or "", "at": _in(at, zone),
+            "article_url": row.url, "error": row.last_error if row.status == "failed" else None,
+            "platform_id": row.platform_id, "permalink": getattr(row, "post_url", None)}
+
+
+def _account(store: Store, publisher: Publisher, account: Account, counts: Mapping[str, int],
+             now: datetime, zone: ZoneInfo) -> dict:
+    state = store.account_row(account.name)
+    paused = state.paused_reason if state else None
+    # An auth pause lifts by itself at the next pass once the credentials changed.
+    lifts = bool(paused and state.auth_failed_fingerprint
+                 and state.auth_failed_fingerprint != account.fingerprint())
+    until = state.paused_until if state and state.paused_until and state.paused_until > now else None
+    info = {"name": account.name, "platform": account.config.platform, "timezone": zone.key,
+            "state": "paused" if paused else "waiting" if until else "ok",
+            "paused_reason": paused, "resumes_by_itself": lifts, "waiting_until": _in(until, zone),
+            "wait_reason": (state.wait_reason or "rate limited") if until else None,
+            "counts": {k: counts[k] for k in STATUSES if counts.get(k)}}
+    info["queue"], info["queue_total"] = _plan(publisher, account, info, now, zone)
+    return info
+
+
+def _plan(publisher: Publisher, account: Account, info: dict, now: datetime,
+          zone: ZoneInfo) -> tuple[list[dict], int]:
+    """The first QUEUE_LINES planned posts and how many wait in all."""
+    slots, rows = publisher.plan(account)
+    schedule = account.config.schedule
+    keep = schedule.expire_after if schedule else None
+    cut_at, items = None, []
+    for slot in slots:
+        if slot.at and slot.at > now + PLAN_HORIZON and cut_at is None:
+            cut_at = slot.at   # the plan stops here; the posts after it are not planned
+        if len(items) == QUEUE_LINES:
+            continue
+        row = rows[slot.key]
+        expires = row.queued_at + keep if keep else None
+        # Unplanned before the horizon means it would go only after its expiry.
+        lost = bool(expires and slot.at is None and slot.reason != "expired"
+                    and (cut_at is None or expires < cut_at))
+        reason = (info["wait_reason"] if slot.reason == "paused" else slot.reason)
+        if info["state"] == "paused" and not info["resumes_by_itself"]:
+            reason, at = "paused", None
+        else:
+            at = _in(slot.at, zone)
+        items.append({"id": row.id, "title": row.title or "", "at": at, "reason": reason,
+                      "expires_at": _in(expires, zone), "expires_before_sent": lost})
+    return items, len(slots)
+
+
+def _problems(doc: dict) -> list[str]:
+    """What makes the exit code 1, one sentence each."""
+    found = [f"account {a['name']} is paused: {a['paused_reason']}" for a in doc["accounts"]
+             if a["state"] == "paused" and not a["resumes_by_itself"]]
+    for f in doc["feeds"]:
+        if f["state"] == "gone":
+            found.append(f"feed {f['name']} is gone: {f['last_error'] or f['gone_reason']}")
+        elif f["state"] == "failing":
+            found.append(f"feed {f['name']} failed {f['error_streak']} times in a row: {f['last_error']}")
+    if not doc["service"]["running"]:
+        found.append("no service running")
+    return found
+
+
+def _in(at: datetime | None, zone: ZoneInfo) -> datetime | None:
+    return at.astimezone(zone) if at else None
+
+
+def _iso(value):
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="seconds")
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# -- status as text -----------------------------------------------------------------
+
+def _render(doc: dict, out: TextIO) -> None:
+    out.write(_header(doc["service"]) + "\n")
+    out.write("feeds:\n")
+    for f in doc["feeds"]:
+        out.write(f"  {f['name']}: last fetch {_when(f['last_fetch'])}, last success "
+                  f"{_when(f['last_success'])}, {_health(f)}\n")
+    _posts(out, "failed posts", doc["failed_posts"], lambda p: p["error"] or "")
+    out.write("accounts:\n")
+    for a in doc["accounts"]:
+        line = ", ".join(f"{k} {n}" for k, n in a["counts"].items())
+        out.write(f"  {a['name']} ({a['platform']}): {line or 'nothing yet'}{_hold(a)}\n")
+        _queue_lines(a, out)
+    _posts(out, "recent posts", doc["recent_posts"],
+           lambda p: f"id {p['platform_id']}" + (f" {p['permalink']}" if p["permalink"] else ""))
+    if doc["problems"]:
+        out.write(f"problems (exit 1): {'; '.join(doc['problems'])}\n")
+
+
+def _header(service: dict) -> str:
+    workers = service["workers"]
+    alive = [w for w in workers if w["alive"]]
+    if alive:
+        w = alive[0]
+        more = f"; {len(alive) - 1} more worker(s)" if len(alive) > 1 else ""
+        return (f"service running (pid {w['pid']}, host {w['host']}, since {_when(w['since'])}, "
+                f"last heartbeat {w['heartbeat_age_seconds']} s ago{more})")
+    if workers:
+        w = workers[0]
+        return (f"no service running (last heartbeat {_when(w['last_heartbeat'])}, "
+                f"{_ago(w['heartbeat_age_seconds'])}, pid {w['pid']} on host {w['host']})")
+    return "no service running"
+
+
+def _health(feed: dict) -> str:
+    if feed["state"] == "gone":
+        return f"GONE: {feed['last_error'] or feed['gone_reason']}; polling stopped"
+    if feed["state"] == "ok":
+        return "ok"
+    label = "FAILING" if feed["state"] == "failing" else "failed"
+    return (f"{label} x{feed['error_streak']}: {feed['last_error']}; "
+            f"next try {_when(feed['next_try'])}")
+
+
+def _hold(account: dict) -> str:
+    name = account["name"]
+    if account["state"] == "paused" and account["resumes_by_itself"]:
+        return (f"  [PAUSED: {account['paused_reason']}; the credentials changed since, "
+                f"so it resumes at the next pass]")
+    if account["state"] == "paused":
+        return f"  [PAUSED: {account['paused_reason']}; fix it, then `run_bot.py resume {name}`]"
+    if account["state"] == "waiting":
+        return f"  [{account['wait_reason']} until {_when(account['waiting_until'])}]"
+    return ""
+
+
+def _queue_lines(account: dict, out: TextIO) -> None:
+    if account["state"] == "paused" and not account["resumes_by_itself"] and account["queue_total"]:
+        out.write(f"    {account['queue_total']} post(s) wait until the account is resumed\n")
+        return
+    for item in account["queue"]:
+        if item["reason"] == "expired":
+            when = f"expired {_when(item['expires_at'])}, skipped at the next pass"
+        elif item["expires_before_sent"]:
+            when = f"expires {_when(item['expires_at'])} before it can go ({item['reason']})"
+        elif item["at"]:
+            when = f"at {_when(item['at'])} ({item['reason']})"
+        else:
+            when = f"not planned yet ({item['reason']})"
+        out.write(f"    #{item['id']} {when}: {cut(item['title'], TITLE_WIDTH)}\n")
+    if account["queue_total"] > len(account["queue"]):
+        out.write(f"    ... and {account['queue_total'] - len(account['queue'])} more\n")
+
+
+def _posts(out: TextIO, title: str, posts: Sequence[dict], detail: Callable[[dict], str]) -> None:
+    if posts:
+        out.write(f"{title}:\n")
+    for p in posts:
+        out.write(f"  #{p['id']} {p['account']} {_when(p['at'])}: "
+                  f"{cut(p['title'], TITLE_WIDTH)} — {detail(p)}\n")
+
+
+def _when(at: datetime | None) -> str:
+    """A time with the name of its zone, so no reader guesses which one."""
+    return f"{at:%Y-%m-%d %H:%M} {at.tzinfo.key}" if at else "never"
+
+
+def _ago(seconds: int) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def cut(title: str, width: int) -> str:
+    """``title`` on one line, at most ``width`` characters, cut at a word
+    boundary when one is near (an ellipsis marks the cut)."""
+    text = " ".join(title.split())
+    if len(text) <= width:
+        return text
+    head = text[:width - 1]
+    space = len(head) if text[len(head)] == " " else head.rfind(" ")
+    # A title without spaces (CJK, a long URL) is cut where it must be.
+    return (head[:space] if space >= width // 2 else head).rstrip(" ,;:-–—") + "…"
 
 
 class Previewer:
