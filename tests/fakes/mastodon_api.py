@@ -32,6 +32,8 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from urllib.parse import parse_qsl, urlencode
 
+from bot.errors import AuthFailed, Rejected, Suspended
+
 from .shapes import COMMON_FAULTS, RESET_EPOCH, Answer, Api, Contract, FakePlatform, Reply
 
 MASTODON_TOKEN = "fake-mastodon-token-0001"
@@ -242,9 +244,12 @@ class MastodonApi(Api):
         headers = {}
         if page:
             base = f"http://{self.req.host}/api/v1/accounts/{account_id}/statuses"
-            older = urlencode({"limit": limit, "max_id": page[-1]["id"]})
             newer = urlencode({"limit": limit, "min_id": page[0]["id"]})
-            headers["Link"] = f'<{base}?{older}>; rel="next", <{base}?{newer}>; rel="prev"'
+            links = [f'<{base}?{newer}>; rel="prev"']
+            if len(page) == limit:      # Mastodon offers "next" only after a full page
+                older = urlencode({"limit": limit, "max_id": page[-1]["id"]})
+                links.insert(0, f'<{base}?{older}>; rel="next"')
+            headers["Link"] = ", ".join(links)
         return Reply(200, [self.status_json(p) for p in page], headers)
 
     def instance(self) -> object:
@@ -351,7 +356,16 @@ FAKE = FakePlatform(
     name="mastodon", api=MastodonApi, claims=lambda req: req.path.startswith("/api/"),
     seed=seed, state=MastodonState, posting=("/api/v1/statuses",), flags=_flags,
     configure=_configure,
-    contract=None,
+    contract=Contract(
+        credentials=CREDENTIALS, wrong={"access_token": "wrong-mastodon-token-0001"},
+        options=lambda url: {"api_base_url": url},
+        until=datetime.fromtimestamp(RESET_EPOCH, timezone.utc),
+        image_path="/api/v2/media", image_refusal="422",
+        has_image=lambda post: bool(post["media"]),
+        verify_names=f"@{MASTODON_USERNAME} (id {MASTODON_ACCOUNT_ID})",
+        lookup_paths=("/statuses",), page_size=PAGE_MAX,
+        faults={**COMMON_FAULTS, "403-permissions": AuthFailed, "403-suspended": Suspended,
+                "403": Suspended, "422": Rejected}),
     account=lambda url: {"platform": "mastodon", "api_base_url": url,
                          "credentials": {"access_token": "${MASTODON_ACCESS_TOKEN}"}},
     env=ENV,
