@@ -29,7 +29,7 @@ from mastodon import Mastodon, MastodonError, MastodonNetworkError
 
 from bot.adapters.answers import (REDIRECTED, SERVER, SUCCESS, UNREADABLE_SUCCESS, Answer, Rule,
                                   answer_of, epoch, raise_unless_ok, require_id, retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, REQUIRED, Adapter
+from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import (AuthFailed, HeraldError, PublishError, RateLimited, Rejected, Suspended,
                         Transient)
@@ -53,6 +53,7 @@ IMAGE_TYPES = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
 ACTION = ("sign in on the instance and see why the account may not post (disabled, "
           "unconfirmed, pending approval), then run `run_bot.py resume {account}`")
 URL_RE = re.compile(r"https?://\S+")
+VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 
 def reset_wait(answer: Answer, now: datetime) -> datetime:
@@ -102,16 +103,21 @@ class MastodonAdapter(Adapter):
     max_length: ClassVar[int] = FALLBACK_LIMITS[0]
     url_length: ClassVar[int | None] = FALLBACK_LIMITS[1]
     counting: ClassVar[str] = "chars"
-    credential_keys: ClassVar[tuple[str, ...]] = ("access_token",)
-    options: ClassVar[Mapping[str, Any]] = {
-        "api_base_url": REQUIRED,      # the instance, https://mastodon.social
-        "visibility": "public",        # public, unlisted, private or direct
-        "language": "",                # ISO 639 code; "" lets the post's own language go
-        "spoiler_text": "",            # a content warning over every post
-        "attach_image": False,
-        "connect_timeout": 5.0,
-        "read_timeout": 20.0,
-        "deadline": 30.0,              # seconds for a whole call, body included
+    credentials: ClassVar[Mapping[str, Option]] = {
+        "access_token": credential(help="the account's access token (Preferences > "
+                                   "Development; scopes write:statuses write:media "
+                                   "read:accounts read:statuses)"),
+    }
+    options: ClassVar[Mapping[str, Option]] = {
+        "api_base_url": Option(str, required=True, help="the instance, https://mastodon.social"),
+        "visibility": Option(str, "public", choices=VISIBILITIES, help="who sees the posts"),
+        "language": Option(str, help="ISO 639 code of the posts (else the article's)"),
+        "spoiler_text": Option(str, help="a content warning over every post"),
+        "attach_image": Option(bool, False, help="upload the article's image, its title as "
+                               "alt text"),
+        "connect_timeout": seconds(5.0),
+        "read_timeout": seconds(20.0),
+        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
     }
 
     # built on first use, never at import or construction
@@ -156,7 +162,7 @@ class MastodonAdapter(Adapter):
         media_ids = self._media_ids(post)
         status = self._call("status_post", post.text, media_ids=media_ids,
                             visibility=self.opts["visibility"],
-                            spoiler_text=self.opts["spoiler_text"] or None,
+                            spoiler_text=self.opts.get("spoiler_text") or None,
                             language=self._language(post),
                             idempotency_key=idempotency_key(post))
         return _receipt(status)
@@ -179,7 +185,7 @@ class MastodonAdapter(Adapter):
         if self._limits is None or (self._limits_until is not None and now >= self._limits_until):
             self._limits, self._limits_until = self._instance_limits(now)
         chars, per_url = self._limits
-        return max(1, chars - len(self.opts["spoiler_text"] or "")), per_url
+        return max(1, chars - len(self.opts.get("spoiler_text") or "")), per_url
 
     def find_recent(self, post: Post, since: datetime) -> Receipt | None:
         """Find ``post`` by link or text among the account's statuses since ``since``,
@@ -271,7 +277,7 @@ class MastodonAdapter(Adapter):
     # --- calls
 
     def _language(self, post: Post) -> str | None:
-        return self.opts["language"] or getattr(post, "language", None) or None
+        return self.opts.get("language") or getattr(post, "language", None) or None
 
     def _call(self, name: str, *args, **kwargs):
         """Call a Mastodon.py method; whatever it raises becomes one of Herald's errors."""
