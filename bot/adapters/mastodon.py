@@ -233,7 +233,7 @@ class MastodonAdapter(Adapter):
 
     def _instance_limits(self, now: datetime) -> tuple[tuple[int, int], datetime | None]:
         try:
-            statuses = _field(self._call("instance_v2"), "configuration", "statuses")
+            statuses = _field(self._instance(), "configuration", "statuses")
             chars = _count(statuses.get("max_characters"), 1, 1_000_000)
             per_url = _count(statuses.get("characters_reserved_per_url"), 0, chars)
         except (PublishError, AttributeError, ValueError) as exc:
@@ -241,6 +241,12 @@ class MastodonAdapter(Adapter):
                      self.account, *FALLBACK_LIMITS, mask(str(exc)))
             return FALLBACK_LIMITS, now + FALLBACK_RETRY
         return (chars, per_url), None
+
+    def _instance(self) -> Any:
+        """GET /api/v2/instance as JSON, straight from the session: Mastodon.py's
+        typed reading would turn a ``true`` limit into 1."""
+        url = self.opts["api_base_url"].rstrip("/") + "/api/v2/instance"
+        return self._call("session.get", url).json()
 
     # --- images
 
@@ -283,7 +289,10 @@ class MastodonAdapter(Adapter):
         """Call a Mastodon.py method; whatever it raises becomes one of Herald's errors."""
         def call():
             try:
-                return getattr(self.client, name)(*args, **kwargs)
+                target = self.client
+                for part in name.split("."):
+                    target = getattr(target, part)
+                return target(*args, **kwargs)
             except MastodonNetworkError as exc:
                 # Mastodon.py wraps whatever the session raised; ours is the verdict.
                 if isinstance(exc.__context__, HeraldError):
