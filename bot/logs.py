@@ -24,8 +24,8 @@ def setup_logging(level: str, fmt: str = "text", stream: TextIO | None = None) -
         raise ValueError(f"log format {fmt!r}: expected one of {', '.join(FORMATS)}")
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else _text_formatter())
-    handler.addFilter(MaskingFilter())
     handler.addFilter(SkippedRunFilter())
+    handler.addFilter(MaskingFilter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -236,6 +236,15 @@ def test_what_the_image_copies_exists_and_passes_the_ignore_file(container):
         assert "!" + source.rstrip("/") in ignore, f"{source} is left out of the build context"
 
 
+def demo_config(folder: Path) -> Path:
+    """The bundled demo (a local feed, a console account) with its database in ``folder``."""
+    shutil.copytree(ROOT / "config" / "demo", folder / "demo")
+    config = folder / "herald.yaml"
+    config.write_text((ROOT / "config" / "demo.yaml").read_text()
+                      .replace("sqlite:///../data/demo.db", "sqlite:///herald.db"))
+    return config
+
+
 def test_the_copied_files_are_enough_to_run_herald(container, tmp_path):
     """What the image holds (its COPY lines) runs the demo with nothing else beside it."""
     app = tmp_path / "app"
@@ -246,11 +255,8 @@ def test_the_copied_files_are_enough_to_run_herald(container, tmp_path):
             shutil.copytree(src, app / source, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy(src, app / source)
-    config = tmp_path / "config"
-    shutil.copytree(ROOT / "config" / "demo", config / "demo")
-    (config / "herald.yaml").write_text((ROOT / "config" / "demo.yaml").read_text()
-                                        .replace("sqlite:///../data/demo.db", f"sqlite:///{tmp_path}/herald.db"))
-    done = subprocess.run([sys.executable, "run_bot.py", "--config", str(config / "herald.yaml"), "once"],
+    config = demo_config(tmp_path / "config")
+    done = subprocess.run([sys.executable, "run_bot.py", "--config", str(config), "once"],
                           cwd=app, capture_output=True, text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": ""})
     assert done.returncode == 0, done.stderr
@@ -317,10 +323,7 @@ def wait_for(sock: socket.socket, state: str, timeout: float = 20) -> list[str]:
 
 def test_the_service_says_ready_watchdog_reloading_and_stopping(tmp_path, notify_socket):
     path, sock = notify_socket
-    shutil.copytree(ROOT / "config" / "demo", tmp_path / "demo")
-    config = tmp_path / "herald.yaml"
-    config.write_text((ROOT / "config" / "demo.yaml").read_text()
-                      .replace("sqlite:///../data/demo.db", "sqlite:///herald.db"))
+    config = demo_config(tmp_path)
     env = {**os.environ, "NOTIFY_SOCKET": path, "WATCHDOG_USEC": "3000000"}
     service = subprocess.Popen([sys.executable, "run_bot.py", "--config", str(config), "run"],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
