@@ -52,7 +52,8 @@ HEARTBEAT_STALE = timedelta(minutes=2)   # no beat for this long: no service run
 FAILING_STREAK = 2
 PLAN_HORIZON = timedelta(days=2)   # schedule.plan's default horizon, which Publisher.plan uses
 STATUSES = ("pending", "sending", "sent", "failed", "skipped")
-QUEUE_LINES, FAILED_LINES, RECENT_LINES, TITLE_WIDTH = 20, 20, 10, 60
+QUEUE_LINES, FAILED_LINES, RECENT_LINES = 20, 20, 10
+TITLE_WIDTH, ERROR_WIDTH = 60, 160   # one line each, whatever the platform answered
 
 
 def config_summary(config: Config, out: TextIO) -> None:
@@ -249,7 +250,7 @@ def _render(doc: dict, out: TextIO) -> None:
     for f in doc["feeds"]:
         out.write(f"  {f['name']}: last fetch {_when(f['last_fetch'])}, last success "
                   f"{_when(f['last_success'])}, {_health(f)}\n")
-    _posts(out, "failed posts", doc["failed_posts"], lambda p: p["error"] or "")
+    _posts(out, "failed posts", doc["failed_posts"], lambda p: cut(p["error"] or "", ERROR_WIDTH))
     out.write("accounts:\n")
     for a in doc["accounts"]:
         line = ", ".join(f"{k} {n}" for k, n in a["counts"].items())
@@ -278,11 +279,11 @@ def _header(service: dict) -> str:
 
 def _health(feed: dict) -> str:
     if feed["state"] == "gone":
-        return f"GONE: {feed['last_error'] or feed['gone_reason']}; polling stopped"
+        return f"GONE: {cut(feed['last_error'] or feed['gone_reason'], ERROR_WIDTH)}; polling stopped"
     if feed["state"] == "ok":
         return "ok"
     label = "FAILING" if feed["state"] == "failing" else "failed"
-    return (f"{label} x{feed['error_streak']}: {feed['last_error']}; "
+    return (f"{label} x{feed['error_streak']}: {cut(feed['last_error'] or '', ERROR_WIDTH)}; "
             f"next try {_when(feed['next_try'])}")
 
 

@@ -17,7 +17,7 @@ from bot.errors import AuthFailed, RateLimited, Rejected
 from bot.http import HttpClient
 from bot.poll import Poller
 from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
-from tests.helpers import T0, article
+from tests.helpers import article
 from tests.test_publish import clock, make, queue, store  # noqa: F401 (fixtures)
 
 WHEN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)?( [A-Za-z_]+(?:/[A-Za-z_]+)*)?")
@@ -294,3 +294,15 @@ def test_cut_is_one_line_within_the_width_and_ends_at_a_word_unless_it_cannot(ti
 ])
 def test_cut_examples(title, shown):
     assert report.cut(title, 20) == shown
+
+
+def test_a_many_line_error_is_one_line_of_the_report(store, clock):
+    publisher, adapter = make(store, clock)
+    beating(store, clock)
+    queue(store, 1)
+    adapter.script = [Rejected("400 Bad Request\n" + "<html>\n" * 200)]
+    publisher.run()
+    code, out = status(store, publisher)
+    line = next(line for line in out.splitlines() if line.startswith("  #1 x "))
+    assert "rejected: 400 Bad Request <html>" in line and line.endswith("…")
+    assert out.splitlines()[out.splitlines().index(line) + 1] == "accounts:"
