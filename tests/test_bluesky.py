@@ -140,9 +140,11 @@ def test_publish_makes_one_record_with_facets_card_and_langs(fake_api, state):
         assert external["description"] == "The council voted 7-2 for the new park."
 
 
-def test_a_single_language_may_be_a_string(fake_api):
-    make(fake_api.url, languages="de").publish(post())
-    assert fake_api.posts[0]["record"]["langs"] == ["de"]
+@pytest.mark.parametrize("given, langs", [("de", ["de"]), ("en, fr", ["en", "fr"]),
+                                          ("en,fr,de,es", ["en", "fr", "de"])])
+def test_languages_are_a_comma_separated_string(fake_api, given, langs):
+    make(fake_api.url, languages=given).publish(post())
+    assert fake_api.posts[0]["record"]["langs"] == langs
 
 
 def test_no_card_when_told(fake_api):

@@ -29,7 +29,7 @@ import requests
 
 from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule, answer_of,
                                   epoch, json_object, raise_unless_ok, require_id, retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, Adapter
+from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
 from bot.adapters.bluesky_text import clean_text, facets, record_key
 from bot.adapters.session import Limits, PlatformSession
 from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, RateLimited, Rejected, Suspended,
@@ -97,16 +97,21 @@ class BlueskyAdapter(Adapter):
     max_length: ClassVar[int] = 300
     url_length: ClassVar[int | None] = None     # a link in the text counts as written
     counting: ClassVar[str] = "graphemes"
-    credential_keys: ClassVar[tuple[str, ...]] = ("app_password",)
-    options: ClassVar[Mapping[str, Any]] = {
-        "service": BSKY_SOCIAL,
-        "handle": "<required>",
-        "languages": [],
-        "link_card": True,
-        "attach_image": True,      # the card's thumbnail: Bluesky draws none itself
-        "connect_timeout": 5.0,
-        "read_timeout": 20.0,
-        "deadline": 30.0,
+    credentials: ClassVar[Mapping[str, Option]] = {
+        "app_password": credential(help="an app password (Settings → Privacy and security → "
+                                        "App passwords), never the account's own password"),
+    }
+    options: ClassVar[Mapping[str, Option]] = {
+        "service": Option(str, BSKY_SOCIAL, help="the PDS (or entryway) to log in at"),
+        "handle": Option(str, required=True, help="the account's handle (or its email)"),
+        "languages": Option(str, help='the posts\' language tags, comma-separated ("en, fr"; '
+                                      "at most 3); else the article's language"),
+        "link_card": Option(bool, True, help="attach a link card (title, description)"),
+        "attach_image": Option(bool, True, help="give the card the article's image as its "
+                                                "thumbnail (Bluesky draws none itself)"),
+        "connect_timeout": seconds(5.0),
+        "read_timeout": seconds(20.0),
+        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
     }
 
     _http: PlatformSession | None = None
@@ -185,7 +190,9 @@ class BlueskyAdapter(Adapter):
 
     def _languages(self, post: Post) -> list[str]:
         configured = self.opts.get("languages") or []
-        langs = [configured] if isinstance(configured, str) else list(configured)
+        if isinstance(configured, str):
+            configured = configured.split(",")
+        langs = [str(lang).strip() for lang in configured if str(lang).strip()]
         if not langs and getattr(post, "language", None):
             langs = [post.language]
         return langs[:3]           # the lexicon allows three
@@ -209,7 +216,7 @@ class BlueskyAdapter(Adapter):
                 raise Rejected("no media fetcher was wired in")
             return self._upload(self.fetch_media(post.image_url))
         except (HeraldError, requests.RequestException, ValueError) as exc:
-            if isinstance(exc, (AuthFailed, RateLimited)) and not isinstance(exc, Suspended):
+            if isinstance(exc, (AuthFailed, RateLimited, Suspended)):
                 raise         # the account's trouble, not the picture's: the post fails too
             log.warning("%s: posting without image %s: %s", self.account, post.image_url,
                         mask(f"{type(exc).__name__}: {exc}"))
