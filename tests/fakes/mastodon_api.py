@@ -28,13 +28,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from email.parser import BytesParser
-from email.policy import HTTP
 from urllib.parse import parse_qsl, urlencode
 
 from bot.errors import AuthFailed, Rejected, Suspended
 
 from .shapes import COMMON_FAULTS, RESET_EPOCH, Answer, Api, Contract, FakePlatform, Reply
+from .x_api import _multipart  # the same multipart reading as X's upload
 
 MASTODON_TOKEN = "fake-mastodon-token-0001"
 MASTODON_ACCOUNT_ID = "109000000000000001"
@@ -328,15 +327,6 @@ def _content(text: str) -> str:
         return "".join(out).replace("\n", "<br />")
 
     return "".join(f"<p>{render(p)}</p>" for p in text.split("\n\n"))
-
-
-def _multipart(content_type: str, body: bytes) -> dict[str, bytes]:
-    message = BytesParser(policy=HTTP).parsebytes(
-        f"Content-Type: {content_type}\r\n\r\n".encode() + body)
-    if not message.is_multipart():
-        return {}
-    return {part.get_param("name", header="content-disposition"): part.get_payload(decode=True)
-            for part in message.iter_parts()}
 
 
 def _flags(parser) -> None:
