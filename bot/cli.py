@@ -6,11 +6,13 @@ import logging
 import os
 import socket
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
-from bot import report, service
+from bot import __version__, listener, logs, metrics, report, sdnotify, service
 from bot.adapters import REGISTRY
 from bot.adapters.console import ConsoleAdapter
 from bot.articles import LeadFinder
@@ -20,11 +22,11 @@ from bot.http import HttpClient
 from bot.lock import InstanceLock
 from bot.poll import Poller
 from bot.publish import Account, Publisher
-from bot.secret import MaskingFilter
 from bot.store import Store
 
 log = logging.getLogger("bot")
 DEFAULT_CONFIG = os.environ.get("HERALD_CONFIG", "config/herald.yaml")
+HEALTHY_BEAT = timedelta(minutes=2)   # a heartbeat older than this: no service running
 
 
 def utc_now() -> datetime:
@@ -41,22 +43,39 @@ class App:
     accounts: list[Account]
 
 
+# What each command does to the schema: the service and ``once`` bring it up to
+# date; the read-only commands never change it (they say "run migrate").
+MIGRATE, REQUIRE, IGNORE = "migrate", "require", "ignore"
+
+
 def build(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime] = utc_now,
-          exclusive: bool = True) -> App:
-    """Wire the whole service from a validated config."""
-    store = Store(config.database, clock)
-    store.migrate()
-    client = HttpClient(config.http)
+          exclusive: bool = True, schema: str = MIGRATE, observer=None,
+          store: Store | None = None, client: HttpClient | None = None,
+          worker: str | None = None) -> App:
+    """Wire the whole service from a validated config. A reload passes the
+    running ``store``, ``client`` and ``worker`` so that only the config changes."""
+    if store is None:
+        store = Store(config.database, clock)
+        if schema == MIGRATE:
+            store.migrate()
+        elif schema == REQUIRE:
+            store.require_current()
+    client = client or HttpClient(config.http)
     accounts = [Account(a, REGISTRY[a.platform](a.name, a.options, a.credentials, clock=clock,
                                                 fetch_media=client.get_media))
                 for a in config.accounts]
     poller = Poller(store, client, LeadFinder(client.get_page),
-                    lambda feed: accounts_for(config, feed), clock)
-    worker = f"{socket.gethostname()}:{os.getpid()}:{clock().timestamp():.0f}"
+                    lambda feed: accounts_for(config, feed), clock, observer=observer)
+    worker = worker or worker_id(clock)
     console = ConsoleAdapter("dry-run", {}, {}) if dry_run else None
     publisher = Publisher(store, accounts, clock, worker, dry_run=console, exclusive=exclusive,
-                          hashtags=lambda feed, account: hashtags_for(config, feed, account))
+                          hashtags=lambda feed, account: hashtags_for(config, feed, account),
+                          observer=observer)
     return App(config, store, client, poller, publisher, accounts)
+
+
+def worker_id(clock: Callable[[], datetime] = utc_now) -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{clock().timestamp():.0f}"
 
 
 def accounts_for(config: Config, feed: str) -> list[tuple[str, int]]:
@@ -85,31 +104,146 @@ def cmd_check_config(args, config: Config) -> int:
 
 
 def cmd_once(args, config: Config) -> int:
+    tally = service.Tally()
     with _locked(config) as exclusive:
-        app = build(config, dry_run=args.dry_run, exclusive=exclusive)
+        app = build(config, dry_run=args.dry_run, exclusive=exclusive, observer=tally)
         for feed in config.feeds:
             app.poller.poll(feed, force=True)   # never raises for one feed's trouble
         app.publisher.run()
-    # The database failing is logged once; the run still says it did not go well.
-    return 1 if app.store.health.problem else 0
+    # Monitoring reads the exit status: a failed feed or post, or the database
+    # failing (logged once), makes the run a failure.
+    counts = tally.reset()
+    return 1 if app.store.health.problem or counts["failed"] or counts["post_failed"] else 0
 
 
 def cmd_run(args, config: Config) -> int:
     with _locked(config) as exclusive:
-        app = build(config, dry_run=args.dry_run, exclusive=exclusive)
-        scheduler = service.build_scheduler(config.feeds, app.poller.poll, app.publisher.run,
-                                            config.timezone, config.publish_every)
-        return service.run(scheduler, on_stop=app.publisher.stop)
+        return Running(config, args.dry_run, exclusive).run()
+
+
+class Running:
+    """The service's wiring: the app, its metrics and listener, the heartbeat
+    row, and the reload that rebuilds the app from the config file on SIGHUP."""
+
+    def __init__(self, config: Config, dry_run: bool, exclusive: bool):
+        self.config, self.dry_run, self.exclusive = config, dry_run, exclusive
+        self.started = utc_now()
+        self.metrics = metrics.Metrics(lambda: self.gauges(), version=__version__,
+                                       feeds=[f.name for f in config.feeds],
+                                       accounts=[(a.name, a.platform) for a in config.accounts])
+        self.tally = service.Tally(forward=self.metrics)
+        self.app = build(config, dry_run=dry_run, exclusive=exclusive, observer=self.tally)
+        self.worker = self.app.publisher.worker
+        self.service = service.Service(self.wiring(self.app), config.timezone,
+                                       config.publish_every, beat=self.beat, tally=self.tally,
+                                       reload=self.reload,
+                                       watchdog=sdnotify.watchdog_interval())
+        self.listener = None
+
+    def wiring(self, app: App) -> service.Wiring:
+        retention = app.config.retention
+        return service.Wiring(app.config.feeds, app.poller.poll, app.publisher.run,
+                              stop=app.publisher.stop,
+                              prune=lambda: app.store.prune(utc_now() - retention))
+
+    def run(self) -> int:
+        if self.config.http_listen:
+            host, port = self.config.http_listen
+            self.listener = listener.Listener(host, port, listener.operator_routes(
+                self.health, self.metrics.render))
+            self.listener.start()
+        try:
+            return self.service.run()
+        finally:
+            if self.listener:
+                self.listener.stop()
+            self.app.store.end_worker(self.worker)
+
+    def beat(self) -> None:
+        self.app.store.beat(self.worker, socket.gethostname(), os.getpid(), self.started)
+
+    def health(self) -> tuple[bool, str]:
+        if not self.service.running:
+            return False, "the scheduler is not running"
+        if self.service.stuck():
+            return False, "a publish pass is stuck"
+        problem = self.app.store.health.problem
+        return (False, problem) if problem else (True, "ok")
+
+    def gauges(self):
+        return metrics.gauges_from_store(self.app.store, [a.name for a in self.app.accounts],
+                                         utc_now())
+
+    def reload(self) -> service.Wiring | None:
+        try:
+            config = load(self.config.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("config reload: %s", problem)
+            log.error("config reload: %d problem(s) in %s; still running on the previous config",
+                      len(exc.problems), self.config.path)
+            return None
+        if config.database != self.config.database:
+            log.error("config reload: the database changed; restart Herald to use it "
+                      "(still running on the previous config)")
+            return None
+        self.app = build(config, dry_run=self.dry_run, exclusive=self.exclusive,
+                         observer=self.tally, store=self.app.store, client=self.app.client,
+                         worker=self.worker)
+        self.config = config
+        return self.wiring(self.app)
 
 
 def cmd_status(args, config: Config) -> int:
-    app = build(config, exclusive=False)
-    report.status(app.store, app.publisher, sys.stdout)
+    app = build(config, exclusive=False, schema=REQUIRE)
+    return report.status(app.store, app.publisher, sys.stdout, as_json=args.json)
+
+
+def cmd_migrate(args, config: Config) -> int:
+    store = Store(config.database, utc_now)
+    before = store.schema_state()
+    store.migrate()
+    print("database is up to date" if before == "current" else "database migrated")
     return 0
 
 
+def cmd_backup(args, config: Config) -> int:
+    store = Store(config.database, utc_now)
+    store.require_current()
+    store.backup(args.path)
+    print(f"backed up to {args.path}")
+    return 0
+
+
+def cmd_health(args, config: Config) -> int:
+    """Exit 0 when the service answers: its /healthz when it listens, else a
+    heartbeat row younger than two minutes."""
+    if config.http_listen:
+        host, port = config.http_listen
+        ok, reason = _probe(host, port)
+        print(reason)
+        return 0 if ok else 1
+    store = Store(config.database, utc_now)
+    store.require_current()
+    beats = [w for w in store.workers() if utc_now() - w.beat_at < HEALTHY_BEAT]
+    print(f"service running ({len(beats)} worker(s))" if beats else "no service running")
+    return 0 if beats else 1
+
+
+def _probe(host: str, port: int) -> tuple[bool, str]:
+    """GET /healthz of the running service: (answered 200, its one-line reason)."""
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        with urllib.request.urlopen(f"http://{shown}:{port}/healthz", timeout=5) as answer:
+            return True, answer.read(300).decode(errors="replace").strip()
+    except urllib.error.HTTPError as exc:
+        return False, exc.read(300).decode(errors="replace").strip() or f"HTTP {exc.code}"
+    except OSError as exc:
+        return False, f"no service answers on {shown}:{port} ({getattr(exc, 'reason', exc)})"
+
+
 def cmd_verify(args, config: Config) -> int:
-    app = build(config, exclusive=False)
+    app = build(config, exclusive=False, schema=IGNORE)
     failures = 0
     for account in app.accounts:
         try:
@@ -123,7 +257,8 @@ def cmd_verify(args, config: Config) -> int:
 
 
 def cmd_preview(args, config: Config) -> int:
-    app = build(config, exclusive=False)
+    # Only the planned times read the database; a preview of feeds needs none.
+    app = build(config, exclusive=False, schema=REQUIRE if args.schedule else IGNORE)
     if args.schedule:
         report.schedule_preview(app.publisher, sys.stdout)
         return 0
@@ -141,14 +276,14 @@ def cmd_preview(args, config: Config) -> int:
 
 
 def cmd_retry(args, config: Config) -> int:
-    app = build(config, exclusive=False)
+    app = build(config, exclusive=False, schema=REQUIRE)
     n = app.store.retry(row_id=args.post, account=args.account)
     print(f"{n} post(s) queued again")
     return 0 if n else 1
 
 
 def cmd_skip(args, config: Config) -> int:
-    app = build(config, exclusive=False)
+    app = build(config, exclusive=False, schema=REQUIRE)
     n = app.store.skip(args.post)
     print(f"{n} post(s) skipped" if n else f"post {args.post} is not pending or failed")
     return 0 if n else 1
@@ -158,11 +293,23 @@ def cmd_resume(args, config: Config) -> int:
     if args.account not in {a.name for a in config.accounts}:
         print(f"resume: unknown account {args.account!r}", file=sys.stderr)
         return 2
-    app = build(config, exclusive=False)
+    app = build(config, exclusive=False, schema=REQUIRE)
+    row = app.store.account_row(args.account)
+    held = row and (row.paused_reason or row.paused_until)
     app.store.set_account(args.account, paused_reason=None, paused_until=None,
                           wait_reason=None, auth_failed_fingerprint=None)
-    print(f"account {args.account} resumed")
+    if not held:
+        print(f"account {args.account} was not paused or waiting; nothing to resume")
+        return 0
+    print(f"account {args.account} resumed (it was {_held_for(row)}); its posts go out "
+          "at the next publish pass")
     return 0
+
+
+def _held_for(row) -> str:
+    if row.paused_reason and not row.paused_until:
+        return f"paused: {row.paused_reason}"
+    return f"waiting until {row.paused_until:%Y-%m-%d %H:%M %Z}: {row.wait_reason or row.paused_reason}"
 
 
 class _locked:
@@ -192,12 +339,16 @@ COMMANDS = {
     "retry": (cmd_retry, "queue a failed post again, or all failed posts of an account"),
     "skip": (cmd_skip, "drop a pending or failed post for good"),
     "resume": (cmd_resume, "resume an account paused after an auth failure or rate limit"),
+    "migrate": (cmd_migrate, "bring the database up to this Herald's schema (the service does it at start)"),
+    "backup": (cmd_backup, "copy the database to PATH while the service runs (SQLite)"),
+    "health": (cmd_health, "exit 0 when the service is running and healthy (for HEALTHCHECK)"),
 }
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="run_bot.py", description="Herald: newsroom feeds to X and "
                                 "Facebook Pages. Commands take --help too.")
+    p.add_argument("--version", action="version", version=f"Herald {__version__}")
     p.add_argument("--config", default=DEFAULT_CONFIG,
                    help=f"YAML config file (default: $HERALD_CONFIG or {DEFAULT_CONFIG})")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -220,40 +371,22 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("--account", help="re-queue every failed post of this account")
     subs["skip"].add_argument("post", type=int, help="outbox id of the post (see status)")
     subs["resume"].add_argument("account", help="account name from the config")
+    subs["status"].add_argument("--json", action="store_true", help="the same report as one JSON object")
+    subs["backup"].add_argument("path", help="where to write the copy (must not exist)")
     return p
-
-
-def setup_logging(level: str) -> None:
-    """Logs go to stderr, one line per event; known secret values are masked."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
-                                           "%Y-%m-%d %H:%M:%S"))
-    handler.addFilter(MaskingFilter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    # urllib3 and oauthlib log URLs and headers at DEBUG: they pass, like every
-    # record, through the mask filter above. The extractors only make noise.
-    for noisy in ("trafilatura", "htmldate", "courlan"):
-        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
-    for chatty in ("alembic", "apscheduler"):  # a line per job run is not an event
-        logging.getLogger(chatty).setLevel(max(logging.getLevelName(level), logging.WARNING))
-    # A job's error is logged by service._job_failed (a traceback for a bug, one
-    # line for the database): APScheduler's own copy would repeat it.
-    logging.getLogger("apscheduler.executors").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     command = args.command or "run"
-    setup_logging(args.log_level or "INFO")
+    logs.setup_logging(args.log_level or "INFO")
     try:
         config = load(args.config)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"config error: {problem}", file=sys.stderr)
         return 2
-    setup_logging(args.log_level or config.log_level)
+    logs.setup_logging(args.log_level or config.log_level, config.log_format)
     try:
         return COMMANDS[command][0](args, config)
     except HeraldError as exc:

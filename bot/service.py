@@ -6,15 +6,18 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED,
+                               JobExecutionEvent)
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.config import FeedConfig
+from bot import sdnotify
+from bot.configtypes import FeedConfig
 from bot.errors import StoreError
 
 log = logging.getLogger(__name__)
@@ -23,32 +26,59 @@ JOB_DEFAULTS = {
     "max_instances": 1,          # never two polls of one feed, never two publish passes
     "misfire_grace_time": 300,   # the default of 1 s skips runs after a busy moment
 }
+BEAT_EVERY = 15.0        # seconds between heartbeats (the row, systemd's watchdog)
+PRUNE_EVERY = 3600.0     # seconds between retention passes
+STUCK_AFTER = 900.0      # a publish pass longer than this is stuck: the watchdog may restart us
 
 
-def build_scheduler(feeds: Sequence[FeedConfig], poll: Callable[[FeedConfig], object],
-                    publish: Callable[[], object], tz: str,
-                    publish_every: timedelta) -> BlockingScheduler:
-    """A scheduler with one poll job per feed (interval with jitter) and a publish
-    job every ``publish_every`` (the account schedules decide what is due)."""
-    scheduler = BlockingScheduler(timezone=tz, job_defaults=JOB_DEFAULTS,
-                                  executors={"default": ThreadPoolExecutor(4)})
-    now = datetime.now(timezone.utc)
+@dataclass(frozen=True)
+class Wiring:
+    """What the jobs call, built from one config; a reload swaps it whole."""
+    feeds: Sequence[FeedConfig]
+    poll: Callable[[FeedConfig], object]
+    publish: Callable[[], object]
+    stop: Callable[[], object] = lambda: None     # tells a publish pass to wind down
+    prune: Callable[[], int] = lambda: 0          # deletes settled rows past retention
 
-    def poll_then_publish(feed: FeedConfig) -> None:
-        # New posts go out now rather than at the next publish tick.
-        result = poll(feed)
-        if getattr(result, "queued", 0):
-            scheduler.modify_job("publish", next_run_time=datetime.now(timezone.utc))
 
-    for feed in feeds:
-        seconds = feed.every.total_seconds()
-        scheduler.add_job(poll_then_publish, IntervalTrigger(seconds=seconds, jitter=min(seconds / 10, 60)),
-                          args=[feed], id=f"poll:{feed.name}", name=f"poll {feed.name}",
-                          next_run_time=now)
-    scheduler.add_job(publish, IntervalTrigger(seconds=publish_every.total_seconds()), id="publish",
-                      name="publish", next_run_time=now)
-    scheduler.add_listener(_job_failed, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-    return scheduler
+class Tally:
+    """Counts polls between two summary lines; an observer (see bot.metrics)
+    that forwards every event to ``forward``."""
+
+    def __init__(self, forward=None):
+        self.forward = forward
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> dict[str, int]:
+        with self.lock:
+            counts, self.counts = getattr(self, "counts", {}), dict.fromkeys(
+                ("polls", "unchanged", "changed", "new", "failed", "sent", "post_failed"), 0)
+        return counts
+
+    def polled(self, feed: str, ok: bool, new: int) -> None:
+        with self.lock:
+            self.counts["polls"] += 1
+            key = "failed" if not ok else "changed" if new else "unchanged"
+            self.counts[key] += 1
+            self.counts["new"] += new
+        if self.forward:
+            self.forward.polled(feed, ok, new)
+
+    def settled(self, account: str, platform: str, outcome: str, first_seen) -> None:
+        with self.lock:
+            if outcome in ("sent", "failed"):
+                self.counts["sent" if outcome == "sent" else "post_failed"] += 1
+        if self.forward:
+            self.forward.settled(account, platform, outcome, first_seen)
+
+    def summary(self) -> str | None:
+        c = self.reset()
+        if not c.get("polls") and not c.get("sent") and not c.get("post_failed"):
+            return None
+        return (f"{c['polls']} polls ({c['unchanged']} unchanged, {c['changed']} with "
+                f"{c['new']} new items, {c['failed']} failed); {c['sent']} posts sent, "
+                f"{c['post_failed']} failed")
 
 
 class Stopper:
@@ -125,21 +155,177 @@ class ClockWatch(threading.Thread):
         return True
 
 
-def run(scheduler: BlockingScheduler, on_stop: Callable[[], object] = lambda: None) -> int:
-    """Run until SIGTERM or SIGINT (exit 0) or a fatal database error (exit 1):
-    ``on_stop`` tells the jobs to wind down and the post in flight finishes
-    and is committed first."""
-    stopper = Stopper(scheduler, on_stop)
-    signal.signal(signal.SIGTERM, stopper.signal)
-    signal.signal(signal.SIGINT, stopper.signal)
-    scheduler.add_listener(lambda event: _fatal(event, stopper), EVENT_JOB_ERROR)
-    watch = ClockWatch(scheduler)
-    log.info("Herald running: %d jobs; stop with SIGTERM or Ctrl-C", len(scheduler.get_jobs()))
-    watch.start()
-    scheduler.start()
-    watch.done.set()
-    log.info("Herald stopped")
-    return stopper.code
+class Service:
+    """The scheduler's jobs for one wiring, and what keeps them honest: a heartbeat
+    (the database row and systemd's watchdog), retention, a summary line per
+    cycle, and SIGHUP, which swaps in a new wiring without a restart."""
+
+    def __init__(self, wiring: Wiring, tz: str, publish_every: timedelta, *,
+                 beat: Callable[[], object] = lambda: None, tally: Tally | None = None,
+                 reload: Callable[[], Wiring | None] = lambda: None,
+                 notify: Callable[..., bool] = sdnotify.notify,
+                 watchdog: float | None = None):
+        self.wiring, self.tally, self.notify, self._reload = wiring, tally or Tally(), notify, reload
+        self.beat_fn = beat
+        self.beat_every = min(BEAT_EVERY, watchdog / 3) if watchdog else BEAT_EVERY
+        self.scheduler = BlockingScheduler(timezone=tz, job_defaults=JOB_DEFAULTS, executors={
+            "default": ThreadPoolExecutor(4),
+            # Its own thread: a heartbeat queued behind four slow polls is no heartbeat.
+            "beat": ThreadPoolExecutor(1)})
+        self.publish_started: float | None = None
+        self.running = False
+        self.reloads = threading.Event()
+        self._jobs(publish_every)
+
+    # -- jobs -----------------------------------------------------------------
+
+    def _jobs(self, publish_every: timedelta) -> None:
+        now = datetime.now(timezone.utc)
+        add = self.scheduler.add_job
+        self.sync_feeds(self.wiring.feeds)
+        add(self._publish, IntervalTrigger(seconds=publish_every.total_seconds()), id="publish",
+            name="publish", next_run_time=now)
+        add(self._beat, IntervalTrigger(seconds=self.beat_every), id="beat", name="heartbeat",
+            executor="beat", next_run_time=now)
+        add(self._prune, IntervalTrigger(seconds=PRUNE_EVERY), id="prune", name="retention",
+            next_run_time=now + timedelta(minutes=1))
+        add(self._summary, IntervalTrigger(seconds=self.summary_every(self.wiring.feeds)),
+            id="summary", name="summary", executor="beat")
+        self.scheduler.add_listener(_job_failed, EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+        self.scheduler.add_listener(self._started, EVENT_SCHEDULER_STARTED)
+
+    @staticmethod
+    def summary_every(feeds: Sequence[FeedConfig]) -> float:
+        """One summary per poll cycle: the shortest feed interval, at least a minute."""
+        return max(60.0, min((f.every.total_seconds() for f in feeds), default=300.0))
+
+    def sync_feeds(self, feeds: Sequence[FeedConfig]) -> tuple[int, int, int]:
+        """Make the poll jobs match ``feeds``: new ones start now, removed ones
+        stop, a changed interval reschedules. Returns (added, removed, changed)."""
+        now = datetime.now(timezone.utc)
+        jobs = {job.id: job for job in self.scheduler.get_jobs() if job.id.startswith("poll:")}
+        wanted = {f"poll:{feed.name}": feed for feed in feeds}
+        for job_id in jobs.keys() - wanted.keys():
+            self.scheduler.remove_job(job_id)
+        changed = 0
+        for job_id, feed in wanted.items():
+            seconds = feed.every.total_seconds()
+            trigger = IntervalTrigger(seconds=seconds, jitter=min(seconds / 10, 60))
+            if job_id not in jobs:
+                self.scheduler.add_job(self._poll, trigger, args=[feed.name], id=job_id,
+                                       name=f"poll {feed.name}", next_run_time=now)
+            elif jobs[job_id].trigger.interval.total_seconds() != seconds:
+                self.scheduler.reschedule_job(job_id, trigger=trigger)
+                changed += 1
+        return len(wanted.keys() - jobs.keys()), len(jobs.keys() - wanted.keys()), changed
+
+    def _poll(self, name: str) -> None:
+        wiring = self.wiring   # read once: a reload may swap it meanwhile
+        feed = next((f for f in wiring.feeds if f.name == name), None)
+        if feed is None:        # removed by a reload after this run was queued
+            return
+        result = wiring.poll(feed)
+        if getattr(result, "queued", 0):   # new posts go out now, not at the next tick
+            self.scheduler.modify_job("publish", next_run_time=datetime.now(timezone.utc))
+
+    def _publish(self) -> None:
+        self.publish_started = time.monotonic()
+        try:
+            self.wiring.publish()
+        finally:
+            self.publish_started = None
+
+    def _beat(self) -> None:
+        if self.stuck():
+            log.error("a publish pass has run for %ds; not telling the watchdog all is well",
+                      time.monotonic() - self.publish_started)
+        else:
+            self.notify("WATCHDOG=1")
+        self.beat_fn()
+
+    def stuck(self) -> bool:
+        started = self.publish_started
+        return started is not None and time.monotonic() - started > STUCK_AFTER
+
+    def _prune(self) -> None:
+        deleted = self.wiring.prune()
+        if deleted:
+            log.info("retention: deleted %d settled posts and their articles", deleted)
+
+    def _summary(self) -> None:
+        line = self.tally.summary()
+        if line:
+            log.info("last %s: %s", _human_seconds(self.summary_every(self.wiring.feeds)), line)
+
+    def _started(self, _event) -> None:
+        self.running = True
+        self.notify("READY=1", f"STATUS=polling {len(self.wiring.feeds)} feeds")
+
+    # -- reload -----------------------------------------------------------------
+
+    def hangup(self, _signum, _frame) -> None:
+        # A signal handler must not take the scheduler's locks: the reload
+        # thread does the work.
+        self.reloads.set()
+
+    def _reloader(self) -> None:
+        while True:
+            self.reloads.wait()
+            self.reloads.clear()
+            if not self.running:
+                return
+            self.reload()
+
+    def reload(self) -> bool:
+        """Load the config again; apply it when valid (True), keep the old one otherwise."""
+        began = time.monotonic()
+        self.notify("RELOADING=1")
+        try:
+            wiring = self._reload()
+            if wiring is None:
+                return False
+            old, self.wiring = self.wiring, wiring
+            old.stop()   # a pass in flight ends after its current post
+            added, removed, changed = self.sync_feeds(wiring.feeds)
+            self.scheduler.reschedule_job(
+                "summary", trigger=IntervalTrigger(seconds=self.summary_every(wiring.feeds)))
+            log.info("config reloaded in %.2fs: %d feeds (%d added, %d removed, %d rescheduled)",
+                     time.monotonic() - began, len(wiring.feeds), added, removed, changed)
+            return True
+        finally:
+            self.notify("READY=1")
+
+    # -- run --------------------------------------------------------------------
+
+    def run(self) -> int:
+        """Run until SIGTERM or SIGINT (exit 0) or a fatal database error (exit 1).
+        The post in flight finishes and is committed first."""
+        stopper = Stopper(self.scheduler, lambda: self._stopping())
+        signal.signal(signal.SIGTERM, stopper.signal)
+        signal.signal(signal.SIGINT, stopper.signal)
+        signal.signal(signal.SIGHUP, self.hangup)
+        self.scheduler.add_listener(lambda event: _fatal(event, stopper), EVENT_JOB_ERROR)
+        watch = ClockWatch(self.scheduler)
+        reloader = threading.Thread(target=self._reloader, name="reload", daemon=True)
+        log.info("Herald running: %d jobs; stop with SIGTERM or Ctrl-C, reload with SIGHUP",
+                 len(self.scheduler.get_jobs()))
+        watch.start()
+        reloader.start()
+        self.scheduler.start()
+        self.running = False
+        self.reloads.set()
+        watch.done.set()
+        log.info("Herald stopped")
+        return stopper.code
+
+    def _stopping(self) -> None:
+        self.notify("STOPPING=1")
+        self.wiring.stop()
+
+
+def _human_seconds(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
 
 
 def _fatal(event: JobExecutionEvent, stopper: Stopper) -> None:
