@@ -20,7 +20,7 @@ from functools import lru_cache
 import regex
 
 from bot import twittertext
-from bot.config import TEMPLATE_FIELDS
+from bot.configtypes import TEMPLATE_FIELDS
 from bot.models import Article
 
 ELLIPSIS = "…"

@@ -1,13 +1,14 @@
 """Parse and validate the YAML config into frozen, typed objects.
 
 Every problem is reported with its key path, all at once, as a ConfigError.
-The YAML is read within bounds by ``bot.configyaml``; the types it builds live
-in ``bot.configtypes`` and are re-exported here for the modules that import
-them from ``bot.config``.
+The YAML is read within bounds by ``bot.configyaml``; the value checks are
+``bot.configcheck``'s; an account's platform options are checked against its
+adapter's schema by ``bot.configoptions``; the types built live in
+``bot.configtypes`` (standard library only) and are re-exported here for the
+modules that import them from ``bot.config``.
 """
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -18,14 +19,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-from bot import configyaml
-from bot.adapters import REGISTRY
-from bot.adapters.base import REQUIRED
+from bot import configoptions, configyaml
+from bot.configcheck import Checker, is_kind, show_list
 from bot.configtypes import (  # noqa: F401  (re-exported for the modules that import them from here)
     TEMPLATE_FIELDS, AccountConfig, Config, FeedConfig, HttpSettings, RouteConfig, Schedule,
     Window, duration_seconds, kind_of, parse_duration, parse_window, shown, template_fields)
 from bot.errors import ConfigError
-from bot.secret import Secret, register, register_url
 
 
 # ---------------------------------------------------------------- loading
@@ -33,7 +32,6 @@ from bot.secret import Secret, register, register_url
 
 DEFAULT_DATABASE = "sqlite:///data/herald.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
 def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Config:
@@ -46,119 +44,24 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Confi
     path = Path(path)
     raw = configyaml.read(path)
     environ = {**dotenv_values(path.parent / ".env"), **(env if env is not None else os.environ)}
-    checker = _Checker(environ, path.parent, str(path))
+    checker = _Sections(environ, path.parent, str(path))
     config = checker.config(raw, str(path))
     if checker.problems:
         raise ConfigError(checker.problems)
     return config
 
 
+_ACCOUNT_KEYS = {"name", "platform", "credentials", "options", "template", "schedule", "hashtags",
+                 "max_hashtags", "max_attempts", "retry_backoff"}
+
 # Allowed ranges, inclusive. Outside them a value is a typo ("max_bytes: -5"),
 # switches a safeguard off ("max_attempts: 0") or overflows later.
 _SECONDS = {"connect_timeout": (0.1, 300.0), "read_timeout": (0.1, 600.0), "deadline": (1.0, 3600.0)}
 _HTTP_COUNTS = {"max_bytes": (1_000, 1_000_000_000), "max_redirects": (0, 30)}
-_OPTION_SECONDS = (0.1, 600.0)   # an adapter's float options are its timeouts
 
 
-class _Checker:
-    """Walks the raw YAML, collecting one problem line per mistake."""
-
-    def __init__(self, environ: Mapping[str, str | None], base: Path, file: str = "config"):
-        self.environ = environ
-        self.base = base
-        self.file = file
-        self.problems: list[str] = []
-
-    def err(self, path: str, message: str) -> None:
-        # a problem with the whole document is the file's, not a key's
-        self.problems.append(f"{path or self.file}: {message}")
-
-    def mapping(self, raw: Any, path: str, allowed: set[str], required: set[str] = frozenset()) -> dict:
-        """Check ``raw`` is a mapping with only ``allowed`` keys and all ``required`` ones."""
-        if not isinstance(raw, dict):
-            self.err(path, f"expected a mapping, got {kind_of(raw)}")
-            return {}
-        for key in raw:
-            if key not in allowed:
-                self.err(_join(path, key), f"unknown key (known: {', '.join(sorted(allowed))})")
-        for key in sorted(required - set(raw)):
-            self.err(_join(path, key), "required key is missing")
-        return raw
-
-    def value(self, raw: dict, key: str, path: str, kind: type | tuple, default: Any,
-              bounds: tuple[float, float] | None = None) -> Any:
-        """``raw[key]`` checked against ``kind`` (and ``bounds``), or ``default`` when absent."""
-        if key not in raw or (raw[key] is None and default is None):
-            return default
-        value = _as(self.expand(raw[key], f"{path}.{key}"), kind)
-        if _is(value, kind) and (bounds is None or bounds[0] <= value <= bounds[1]):
-            return value   # NaN fails both comparisons, as it should
-        self.err(f"{path}.{key}".lstrip("."), f"expected {_expected(kind, bounds)}, got {shown(value)}")
-        return default
-
-    def expand(self, value: Any, path: str, secret: bool = False) -> Any:
-        """Replace ``${VAR}`` in strings; an unset variable is a problem naming it.
-        With ``secret`` (a URL) each value put in is masked from then on."""
-        if not isinstance(value, str):
-            return value
-
-        def sub(match: re.Match) -> str:
-            found = self.environ.get(match[1])
-            if found is None:
-                self.err(path.lstrip("."), f"environment variable {match[1]} is not set "
-                                           f"(export it or put it in .env beside the config)")
-                return ""
-            if secret:
-                register(found)
-            return found
-        return _VAR.sub(sub, value)
-
-    def url(self, raw: dict, key: str, path: str, default: str) -> str:
-        """A URL whose ``${VAR}`` values, password and query values are secrets:
-        urllib3 logs the path and query of every request at DEBUG."""
-        value = self.value({**raw, key: self.expand(raw[key], f"{path}.{key}", True)}
-                           if key in raw else raw, key, path, str, default)
-        register_url(value)
-        return value
-
-    def duration(self, raw: dict, key: str, path: str, default: timedelta | None,
-                 bounds: tuple[str, str] = ("0s", "3650d")) -> timedelta | None:
-        if key not in raw or raw[key] is None:
-            return default
-        where, seconds = f"{path}.{key}".lstrip("."), duration_seconds(raw[key])
-        if seconds is None:
-            self.err(where, f'expected a duration like "10m", "1h30m" or "2d", got {shown(raw[key])}')
-            return default
-        if not duration_seconds(bounds[0]) <= seconds <= duration_seconds(bounds[1]):
-            self.err(where, f"expected a duration from {bounds[0]} to {bounds[1]}, got {shown(raw[key])}")
-            return default
-        return timedelta(seconds=seconds)
-
-    def names(self, raw: Any, path: str) -> tuple[str, ...]:
-        items = [raw] if isinstance(raw, str) else raw
-        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
-            self.err(path, "expected a list of names")
-            return ()
-        return tuple(items)
-
-    def items(self, raw: Any, path: str) -> list:
-        if raw is None:
-            return []
-        if not isinstance(raw, list):
-            self.err(path, f"expected a list, got {kind_of(raw)}")
-            return []
-        return raw
-
-    def local_path(self, text: str, path: str) -> str:
-        """``text`` resolved against the config's folder, not the cwd, so a
-        service and a shell see the same file."""
-        try:
-            return str((self.base / text).resolve())
-        except (OSError, ValueError) as exc:   # a NUL byte, a name too long
-            self.err(path, f"not a usable file path ({exc})")
-            return text
-
-    # -- sections ----------------------------------------------------------
+class _Sections(Checker):
+    """The config's sections, each built from the checks of ``Checker``."""
 
     def config(self, raw: Any, path: str) -> Config:
         if not isinstance(raw, dict):   # empty, or a list: nothing below can be checked
@@ -169,7 +72,7 @@ class _Checker:
                                      "log_format", "retention"},
                            {"feeds", "accounts", "routes"})
         version = top.get("version", 1)
-        if not (_is(version, int) and version == 1):
+        if not (is_kind(version, int) and version == 1):
             self.err("version", f"unsupported version {shown(version)} (this Herald reads version 1)")
         tz = self.timezone(top, "timezone", "", "UTC")
         feeds = tuple(self.feed(f, f"feeds[{i}]") for i, f in enumerate(self.items(top.get("feeds"), "feeds")))
@@ -260,57 +163,24 @@ class _Checker:
                           max_age=self.duration(m, "max_age", path, None, ("1m", "3650d")))
 
     def account(self, raw: Any, path: str, tz: str) -> AccountConfig:
-        common = {"name", "platform", "credentials", "template", "schedule", "hashtags",
-                  "max_hashtags", "max_attempts", "retry_backoff"}
         given = raw if isinstance(raw, dict) else {}
-        platform = given.get("platform")
-        adapter = REGISTRY.get(platform) if isinstance(platform, str) else None
-        if "platform" in given and adapter is None:
-            self.err(f"{path}.platform", f"unknown platform {shown(platform)} "
-                                         f"(known: {', '.join(sorted(REGISTRY))})")
-        options = dict(adapter.options) if adapter else {}
+        adapter = configoptions.adapter_for(self, given, path)
         # an unknown platform's own keys are not reported too: one line, one mistake
-        m = self.mapping(raw, path, common | set(options) if adapter else common | set(given),
-                         {"name", "platform"})
+        extra = configoptions.option_keys(adapter) if adapter else set(given)
+        m = self.mapping(raw, path, _ACCOUNT_KEYS | extra, {"name", "platform"})
         template = self.value(m, "template", path, str, adapter.default_template if adapter else "")
         self.template(template, f"{path}.template")
         return AccountConfig(
-            name=self.value(m, "name", path, str, ""), platform=str(platform), template=template,
-            credentials=self.credentials(m.get("credentials"), f"{path}.credentials", adapter),
-            options=self.options(m, path, options),
+            name=self.value(m, "name", path, str, ""), platform=str(given.get("platform")),
+            template=template,
+            credentials=configoptions.credentials(self, m.get("credentials"),
+                                                  f"{path}.credentials", adapter),
+            options=configoptions.options(self, m, path, adapter) if adapter else {},
             schedule=self.schedule(m.get("schedule"), f"{path}.schedule", tz),
             hashtags=self.hashtag_map(m.get("hashtags"), f"{path}.hashtags"),
             max_hashtags=self.value(m, "max_hashtags", path, int, 2, (0, 30)),
             max_attempts=self.value(m, "max_attempts", path, int, 5, (1, 100)),
             retry_backoff=self.duration(m, "retry_backoff", path, timedelta(minutes=1), ("1s", "1d")))
-
-    def options(self, m: dict, path: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
-        out = {}
-        for key, default in defaults.items():
-            if default is REQUIRED:
-                if key not in m:
-                    self.err(f"{path}.{key}", "required key is missing")
-                out[key] = str(self.value(m, key, path, (str, int), ""))
-            elif key.endswith("_url"):
-                out[key] = self.url(m, key, path, default)
-            else:
-                bounds = _OPTION_SECONDS if isinstance(default, float) else None
-                out[key] = self.value(m, key, path, type(default), default, bounds)
-        return out
-
-    def credentials(self, raw: Any, path: str, adapter) -> dict[str, Secret]:
-        keys = set(adapter.credential_keys) if adapter else set()
-        if not keys and raw is None:
-            return {}
-        m = self.mapping(raw, path, keys, keys)
-        out = {}
-        for key in keys & set(m):
-            value = self.expand(m[key], f"{path}.{key}")
-            if not isinstance(value, str):
-                self.err(f"{path}.{key}", f'expected a string like "${{{key.upper()}}}"')
-            elif value:
-                out[key] = Secret(value)
-        return out
 
     def template(self, template: str, path: str) -> None:
         try:
@@ -385,44 +255,6 @@ class _Checker:
         known = sorted({item.name for item in items})
         for name in names:
             if name not in known:
-                self.err(path, f"unknown {kind[:-1]} {shown(name)} (known: {_show_list(known)})")
+                self.err(path, f"unknown {kind[:-1]} {shown(name)} (known: {show_list(known)})")
 
 
-def _join(path: str, key: Any) -> str:
-    """``path.key``; a key that is not a plain word is quoted, so a problem
-    stays one readable line whatever the key holds (a newline, 10 kB)."""
-    plain = isinstance(key, str) and re.fullmatch(r"[\w-]{1,60}", key)
-    text = key if plain else shown(key)
-    return f"{path}.{text}" if path else text
-
-
-def _as(value: Any, kind: type | tuple) -> Any:
-    """An int where a float is wanted becomes one (an int too big for a float: inf)."""
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value) if abs(value) < 10 ** 300 else math.inf
-    return value
-
-
-def _is(value: Any, kind: type | tuple) -> bool:
-    """isinstance, except that true/false is not a number (YAML reads ``yes`` as true)."""
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return isinstance(value, kinds) and (bool in kinds or not isinstance(value, bool))
-
-
-_NOUNS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-
-
-def _expected(kind: type | tuple, bounds: tuple[float, float] | None) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    noun = " or ".join(_NOUNS.get(k, k.__name__) for k in kinds)
-    return f"{noun} from {_number(bounds[0])} to {_number(bounds[1])}" if bounds else noun
-
-
-def _number(value: float) -> str:
-    if isinstance(value, int):
-        return f"{value:_}" if abs(value) >= 10_000 else str(value)   # YAML reads 10_000 too
-    return f"{value:g}"
-
-
-def _show_list(names: list[str]) -> str:
-    return ", ".join(names) if len(names) <= 20 else ", ".join(names[:20]) + f" and {len(names) - 20} more"

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from bot.config import Schedule, Window
+from bot.configtypes import Schedule, Window
 
 
 UTC = timezone.utc

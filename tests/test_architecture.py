@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ BOT = Path(__file__).resolve().parents[1] / "bot"
 SHARED = {"bot.errors", "bot.models", "bot.secret"}
 ALLOWED = {
     "bot.errors": set(), "bot.models": set(), "bot.secret": set(),
-    "bot.config": {"bot.adapters", "bot.configtypes", "bot.configyaml"},
+    "bot.config": {"bot.configcheck", "bot.configoptions", "bot.configtypes", "bot.configyaml"},
+    "bot.configcheck": {"bot.configtypes"},
+    "bot.configoptions": {"bot.adapters", "bot.configcheck", "bot.configtypes"},
     "bot.configtypes": set(),
     "bot.configyaml": set(),
     "bot.http": {"bot.config"},
@@ -26,11 +30,11 @@ ALLOWED = {
     "bot.dbguard": set(),
     "bot.store": {"bot.dbguard", "bot.feedtext"},
     "bot.twittertext": set(),
-    "bot.compose": {"bot.config", "bot.twittertext"},
-    "bot.schedule": {"bot.config"},
+    "bot.compose": {"bot.configtypes", "bot.twittertext"},
+    "bot.schedule": {"bot.configtypes"},
     "bot.poll": {"bot.articles", "bot.config", "bot.feeds", "bot.http", "bot.store"},
     "bot.publish": {"bot.adapters", "bot.compose", "bot.config", "bot.schedule", "bot.store"},
-    "bot.service": {"bot.config"},
+    "bot.service": {"bot.config", "bot.configtypes", "bot.sdnotify"},
     "bot.lock": set(),
     "bot.sdnotify": set(),
     "bot.logs": set(),
@@ -73,3 +77,28 @@ def test_adapters_know_nothing_of_yaml_store_feeds_or_compose(path):
 def test_nothing_imports_cli():
     users = [p.name for p in BOT.rglob("*.py") if p.stem != "cli" and "bot.cli" in imports(p)]
     assert users == []
+
+
+PLATFORM_LIBRARIES = ("tweepy", "facebook", "mastodon", "atproto")
+
+
+def loaded_after(code: str) -> set[str]:
+    """The platform libraries a fresh interpreter has imported after running ``code``."""
+    probe = f"{code}\nimport sys; print(' '.join(m for m in {PLATFORM_LIBRARIES!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", probe], cwd=BOT.parent, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return set(done.stdout.split())
+
+
+def test_compose_and_schedule_import_no_platform_library():
+    assert loaded_after("import bot.compose, bot.schedule, bot.configtypes") == set()
+
+
+def test_config_imports_only_the_adapters_a_config_names(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("feeds: []\nroutes: []\naccounts:\n  - {name: a, platform: console}\n")
+    assert loaded_after(f"import bot.config; bot.config.load({str(path)!r}, env={{}})") == set()
+    named = path.read_text().replace("platform: console", "platform: facebook, page_id: '1', "
+                                     "credentials: {page_access_token: t}")
+    path.write_text(named)
+    assert loaded_after(f"import bot.config; bot.config.load({str(path)!r}, env={{}})") == {"facebook"}

@@ -2,12 +2,14 @@
 
 Adapters know nothing of YAML, the store or feeds. They get a composed ``Post``
 and return a ``Receipt`` or raise one of ``bot.errors``' publish errors. The
-config step validates an account's section against the class attributes below.
+config step validates an account's section against the ``Option`` schemas the
+class declares (``options`` and ``credentials``), generically.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
@@ -15,8 +17,68 @@ from bot.models import Post, Receipt
 from bot.secret import Secret
 
 Clock = Callable[[], datetime]
-REQUIRED: Any = "<required>"
 LOOKUP_LIMIT = 500   # posts find_recent looks through before it gives up (Rejected)
+SECONDS = (0.1, 600.0)   # the range of a timeout option
+
+
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+REQUIRED: Any = "<required>"   # the older way to say Option(str, required=True)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One key an adapter accepts in its account's section, and how to check it.
+
+    ``kind`` is str, int, float or bool (an int is taken where a float is
+    wanted; a number where a str is wanted, since YAML reads an unquoted id
+    as one). Without a ``default`` and not ``required`` the key is optional
+    and absent from ``opts`` when not given. ``choices`` lists the allowed
+    values, ``bounds`` the inclusive range of a number; a key ending in
+    ``_url`` must be an http(s) URL; a ``secret`` value reaches the adapter
+    as a ``bot.secret.Secret`` and is masked in every log line."""
+
+    kind: type
+    default: Any = NO_DEFAULT
+    required: bool = False
+    choices: tuple = ()
+    secret: bool = False
+    bounds: tuple[float, float] | None = None
+    help: str = ""
+
+    def __post_init__(self) -> None:
+        if self.required and self.default is not NO_DEFAULT:
+            raise ValueError("a required option has no default")
+
+
+def seconds(default: float, help: str = "") -> Option:
+    """A timeout option, in seconds."""
+    return Option(float, default, bounds=SECONDS, help=help)
+
+
+def credential(required: bool = True, help: str = "") -> Option:
+    """A key of ``credentials:`` (always secret)."""
+    return Option(str, required=required, secret=True, help=help)
+
+
+def schema(declared: Mapping[str, Any]) -> dict[str, Option]:
+    """``declared`` as Options; a plain value is the older form, a default
+    (a float one a timeout) or REQUIRED."""
+    out = {}
+    for key, value in declared.items():
+        if isinstance(value, Option):
+            out[key] = value
+        elif value is REQUIRED:
+            out[key] = Option(str, required=True)
+        elif isinstance(value, float):
+            out[key] = seconds(value)
+        else:
+            out[key] = Option(type(value), value)
+    return out
 
 
 def utc_now() -> datetime:
@@ -29,12 +91,17 @@ class Adapter(ABC):
     Class attributes declare the platform's limits and config schema:
     ``max_length`` is the post limit in the platform's own counting;
     ``url_length`` is what a URL counts (None: its real length);
-    ``counting`` is ``"twitter"`` (twitter-text v3 weights) or ``"chars"``;
-    ``link_in_text`` is False when the link travels beside the text (Facebook);
-    ``credential_keys`` are the required keys of ``credentials:``;
-    ``options`` maps each account key the adapter accepts to its default; the
-    default's type is the expected type, and a default of ``REQUIRED`` marks a
-    key the user must give (a string).
+    ``counting`` names one of ``bot.compose.COUNTINGS`` ("twitter": twitter-text
+    v3 weights; "chars": code points; "graphemes": grapheme clusters);
+    ``length()`` gives the limits of this very account (an instance's own);
+    ``options`` maps each account key the adapter accepts to its ``Option``;
+    ``credentials`` (on the class) maps each key of ``credentials:`` to its
+    ``Option`` (see ``credential()``); on an instance ``credentials`` holds the
+    given values, as Secrets. ``option_schema()`` / ``credential_schema()``
+    read both, and the older forms (a dict of defaults, ``credential_keys``).
+
+    ``Post.image_url`` is the article's image whenever it has one; an adapter
+    that can attach it decides itself (by convention its ``attach_image`` option).
 
     ``fetch_media(url) -> bytes`` is passed in by the wiring for adapters that
     upload images; it applies Herald's fetch rules (timeouts, size cap, address
@@ -45,21 +112,38 @@ class Adapter(ABC):
     max_length: ClassVar[int]
     url_length: ClassVar[int | None] = None
     counting: ClassVar[str] = "chars"
-    link_in_text: ClassVar[bool] = True
     default_template: ClassVar[str] = "{title}: {lead} {url}"
-    credential_keys: ClassVar[tuple[str, ...]] = ()
-    options: ClassVar[Mapping[str, Any]] = {}
+    options: ClassVar[Mapping[str, Option]] = {}
+    credentials: ClassVar[Mapping[str, Option]] = {}
+    credential_keys: ClassVar[tuple[str, ...]] = ()   # older form: all required
 
     def __init__(self, account: str, options: Mapping[str, Any],
                  credentials: Mapping[str, Secret], *, session=None,
                  clock: Clock = utc_now,
                  fetch_media: Callable[[str], bytes] | None = None):
         self.account = account
-        self.opts = {**self.options, **options}
+        defaults = {k: o.default for k, o in self.option_schema().items()
+                    if o.default is not NO_DEFAULT}
+        self.opts = {**defaults, **options}
         self.credentials = credentials
         self.session = session
         self.clock = clock
         self.fetch_media = fetch_media
+
+    @classmethod
+    def option_schema(cls) -> dict[str, Option]:
+        """The account keys this adapter accepts."""
+        return schema(cls.options)
+
+    @classmethod
+    def credential_schema(cls) -> dict[str, Option]:
+        """The keys of this adapter's ``credentials:``."""
+        return {**{key: credential() for key in cls.credential_keys}, **schema(cls.credentials)}
+
+    def length(self) -> tuple[int, int | None]:
+        """(max_length, url_length) for this account; an adapter whose limits
+        depend on the server (a Mastodon instance) overrides it."""
+        return self.max_length, self.url_length
 
     @abstractmethod
     def publish(self, post: Post) -> Receipt:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Mapping
 from datetime import datetime
 from typing import ClassVar, TextIO
 
-from bot.adapters.base import Adapter
+from bot.adapters.base import Adapter, Option
 from bot.models import Post, Receipt
 
 
@@ -15,7 +16,9 @@ class ConsoleAdapter(Adapter):
     max_length: ClassVar[int] = 280
     url_length: ClassVar[int | None] = 23
     counting: ClassVar[str] = "twitter"
-    options = {"stream": "stdout"}
+    options: ClassVar[Mapping[str, Option]] = {
+        "stream": Option(str, "stdout", choices=("stdout", "stderr")),
+    }
 
     def publish(self, post: Post) -> Receipt:
         out: TextIO = sys.stderr if self.opts["stream"] == "stderr" else sys.stdout

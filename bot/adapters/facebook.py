@@ -24,7 +24,7 @@ import requests
 from bot.adapters.answers import (MAX_WAIT, REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule,
                                   Wait, answer_of, json_object, raise_unless_ok, require_id,
                                   retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, REQUIRED, Adapter
+from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import AlreadyPosted, AuthFailed, RateLimited, Rejected, Transient
 from bot.models import Post, Receipt
@@ -111,17 +111,18 @@ class FacebookAdapter(Adapter):
     max_length: ClassVar[int] = 63206
     url_length: ClassVar[int | None] = None
     counting: ClassVar[str] = "chars"
-    link_in_text: ClassVar[bool] = False
-    default_template: ClassVar[str] = "{title}\n\n{lead}"
-    credential_keys: ClassVar[tuple[str, ...]] = ("page_access_token",)
-    options: ClassVar[Mapping[str, Any]] = {
-        "page_id": REQUIRED,
-        "graph_version": "v24.0",
-        "graph_base_url": "https://graph.facebook.com",
-        "attach_image": False,
-        "connect_timeout": 5.0,
-        "read_timeout": 20.0,
-        "deadline": 30.0,      # seconds for a whole call, body included
+    default_template: ClassVar[str] = "{title}\n\n{lead}"   # the link travels beside the text
+    credentials: ClassVar[Mapping[str, Option]] = {
+        "page_access_token": credential(help="a Page access token with pages_manage_posts"),
+    }
+    options: ClassVar[Mapping[str, Option]] = {
+        "page_id": Option(str, required=True, help="the Page's numeric id"),
+        "graph_version": Option(str, "v24.0", help="the Graph API version, like v24.0"),
+        "graph_base_url": Option(str, "https://graph.facebook.com"),
+        "attach_image": Option(bool, False, help="a photo post with the article's image"),
+        "connect_timeout": seconds(5.0),
+        "read_timeout": seconds(20.0),
+        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
     }
 
     # built on first use, never at import or construction

@@ -26,7 +26,7 @@ from oauthlib.oauth1.rfc5849 import signature
 from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule, answer_of,
                                   epoch, json_object, next_month, raise_unless_ok, require_id,
                                   retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, Adapter, Clock
+from bot.adapters.base import LOOKUP_LIMIT, Adapter, Clock, Option, credential, seconds
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, RateLimited, Rejected, Suspended,
                         Transient)
@@ -147,14 +147,18 @@ class TwitterAdapter(Adapter):
     max_length: ClassVar[int] = 280
     url_length: ClassVar[int | None] = 23
     counting: ClassVar[str] = "twitter"
-    credential_keys: ClassVar[tuple[str, ...]] = (
-        "consumer_key", "consumer_secret", "access_token", "access_token_secret")
-    options: ClassVar[Mapping[str, Any]] = {
-        "api_base_url": X_API,
-        "attach_image": False,
-        "connect_timeout": 5.0,
-        "read_timeout": 20.0,
-        "deadline": 30.0,      # seconds for a whole call, body included
+    credentials: ClassVar[Mapping[str, Option]] = {
+        "consumer_key": credential(help="the app's API key"),
+        "consumer_secret": credential(help="the app's API key secret"),
+        "access_token": credential(help="the account's access token (read and write)"),
+        "access_token_secret": credential(help="the account's access token secret"),
+    }
+    options: ClassVar[Mapping[str, Option]] = {
+        "api_base_url": Option(str, X_API),
+        "attach_image": Option(bool, False, help="upload the article's image with the post"),
+        "connect_timeout": seconds(5.0),
+        "read_timeout": seconds(20.0),
+        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
     }
 
     # built on first use, never at import or construction
