@@ -33,6 +33,7 @@ from bot.models import Article
 Clock = Callable[[], datetime]
 MIGRATIONS = Path(__file__).parent / "migrations"
 OPEN = ("pending", "sending")
+SETTLED = ("sent", "failed", "skipped")   # only these are ever pruned
 # items.item_id is VARCHAR(1000) and PostgreSQL, unlike SQLite, enforces that
 # and caps a b-tree entry near 2.7 kB; longer keys are stored as a digest.
 KEY_BYTES = 1000
@@ -99,6 +100,9 @@ workers = sa.Table(
     "workers", meta,   # 0005
     sa.Column("worker", sa.String(200), primary_key=True), sa.Column("host", sa.String(255)),
     sa.Column("pid", sa.Integer), sa.Column("started_at", TS), sa.Column("beat_at", TS))
+seen_keys = sa.Table(
+    "seen_keys", meta,   # 0006: digests of pruned items and stories (item_digest, story_digest)
+    sa.Column("key", sa.LargeBinary(16), primary_key=True))
 
 
 @dataclass(frozen=True)
@@ -360,6 +364,11 @@ class Store:
                 rows = conn.execute(sa.select(items.c.item_id).where(
                     items.c.feed == feed, items.c.item_id.in_(chunk)))
                 found.update(keys[r.item_id] for r in rows)
+            # Items pruned after the retention are remembered by digest only.
+            digests = {item_digest(feed, k): v for k, v in keys.items() if v not in found}
+            for chunk in _chunks(list(digests), BATCH):
+                rows = conn.execute(sa.select(seen_keys.c.key).where(seen_keys.c.key.in_(chunk)))
+                found.update(digests[r.key] for r in rows)
         return found
 
     # -- ingest --------------------------------------------------------------
@@ -398,6 +407,12 @@ class Store:
         """Record one new item (and its story); queue it when ``queue``. Returns
         the outbox rows made. An item another process recorded meanwhile is
         not queued again."""
+        if _seen(conn, story_digest(db_key(story_key(article.url)))):
+            # A story pruned long ago, back under a new item id: remember the
+            # id too (it is not new next time) and queue nothing.
+            insert_ignore(conn, seen_keys, {"key": item_digest(feed, db_key(article.item_id))},
+                          ["key"])
+            return 0
         article_id = self._article_id(conn, article, now)
         fresh = insert_ignore(conn, items, {"feed": feed, "item_id": db_key(article.item_id),
                                             "article_id": article_id, "first_seen_at": now},
@@ -501,6 +516,52 @@ class Store:
                 outbox.c.id == row_id, outbox.c.status.in_(["pending", "failed"])).values(
                 status="skipped", last_error=reason, updated_at=self.clock())).rowcount
 
+    # -- retention -----------------------------------------------------------
+
+    def prune(self, before: datetime, limit: int = 5000, batch: int = 500) -> int:
+        """Delete up to ``limit`` settled (sent, failed, skipped) outbox rows
+        settled before ``before``, then the stories no outbox row references
+        any more, with their items: those whose last post went now, and those
+        first seen before ``before`` and never queued (up to ``limit`` too).
+        What dedupe needs stays in ``seen_keys``. Pending, sending and held
+        rows, and the stories they refer to, are never touched. Each ``batch``
+        is one short transaction, so the service's writers wait little.
+        Returns the outbox rows plus the stories deleted."""
+        done = posts = 0
+        while posts < limit:
+            want = min(batch, limit - posts)
+            n, stories = self._prune_posts(before, want)
+            posts, done = posts + n, done + n + stories
+            if n < want:
+                break
+        after: int | None = 0
+        stories = 0
+        while after is not None and stories < limit:
+            n, after = self._prune_unqueued(before, min(batch, limit - stories), after)
+            stories, done = stories + n, done + n
+        return done
+
+    def _prune_posts(self, before: datetime, n: int) -> tuple[int, int]:
+        """One batch of settled posts and the stories they were the last
+        reference to. Returns (posts, stories) deleted."""
+        oldest = (sa.select(outbox.c.id).where(outbox.c.status.in_(SETTLED),
+                                               outbox.c.updated_at < before).limit(n))
+        with self.tx() as conn:
+            gone = conn.execute(outbox.delete().where(outbox.c.id.in_(oldest))
+                                .returning(outbox.c.article_id)).scalars().all()
+            return len(gone), _forget(conn, sorted(set(gone)))
+
+    def _prune_unqueued(self, before: datetime, n: int, after: int) -> tuple[int, int | None]:
+        """One batch of stories first seen before ``before`` that no post
+        refers to, from id ``after`` on. Returns (deleted, the id to go on
+        from, None when no more)."""
+        with self.tx() as conn:
+            ids = conn.execute(sa.select(articles.c.id).where(
+                articles.c.id > after, articles.c.first_seen_at < before, ~_referenced())
+                .order_by(articles.c.id).limit(n)).scalars().all()
+            _forget(conn, ids)
+        return len(ids), (ids[-1] if len(ids) == n else None)
+
     # -- accounts ------------------------------------------------------------
 
     def account_row(self, name: str) -> sa.Row | None:
@@ -575,6 +636,63 @@ def story_key(url: str) -> str:
     if sep and scheme in ("http", "https"):
         key = rest.removeprefix("www.")
     return _text(key)
+
+
+def item_digest(feed: str, stored_id: str) -> bytes:
+    """The seen_keys digest of an item as ``items`` keeps it (feed, db_key)."""
+    return _digest(b"item", feed, stored_id)
+
+
+def story_digest(url_key: str) -> bytes:
+    """The seen_keys digest of a story key as ``articles.url_key`` keeps it."""
+    return _digest(b"story", url_key)
+
+
+def _digest(kind: bytes, *parts: str) -> bytes:
+    # 128 bits: a false "seen" needs a collision among ~2^64 keys.
+    raw = "\0".join(parts).encode("utf-8", "surrogatepass")
+    return hashlib.sha256(kind + b"\0" + raw).digest()[:16]
+
+
+def _seen(conn: sa.Connection, key: bytes) -> bool:
+    return conn.execute(sa.select(seen_keys.c.key).where(seen_keys.c.key == key)).first() is not None
+
+
+def _referenced(table: sa.Table = articles, column: str = "id") -> sa.ColumnElement[bool]:
+    """True for a story some outbox row (of any status) still refers to."""
+    return sa.exists().where(outbox.c.article_id == table.c[column])
+
+
+def _among(column: sa.Column, dialect: str) -> sa.ColumnElement[bool]:
+    """``column`` is one of the bound list ``ids``: an expanding IN on SQLite;
+    on PostgreSQL one array parameter (``= ANY``), which psycopg neither parses
+    nor plans anew for every length of the list."""
+    if dialect == "postgresql":
+        return column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer)))
+    return column.in_(sa.bindparam("ids", expanding=True))
+
+
+def _forget(conn: sa.Connection, article_ids: Sequence[int]) -> int:
+    """Delete those of ``article_ids`` no post refers to, with their items,
+    keeping their dedupe digests. Returns the stories deleted."""
+    if not article_ids:
+        return 0
+    dialect, ids = conn.dialect.name, {"ids": list(article_ids)}
+    gone_items = conn.execute(items.delete().where(
+        _among(items.c.article_id, dialect), ~_referenced(items, "article_id"))
+        .returning(items.c.feed, items.c.item_id), ids).all()
+    keys = conn.execute(articles.delete().where(_among(articles.c.id, dialect), ~_referenced())
+                        .returning(articles.c.url_key), ids).scalars().all()
+    digests = sorted({item_digest(f, i) for f, i in gone_items} | {story_digest(k) for k in keys})
+    if digests and dialect == "postgresql":
+        conn.execute(PG_REMEMBER, {"keys": digests})   # one statement, not one per key
+    elif digests:
+        conn.execute(sqlite.insert(seen_keys).on_conflict_do_nothing(), [{"key": d} for d in digests])
+    return len(keys)
+
+
+PG_REMEMBER = sa.text("INSERT INTO seen_keys (key) SELECT unnest(:keys) ON CONFLICT DO NOTHING") \
+    .bindparams(sa.bindparam("keys", type_=postgresql.ARRAY(sa.LargeBinary)))
 
 
 def _check_target(target: Path) -> None:
