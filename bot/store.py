@@ -615,6 +615,21 @@ class Store:
                 counts.setdefault(account, {})[status] = n
             return counts
 
+    def queue_stats(self, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+        """Per account with pending posts: (how many, the earliest time one of
+        those due at ``now`` became due, None when none is due yet). A post
+        becomes due when queued, or at its ``not_before`` when that is later.
+        One GROUP BY query (for metrics, scraped often)."""
+        c = outbox.c
+        later = sa.and_(c.not_before.is_not(None), c.not_before > c.queued_at)
+        due_since = sa.case((later, c.not_before), else_=c.queued_at)
+        due = sa.or_(c.not_before.is_(None), c.not_before <= sa.literal(now, TS()))
+        oldest = sa.func.min(sa.case((due, due_since)), type_=TS())
+        with self.read() as conn:
+            rows = conn.execute(sa.select(c.account, sa.func.count(), oldest)
+                                .where(c.status == "pending").group_by(c.account))
+            return {account: (n, since) for account, n, since in rows}
+
     def recent(self, statuses: Sequence[str], limit: int = 10) -> list[sa.Row]:
         with self.read() as conn:
             return list(conn.execute(

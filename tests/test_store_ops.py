@@ -249,3 +249,35 @@ def test_postgresql_is_backed_up_with_pg_dump(postgres_url):
     with pytest.raises(StoreError, match="pg_dump"):
         store.backup("/tmp/never-written.db")
     assert not Path("/tmp/never-written.db").exists()
+
+
+# -- queue figures -------------------------------------------------------------
+
+def test_queue_stats_count_pending_posts_and_the_oldest_due_one(db_url):
+    clock = Clock()
+    store = open_store(db_url, clock)
+    fill(store, 0, 1)
+    fill(store, 10, 2)                          # x: two posts queued at T0
+    clock.advance(minutes=10)
+    store.feed_row("other", "https://other.example/rss")
+    store.ingest("other", [], [("fb", 0)])
+    store.ingest("other", [article(50, feed="other")], [("fb", 0), ("x", 0)])   # at T0+10m
+    first, second = store.queue("x")[:2]
+    store.release(first.id, "busy", not_before=T0 + timedelta(minutes=30))   # due later
+    store.claim(second.id, "w", "text")         # in flight: not pending
+    (fb_row,) = store.queue("fb")
+    store.release(fb_row.id, "busy", not_before=T0 + timedelta(minutes=20))
+    stats = store.queue_stats(T0 + timedelta(minutes=15))
+    assert stats == {"x": (2, T0 + timedelta(minutes=10)), "fb": (1, None)}
+    later = store.queue_stats(T0 + timedelta(minutes=40))
+    assert later == {"x": (2, T0 + timedelta(minutes=10)), "fb": (1, T0 + timedelta(minutes=20))}
+    assert later["x"][1].tzinfo is not None
+
+
+def test_queue_stats_know_nothing_of_settled_posts(db_url):
+    store = open_store(db_url)
+    fill(store, 0, 1)
+    fill(store, 10, 1)
+    (row,) = store.queue("x")
+    store.mark_failed(row.id, "rejected")
+    assert store.queue_stats(T0) == {}
