@@ -24,18 +24,49 @@ from bot.configtypes import TEMPLATE_FIELDS
 from bot.models import Article
 
 ELLIPSIS = "…"
-COUNTINGS = ("twitter", "chars")
 MIN_CUT_LEAD = 15        # a lead cut lighter than this (X weights) says nothing: drop it
 _PAUSE_SHARE = 0.7       # take a cut after "、" if it keeps this share of the longest cut
+_GRAPHEME = regex.compile(r"\X")
+
+
+def _twitter(text: str, url_length: int | None) -> int:
+    return twittertext.weighted_length(text)   # URLs count X's own 23
+
+
+def _units(count: Callable[[str], int]) -> Callable[[str, int | None], int]:
+    """A counting that counts ``count`` units of the NFC text, each URL as
+    ``url_length`` when that is set (else at its real length)."""
+    def measure_text(text: str, url_length: int | None) -> int:
+        text = _nfc(text)
+        if url_length is None:
+            return count(text)
+        spans = twittertext.url_spans(text)
+        starts = [0] + [end for _, end in spans]
+        ends = [start for start, _ in spans] + [len(text)]
+        return sum(count(text[a:b]) for a, b in zip(starts, ends)) + url_length * len(spans)
+    return measure_text
+
+
+def _graphemes(text: str) -> int:
+    return sum(1 for _ in _GRAPHEME.finditer(text))
+
+
+# How each platform counts a post: an adapter's ``counting`` names one.
+COUNTINGS: Mapping[str, Callable[[str, int | None], int]] = {
+    "twitter": _twitter,                 # twitter-text v3 weights (X)
+    "chars": _units(len),                # code points (Facebook; Mastodon with url_length 23)
+    "graphemes": _units(_graphemes),     # extended grapheme clusters (Bluesky)
+}
 
 
 @dataclass(frozen=True)
 class Limits:
     """How long a post may be, in one platform's counting.
 
-    ``counting`` is "twitter" (twitter-text v3 weights; URLs count 23) or
-    "chars" (code points of the NFC text, each URL counting ``url_length``
-    when that is not None)."""
+    ``counting`` is a key of COUNTINGS: "twitter" (twitter-text v3 weights;
+    URLs count 23), "chars" (code points of the NFC text) or "graphemes"
+    (its extended grapheme clusters); for the last two each URL counts
+    ``url_length`` when that is not None, else its real length."""
 
     max_length: int
     url_length: int | None
@@ -43,26 +74,24 @@ class Limits:
 
     def __post_init__(self) -> None:
         if self.counting not in COUNTINGS:
-            raise ValueError(f"counting must be one of {COUNTINGS}, got {self.counting!r}")
+            raise ValueError(f"counting must be one of {tuple(COUNTINGS)}, got {self.counting!r}")
         if self.max_length < 1:
             raise ValueError(f"max_length must be positive, got {self.max_length}")
 
     @classmethod
-    def for_adapter(cls, adapter: type) -> Limits:
-        """The limits an adapter class declares (``max_length``,
-        ``url_length``, ``counting``; see ``bot.adapters.base.Adapter``)."""
-        return cls(adapter.max_length, adapter.url_length, adapter.counting)
+    def for_adapter(cls, adapter) -> Limits:
+        """The limits an adapter declares: an instance's ``length()`` (a
+        Mastodon instance's own limit), or a class's ``max_length`` and
+        ``url_length``; and its ``counting`` (see ``bot.adapters.base.Adapter``)."""
+        if isinstance(adapter, type):
+            return cls(adapter.max_length, adapter.url_length, adapter.counting)
+        max_length, url_length = adapter.length()
+        return cls(max_length, url_length, adapter.counting)
 
 
 def measure(text: str, limits: Limits) -> int:
     """The length of ``text`` as the platform of ``limits`` counts it."""
-    if limits.counting == "twitter":
-        return twittertext.weighted_length(text)
-    text = _nfc(text)
-    if limits.url_length is None:
-        return len(text)
-    spans = twittertext.url_spans(text)
-    return len(text) - sum(end - start for start, end in spans) + limits.url_length * len(spans)
+    return COUNTINGS[limits.counting](text, limits.url_length)
 
 
 # ------------------------------------------------------------ hashtags

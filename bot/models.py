@@ -32,7 +32,10 @@ class Post:
 
     ``key`` identifies the (article, account) pair and is stable across retries;
     ``link`` is the article URL (adapters that attach links separately use it);
-    ``image_url`` is set when the account asked for an attached image."""
+    ``image_url`` is the article's image whenever it has one: each adapter
+    decides whether to attach it (its ``attach_image`` option). ``title``,
+    ``description`` (the article's lead, plain text) and ``language`` (a BCP 47
+    tag, None when unknown) are for link cards and language tags."""
 
     key: str
     account: str
@@ -40,6 +43,8 @@ class Post:
     link: str
     image_url: str | None = None
     title: str = ""
+    description: str = ""
+    language: str | None = None
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ class Account:
 
     @property
     def limits(self) -> Limits:
-        return Limits.for_adapter(type(self.adapter))
+        return Limits.for_adapter(self.adapter)   # an instance may know its server's limit
 
     def text(self, article: Article, hashtag_map: Mapping[str, str]) -> str:
         """The post text for ``article`` on this account (pure: no I/O)."""
@@ -174,9 +174,8 @@ class Publisher:
         so the platform's duplicate check sees the same post."""
         article = self.store.article(row.article_id)
         text = row.text or account.text(article, self.hashtags(article.feed, account.name))
-        attach = account.adapter.opts.get("attach_image")
         return Post(key=f"herald-{row.id}", account=account.name, text=text, link=article.url,
-                    image_url=article.image if attach else None, title=article.title)
+                    image_url=article.image, title=article.title, description=article.lead)
 
     def _send(self, account: Account, row) -> int:
         try:

@@ -24,7 +24,8 @@ import requests
 from bot.adapters.answers import (MAX_WAIT, REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule,
                                   Wait, answer_of, json_object, raise_unless_ok, require_id,
                                   retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
+from bot.adapters.base import Adapter, Option, credential, seconds
+from bot.adapters.lookup import cannot_look_up, search_pages, squash
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import AlreadyPosted, AuthFailed, RateLimited, Rejected, Transient
 from bot.models import Post, Receipt
@@ -192,21 +193,14 @@ class FacebookAdapter(Adapter):
         then, or when the token lacks read permission (not AuthFailed: posting
         may still work); an invalid or expired token stays AuthFailed; Transient
         for a page without ``data``. Otherwise raises like ``publish``."""
-        args: dict | None = {"fields": "id,message,link,created_time",
-                             "since": str(int(since.timestamp())), "limit": str(PAGE_SIZE)}
-        seen = 0
-        while args is not None and seen < LOOKUP_LIMIT:
-            feed = self._feed_page(args)
-            entries = feed["data"]
-            found = next((e for e in entries if _matches(e, post)), None)
-            if found:
-                return _receipt(found)
-            seen += len(entries)
-            args = _next_args(feed) if entries else None   # an empty page ends it
-        if args is None:
-            return None
-        raise Rejected(f"cannot look up recent posts: more than {LOOKUP_LIMIT} entries since "
-                       f"{since:%Y-%m-%d %H:%M} UTC")
+        first = {"fields": "id,message,link,created_time",
+                 "since": str(int(since.timestamp())), "limit": str(PAGE_SIZE)}
+
+        def page(args: dict | None) -> tuple[list, dict | None]:
+            feed = self._feed_page(args or first)
+            return feed["data"], _next_args(feed)
+        found = search_pages(page, lambda entry: _matches(entry, post), since, "entries")
+        return None if found is None else _receipt(found)
 
     def _feed_page(self, args: dict) -> dict:
         """One page of the Page's feed, its ``data`` the dict entries."""
@@ -216,9 +210,7 @@ class FacebookAdapter(Adapter):
             answer = answer_of(exc)
             if answer is None or answer.code in TOKEN_CODES:
                 raise
-            # A token that may post but not read (no pages_read_engagement) must
-            # not pause the account; "not found" would invite a double post.
-            raise Rejected(f"cannot look up recent posts: {exc.message}") from exc
+            raise cannot_look_up(exc) from exc   # may post, may not read (pages_read_engagement)
         if not isinstance(feed.get("data"), list):
             raise Transient("Graph answered a feed page without data: cannot tell what it holds")
         return {**feed, "data": [e for e in feed["data"] if isinstance(e, dict)]}
@@ -315,6 +307,6 @@ def _matches(entry: dict, post: Post) -> bool:
     """A feed entry is ``post`` if it has the post's link, or its text (photo captions too)."""
     if post.link and entry.get("link") == post.link:
         return True
-    message = " ".join(str(entry.get("message") or "").split())
-    texts = {" ".join(post.text.split()), " ".join(f"{post.text} {post.link}".split())}
+    message = squash(str(entry.get("message") or ""))
+    texts = {squash(post.text), squash(f"{post.text} {post.link}")}
     return bool(post.text) and message in texts

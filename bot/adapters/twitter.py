@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import html
 import logging
-import re
 import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -26,7 +25,8 @@ from oauthlib.oauth1.rfc5849 import signature
 from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule, answer_of,
                                   epoch, json_object, next_month, raise_unless_ok, require_id,
                                   retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, Adapter, Clock, Option, credential, seconds
+from bot.adapters.base import Adapter, Clock, Option, credential, seconds
+from bot.adapters.lookup import cannot_look_up, search_pages, without_links
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, RateLimited, Rejected, Suspended,
                         Transient)
@@ -53,7 +53,6 @@ CAP_RESET_HEADERS = ("x-user-limit-24hour-reset", "x-app-limit-24hour-reset",
 CREDITS_ACTION = "top up the account's X API credits, then run `run_bot.py resume {account}`"
 PAYMENT_ACTION = ("settle the X developer account's billing, then run "
                   "`run_bot.py resume {account}`")
-URL_RE = re.compile(r"https?://\S+")
 
 
 def rate_wait(answer: Answer, now: datetime) -> datetime:
@@ -213,17 +212,10 @@ class TwitterAdapter(Adapter):
         (not AuthFailed: posting may still work); Transient for a page X did not
         send whole; otherwise raises like ``publish``."""
         user_id = self._lookup_user_id()
-        token, seen = None, 0
-        while seen < LOOKUP_LIMIT:
-            tweets, token = self._timeline_page(user_id, since, token)
-            found = next((t for t in tweets if _matches(t.text, t.entities, post)), None)
-            if found is not None:
-                return Receipt(platform_id=str(found.id), url=TWEET_URL.format(found.id))
-            seen += len(tweets)
-            if not (token and tweets):   # an empty page ends it
-                return None
-        raise Rejected(f"cannot look up recent posts: more than {LOOKUP_LIMIT} tweets since "
-                       f"{since:%Y-%m-%d %H:%M} UTC")
+        found = search_pages(lambda token: self._timeline_page(user_id, since, token),
+                             lambda t: _matches(t.text, t.entities, post), since, "tweets")
+        return None if found is None else Receipt(platform_id=str(found.id),
+                                                  url=TWEET_URL.format(found.id))
 
     def _lookup_user_id(self) -> str:
         if self._user_id is None:
@@ -243,9 +235,7 @@ class TwitterAdapter(Adapter):
             answer = answer_of(exc)
             if answer is None or answer.status != 403:
                 raise
-            # X's lower tiers may not offer timelines: that must not pause an account
-            # whose posting works, and "not found" would invite a double post.
-            raise Rejected(f"cannot look up recent posts: {exc.message}") from exc
+            raise cannot_look_up(exc) from exc   # X's lower tiers may offer no timelines
         return _page_of(page)
 
     # --- images
@@ -333,9 +323,5 @@ def _matches(text: Any, entities: Any, post: Post) -> bool:
              for k in ("expanded_url", "unwound_url")} if isinstance(urls, list) else set()
     if post.link and post.link in links:
         return True
-    return bool(post.text) and _bare(html.unescape(_text(text))) == _bare(post.text)
-
-
-def _bare(text: str) -> str:
     # X shortens links to t.co and escapes &<> in text; compare what is left.
-    return " ".join(URL_RE.sub("", text).split())
+    return bool(post.text) and without_links(html.unescape(_text(text))) == without_links(post.text)
