@@ -1,39 +1,44 @@
-"""Issue 4's acceptance: the demo's accounts pointed at a fake X/Graph server.
+"""Issue 4's acceptance: the demo's accounts pointed at the fake platform server.
 
-`verify` passes, `once` publishes the demo's new articles to both platforms,
+One account per platform whose fake declares ``account`` (X and Facebook, and
+each platform added since), from the fake server's registry.
+`verify` passes, `once` publishes the demo's new articles to every platform,
 `status` shows their platform ids; an auth failure pauses only its account.
 """
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
-from fakes import (PAGE_ID, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN, X_CONSUMER_KEY,
-                   X_CONSUMER_SECRET, X_USERNAME, fake_api)  # noqa: F401  (fixture)
+from fakes import X_USERNAME, fake_api, platforms  # noqa: F401  (fixture)
 
+from bot.adapters import UnavailablePlatform, adapter_class
 from bot.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-ACCOUNTS = """
-accounts:
-  - name: newsroom-x
-    platform: twitter
-    api_base_url: {url}
-    credentials:
-      consumer_key: "${{X_CONSUMER_KEY}}"
-      consumer_secret: "${{X_CONSUMER_SECRET}}"
-      access_token: "${{X_ACCESS_TOKEN}}"
-      access_token_secret: "${{X_ACCESS_TOKEN_SECRET}}"
-  - name: newsroom-fb
-    platform: facebook
-    page_id: "{page}"
-    graph_base_url: {url}
-    credentials: {{page_access_token: "${{FB_PAGE_TOKEN}}"}}
-routes:
-  - feeds: [example-news]
-    accounts: [newsroom-x, newsroom-fb]
-"""
+NAMES = {"twitter": "newsroom-x", "facebook": "newsroom-fb"}
+
+
+def available(name: str) -> bool:
+    try:
+        adapter_class(name)
+    except UnavailablePlatform:
+        return False   # a platform being written right now
+    return True
+
+
+# Every platform whose fake says how to configure an account against it.
+PLATFORMS = {name: p for name, p in sorted(platforms().items()) if p.account and available(name)}
+
+
+def accounts_yaml(url: str) -> str:
+    """One account per platform (JSON is YAML) and a route to all of them."""
+    accounts = [{"name": NAMES.get(name, f"newsroom-{name}"), **p.account(url)}
+                for name, p in PLATFORMS.items()]
+    route = {"feeds": ["example-news"], "accounts": [a["name"] for a in accounts]}
+    return f"accounts: {json.dumps(accounts)}\nroutes: [{json.dumps(route)}]\n"
 
 
 @pytest.fixture
@@ -41,11 +46,10 @@ def config(tmp_path, fake_api, monkeypatch):
     shutil.copytree(ROOT / "config", tmp_path / "config")
     path = tmp_path / "config" / "demo.yaml"
     demo = path.read_text()
-    path.write_text(demo[:demo.index("accounts:")] + ACCOUNTS.format(url=fake_api.url, page=PAGE_ID))
-    for name, value in {"X_CONSUMER_KEY": X_CONSUMER_KEY, "X_CONSUMER_SECRET": X_CONSUMER_SECRET,
-                        "X_ACCESS_TOKEN": X_ACCESS_TOKEN, "X_ACCESS_TOKEN_SECRET": X_ACCESS_SECRET,
-                        "FB_PAGE_TOKEN": PAGE_TOKEN}.items():
-        monkeypatch.setenv(name, value)
+    path.write_text(demo[:demo.index("accounts:")] + accounts_yaml(fake_api.url))
+    for p in PLATFORMS.values():
+        for name, value in p.env.items():
+            monkeypatch.setenv(name, value)
     return str(path)
 
 
@@ -59,23 +63,26 @@ def test_verify_once_and_status_against_the_fake_platforms(config, fake_api, cap
     code, out, _ = run(capsys, "--config", config, "verify")
     assert code == 0, out
     assert f"@{X_USERNAME}" in out and "newsroom-fb (facebook): posting as" in out
+    for name, p in PLATFORMS.items():
+        assert p.contract is None or p.contract.verify_names in out, name
 
     code, _, err = run(capsys, "--config", config, "once")
     assert code == 0, err
     posts = fake_api.posts
-    assert sorted(p["platform"] for p in posts) == ["facebook", "facebook", "twitter", "twitter"]
+    assert sorted(p["platform"] for p in posts) == sorted([*PLATFORMS] * 2)
     seed_x = next(p for p in posts if p["platform"] == "twitter" and "US Woos Russia" in p["text"])
     assert "Over the past months" in seed_x["text"] and "Connect with us" not in seed_x["text"]
     seed_fb = next(p for p in posts if p["platform"] == "facebook" and "US Woos Russia" in p["text"])
     assert seed_fb["link"] == "https://news.example.org/world/2016/04/us-woos-russia-for-one-call"
 
     code, out, _ = run(capsys, "--config", config, "status")
-    assert "newsroom-x (twitter): sent 2" in out and "newsroom-fb (facebook): sent 2" in out
+    for name in PLATFORMS:
+        assert f"{NAMES.get(name, f'newsroom-{name}')} ({name}): sent 2" in out
     for post in posts:
         assert f"id {post['id']}" in out
 
     run(capsys, "--config", config, "once")
-    assert len(fake_api.posts) == 4, "nothing is posted twice"
+    assert len(fake_api.posts) == 2 * len(PLATFORMS), "nothing is posted twice"
 
 
 def test_auth_failure_pauses_one_account_and_the_other_goes_on(config, fake_api, capsys):
@@ -83,12 +90,13 @@ def test_auth_failure_pauses_one_account_and_the_other_goes_on(config, fake_api,
     code, _, err = run(capsys, "--config", config, "once")
     assert code == 0
     assert "account newsroom-x: paused" in err and "run_bot.py resume newsroom-x" in err
-    assert [p["platform"] for p in fake_api.posts] == ["facebook", "facebook"]
+    assert sorted(p["platform"] for p in fake_api.posts) == sorted(
+        [n for n in PLATFORMS if n != "twitter"] * 2)
     code, out, _ = run(capsys, "--config", config, "status")
     assert "PAUSED" in out and "2 post(s) wait until the account is resumed" in out
     run(capsys, "--config", config, "resume", "newsroom-x")
     run(capsys, "--config", config, "once")
-    assert sorted(p["platform"] for p in fake_api.posts) == ["facebook", "facebook", "twitter", "twitter"]
+    assert sorted(p["platform"] for p in fake_api.posts) == sorted([*PLATFORMS] * 2)
 
 
 def test_verify_names_the_account_and_the_reason(config, fake_api, capsys):
