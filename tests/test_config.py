@@ -42,8 +42,8 @@ def problems(tmp_path: Path, text: str, env=None) -> list[str]:
 
 def test_example_config_documents_every_key_and_loads():
     config = load(ROOT / "config" / "example.yaml", ENV)
-    x, fb = config.accounts
-    assert x.platform == "twitter" and fb.platform == "facebook"
+    by_platform = {a.platform: a for a in config.accounts}   # a block per platform
+    x, fb = by_platform["twitter"], by_platform["facebook"]
     assert x.credentials["access_token"] == Secret("at-123456")
     assert "at-123456" not in repr(config)
     assert x.schedule.max_per_day == 17 and x.schedule.min_gap == timedelta(minutes=10)

@@ -1,5 +1,5 @@
-"""A fake platform server on one 127.0.0.1 port: X API v2, Graph API, and every
-platform fake that declares itself.
+"""A fake platform server on one 127.0.0.1 port, speaking every platform whose
+fake module declares itself (X API v2, Graph API, Mastodon REST, Bluesky XRPC, ...).
 
 It speaks the real request and answer shapes, checks each platform's credentials,
 records every accepted post, and can be scripted per test
