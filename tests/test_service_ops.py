@@ -43,7 +43,7 @@ class Proc:
         for line in self.proc.stderr:
             self.lines.append(line)
 
-    def wait_for(self, text: str, timeout: float = 30, after: int = 0) -> int:
+    def wait_for(self, text: str, timeout: float = 90, after: int = 0) -> int:
         """Index of the first line from ``after`` on that contains ``text``."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -107,7 +107,7 @@ def test_systemd_hears_ready_watchdog_reloading_and_stopping(demo, tmp_path):
     path = tmp_path / "notify.sock"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
-    sock.settimeout(20)
+    sock.settimeout(90)
     proc = Proc(demo, {"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "3000000"})
     heard: list[str] = []
 
