@@ -187,6 +187,8 @@ class Running:
             log.error("config reload: the database changed; restart Herald to use it "
                       "(still running on the previous config)")
             return None
+        if config.http_listen != self.config.http_listen:
+            log.warning("config reload: http_listen changed; it takes effect at the next restart")
         self.app = build(config, dry_run=self.dry_run, exclusive=self.exclusive,
                          observer=self.tally, store=self.app.store, client=self.app.client,
                          worker=self.worker)
