@@ -25,17 +25,14 @@ from fakes.bluesky_api import BSKY_DID, BSKY_HANDLE, BSKY_PASSWORD
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-HAS_DESCRIPTION = "description" in {f.name for f in dataclasses.fields(Post)}
 
 
 def post(**fields) -> Post:
-    """A post; fields Post does not have yet (description, language) are dropped."""
-    known = {f.name for f in dataclasses.fields(Post)}
     base = dict(key="herald-7", account="acct", text="Council approves budget #Budget "
                 "https://news.example/budget", link="https://news.example/budget",
                 image_url="https://news.example/budget.png", title="Council approves budget",
                 description="The council voted 7-2 for the new park.")
-    return Post(**{k: v for k, v in {**base, **fields}.items() if k in known})
+    return Post(**{**base, **fields})
 
 
 def make(url: str, password: str = BSKY_PASSWORD, fetch=lambda url: PNG, **options):
@@ -136,8 +133,7 @@ def test_publish_makes_one_record_with_facets_card_and_langs(fake_api, state):
     assert external["uri"] == "https://news.example/budget"
     assert external["title"] == "Council approves budget"
     assert recorded["thumb"] in state.blobs and state.blobs[recorded["thumb"]] == len(PNG)
-    if HAS_DESCRIPTION:
-        assert external["description"] == "The council voted 7-2 for the new park."
+    assert external["description"] == "The council voted 7-2 for the new park."
 
 
 @pytest.mark.parametrize("given, langs", [("de", ["de"]), ("en, fr", ["en", "fr"]),
@@ -145,6 +141,12 @@ def test_publish_makes_one_record_with_facets_card_and_langs(fake_api, state):
 def test_languages_are_a_comma_separated_string(fake_api, given, langs):
     make(fake_api.url, languages=given).publish(post())
     assert fake_api.posts[0]["record"]["langs"] == langs
+
+
+def test_the_articles_language_tags_the_post_when_none_is_configured(fake_api):
+    make(fake_api.url).publish(post(language="pt-BR"))
+    make(fake_api.url, languages="en").publish(post(key="herald-8", language="pt-BR"))
+    assert [p["record"].get("langs") for p in fake_api.posts] == [["pt-BR"], ["en"]]
 
 
 def test_no_card_when_told(fake_api):

@@ -31,6 +31,7 @@ from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer
                                   epoch, json_object, raise_unless_ok, require_id, retry_after)
 from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
 from bot.adapters.bluesky_text import clean_text, facets, record_key
+from bot.adapters.lookup import squash
 from bot.adapters.session import Limits, PlatformSession
 from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, RateLimited, Rejected, Suspended,
                         Transient)
@@ -193,14 +194,14 @@ class BlueskyAdapter(Adapter):
         if isinstance(configured, str):
             configured = configured.split(",")
         langs = [str(lang).strip() for lang in configured if str(lang).strip()]
-        if not langs and getattr(post, "language", None):
+        if not langs and post.language:
             langs = [post.language]
         return langs[:3]           # the lexicon allows three
 
     def _card(self, post: Post) -> dict:
         external: dict[str, Any] = {
             "uri": post.link, "title": clean_text(post.title or post.link)[:TITLE_MAX],
-            "description": clean_text(getattr(post, "description", "") or "")[:DESCRIPTION_MAX]}
+            "description": clean_text(post.description)[:DESCRIPTION_MAX]}
         thumb = self._thumb(post)
         if thumb:
             external["thumb"] = thumb
@@ -369,8 +370,7 @@ def _matches(item: dict, post: Post, rkey: str, did: str) -> bool:
         return True
     if post.link and post.link in _links(record):
         return True
-    text = " ".join(_text(record.get("text")).split())
-    return bool(post.text) and text == " ".join(clean_text(post.text).split())
+    return bool(post.text) and squash(_text(record.get("text"))) == squash(clean_text(post.text))
 
 
 def _links(record: dict) -> set[str]:
