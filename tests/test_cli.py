@@ -76,7 +76,7 @@ def test_check_config_prints_a_summary(demo, capsys):
 def test_status_shows_feeds_counts_and_recent_posts(demo, capsys):
     run(capsys, "--config", str(demo), "once")
     code, out, _ = run(capsys, "--config", str(demo), "status")
-    assert code == 0
+    assert code == 1 and out.startswith("no service running"), "once is not a running service"
     assert "example-news: last fetch" in out and "ok" in out
     assert "newsroom-x (console): sent 2" in out
     assert "recent posts:" in out and "id console-" in out
