@@ -1,21 +1,27 @@
-"""Chaos benchmark: never lose a post, never post twice.
+"""Chaos benchmark: never lose a post, never post twice, on every platform.
 
 A feed on 127.0.0.1 publishes new RSS items over time; Herald (``run_bot.py run``,
-a real subprocess) posts each to one X account and one Facebook Page on the fake
-X/Graph server (``tests.fakes.server``, one subprocess per platform), which
-answers 5xx, 429 and slow accepts (recorded, then answered after the client's
-read timeout) at random. Meanwhile Herald is killed with SIGKILL at random moments and
-restarted; half the kills wait for a post in ``sending`` first, to hit the
-ambiguous window between claim and record. When the feed is done and the outbox
-is settled, Herald gets SIGTERM (must exit 0), and every (article, account)
-pair is checked against the fake's accepted posts: exactly once, none missing.
+a real subprocess) posts each to one account per platform on the fake platform
+server (``tests.fakes.server``; the platforms come from its registry, one
+``tests/fakes/<name>_api.py`` each, and each gets a server process of its own),
+which answers 5xx, 429 and slow accepts (recorded, then answered after the
+client's read timeout) at random. Meanwhile Herald is killed with SIGKILL at
+random moments and restarted; half the kills wait for a post in ``sending``
+first, to hit the ambiguous window between claim and record. When the feed is
+done and the outbox is settled, Herald gets SIGTERM (must exit 0), and every
+(article, account) pair is checked, per platform, against the posts that
+platform's fake accepted: exactly once, none missing.
 
-    .venv/bin/python bench/chaos.py [--pairs 200 --kills 10 --seed N --timeout 600]
+    .venv/bin/python bench/chaos.py [--platforms twitter,facebook,mastodon,bluesky]
+        [--pairs 200 --kills 10 --seed N --timeout 600]
         [--fail-5xx 0.2 --rate-limit 0.05 --fb-rate-limit 0.01 --slow-accept 0.05 --keep]
 
-Exit status 0 only with 0 lost, 0 duplicates and 0 re-sends refused by X as
-duplicate content, over at least ``--pairs`` pairs. Graph's 429 gets its own,
-lower rate by default: each one pauses the Page for at least a minute.
+Exit status 0 only with 0 lost, 0 duplicates, 0 strays and 0 refused re-sends
+on every platform, over at least ``--pairs`` pairs (articles x platforms). A
+refused re-send is a post the platform answered with an error it was not told
+to inject: X's "duplicate content", a used Bluesky record key; each means Herald
+sent an accepted post again. Graph's 429 gets its own, lower rate by default:
+each one pauses the Page for at least a minute (Graph counts in minutes).
 """
 from __future__ import annotations
 
@@ -24,6 +30,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -44,15 +51,14 @@ from xml.sax.saxutils import escape
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.fakes.shapes import (PAGE_ID, PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN,  # noqa: E402
-                                X_CONSUMER_KEY, X_CONSUMER_SECRET, X_USERNAME)
+from tests.fakes.server import platforms as registered  # noqa: E402
+from tests.fakes.shapes import FakePlatform, Request  # noqa: E402
 
-ACCOUNTS = {"chaos-x": ("twitter", X_USERNAME), "chaos-fb": ("facebook", PAGE_ID)}
-CREDENTIALS = {"X_CONSUMER_KEY": X_CONSUMER_KEY, "X_CONSUMER_SECRET": X_CONSUMER_SECRET,
-               "X_ACCESS_TOKEN": X_ACCESS_TOKEN, "X_ACCESS_TOKEN_SECRET": X_ACCESS_SECRET,
-               "FB_PAGE_TOKEN": PAGE_TOKEN}
 LINK = "https://news.example.org/chaos/{run}/story-{n}"
+LINK_RE = re.compile(r"https://news\.example\.org/chaos/\S+/story-\d+")
 READY = "Herald running"     # what Herald logs once its scheduler started
+# Per account, on top of what the platform's fake says (``FakePlatform.account``).
+ACCOUNT = {"max_attempts": 20, "retry_backoff": "1s"}
 CONFIG = """\
 version: 1
 database: sqlite:///{db}
@@ -61,29 +67,22 @@ publish_every: 1s
 http: {{connect_timeout: 2, read_timeout: 5, deadline: 10}}
 feeds:
   - {{name: chaos, url: "{feed}", every: 5s, backfill: 0, fetch_article: never}}
-accounts:
-  - name: chaos-x
-    platform: twitter
-    api_base_url: "{fake_x}"
-    read_timeout: {read_timeout}
-    max_attempts: 20
-    retry_backoff: 1s
-    credentials:
-      consumer_key: "${{X_CONSUMER_KEY}}"
-      consumer_secret: "${{X_CONSUMER_SECRET}}"
-      access_token: "${{X_ACCESS_TOKEN}}"
-      access_token_secret: "${{X_ACCESS_TOKEN_SECRET}}"
-  - name: chaos-fb
-    platform: facebook
-    page_id: "{page}"
-    graph_base_url: "{fake_fb}"
-    read_timeout: {read_timeout}
-    max_attempts: 20
-    retry_backoff: 1s
-    credentials: {{page_access_token: "${{FB_PAGE_TOKEN}}"}}
-routes:
-  - {{feeds: [chaos], accounts: [chaos-x, chaos-fb]}}
+accounts: {accounts}
+routes: [{route}]
 """
+
+
+def platforms(names: list[str] | None = None) -> dict[str, FakePlatform]:
+    """The fakes that say how to configure an account (all of them, or ``names``)."""
+    known = {name: p for name, p in sorted(registered().items()) if p.account}
+    unknown = sorted(set(names or ()) - set(known))
+    if unknown:
+        raise ValueError(f"no fake platform {', '.join(unknown)}; known: {', '.join(known)}")
+    return {name: known[name] for name in names} if names else known
+
+
+def account_name(platform: str) -> str:
+    return f"chaos-{platform}"
 
 
 class TimedOut(Exception):
@@ -92,6 +91,7 @@ class TimedOut(Exception):
 
 @dataclass
 class Options:
+    platforms: list[str] = field(default_factory=list)   # empty: every registered fake
     pairs: int = 200
     kills: int = 10
     seed: int = 1
@@ -109,16 +109,54 @@ class Options:
 
 
 @dataclass
-class Result:
-    """The figures of one run; ``ok`` is the verdict."""
+class Tally:
+    """One platform's figures, counted at its fake: what it accepted, per article."""
 
     pairs: int = 0
     once: int = 0
-    lost: list[tuple[int, str]] = field(default_factory=list)
-    duplicates: list[tuple[int, str, int]] = field(default_factory=list)
+    lost: list[int] = field(default_factory=list)                    # article numbers
+    duplicates: list[tuple[int, int]] = field(default_factory=list)  # (article, copies)
+    strays: list[str] = field(default_factory=list)   # accepted posts with no link of this run
+    faults: Counter = field(default_factory=Counter)  # injected, by kind; and "refused"
+
+    @property
+    def ok(self) -> bool:
+        return (self.pairs >= 1 and self.once == self.pairs and not self.lost
+                and not self.duplicates and not self.strays and not self.faults["refused"])
+
+
+def tally(posts: list[dict], links: list[str], faults: Counter) -> Tally:
+    """Count each of ``links`` among one platform's accepted ``posts``."""
+    seen = Counter(_link_of(post) for post in posts)
+    t = Tally(pairs=len(links), faults=faults)
+    for n, link in enumerate(links):
+        copies = seen.pop(link, 0)
+        if copies == 1:
+            t.once += 1
+        elif copies == 0:
+            t.lost.append(n)
+        else:
+            t.duplicates.append((n, copies))
+    t.strays = [f"{link!r} x{copies}" for link, copies in seen.items()]
+    return t
+
+
+def _link_of(post: dict) -> str | None:
+    # X and Mastodon record the first URL in the text, Graph its link field, Bluesky
+    # its link card; a text whose link was shortened would still show the full one.
+    if post.get("link"):
+        return post["link"]
+    found = LINK_RE.search(post.get("text") or "")
+    return found.group() if found else None
+
+
+@dataclass
+class Result:
+    """The figures of one run, per platform; ``ok`` is the verdict."""
+
+    platforms: dict[str, Tally] = field(default_factory=dict)
     kills: int = 0
     kills_mid_send: int = 0
-    faults: Counter = field(default_factory=Counter)
     herald_log: Counter = field(default_factory=Counter)
     failed_rows: list[str] = field(default_factory=list)
     exit_code: int | None = None
@@ -126,11 +164,29 @@ class Result:
     error: str | None = None
 
     @property
+    def pairs(self) -> int:
+        return sum(t.pairs for t in self.platforms.values())
+
+    @property
+    def once(self) -> int:
+        return sum(t.once for t in self.platforms.values())
+
+    @property
+    def lost(self) -> list[tuple[int, str]]:
+        return [(n, name) for name, t in self.platforms.items() for n in t.lost]
+
+    @property
+    def duplicates(self) -> list[tuple[int, str, int]]:
+        return [(n, name, c) for name, t in self.platforms.items() for n, c in t.duplicates]
+
+    @property
+    def faults(self) -> Counter:
+        return sum((t.faults for t in self.platforms.values()), Counter())
+
+    @property
     def ok(self) -> bool:
-        return (self.error is None and not self.lost and not self.duplicates
-                and not self.faults["resent"] and self.pairs >= 1 and self.once == self.pairs and self.exit_code == 0)
-
-
+        return (self.error is None and self.exit_code == 0 and bool(self.platforms)
+                and all(t.ok for t in self.platforms.values()))
 # -- the feed ------------------------------------------------------------------
 
 class FeedServer:
@@ -205,11 +261,15 @@ class _FeedHandler(BaseHTTPRequestHandler):
 
 # -- the fake platforms and Herald, as subprocesses -------------------------------
 
-class FakePlatforms:
-    """``tests.fakes.server`` in its own process, with random faults; its
-    request log goes to ``log`` and its stderr beside it."""
+class FakeServer:
+    """``tests.fakes.server`` in its own process for one platform, with random
+    faults; its request log goes to ``log`` and its stderr beside it. (It speaks
+    every registered platform; only ``platform``'s account points at it, so its
+    faults and its posts are that platform's.)"""
 
-    def __init__(self, opts: Options, log: Path, rate_limit: float, seed: int):
+    def __init__(self, platform: FakePlatform, opts: Options, log: Path, rate_limit: float,
+                 seed: int):
+        self.platform = platform
         self.log = log
         self.args = [sys.executable, "-m", "tests.fakes.server",
                      "--port", "0", "--fail-5xx", str(opts.fail_5xx),
@@ -220,23 +280,26 @@ class FakePlatforms:
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
-    def start(self) -> FakePlatforms:
+    def start(self) -> FakeServer:
         with open(self.log.with_suffix(".err"), "a") as err:
             self.proc = subprocess.Popen(self.args, cwd=REPO, stdout=subprocess.PIPE, stderr=err,
                                          stdin=subprocess.DEVNULL, text=True)
         port = self.proc.stdout.readline().strip()   # printed when ready
         if not port.isdigit():
-            raise RuntimeError(f"the fake server did not start (said {port!r})")
+            raise RuntimeError(f"the fake {self.platform.name} server did not start "
+                               f"(said {port!r}; see {self.log.with_suffix('.err')})")
         self.url = f"http://127.0.0.1:{port}"
         return self
 
     def posts(self) -> list[dict]:
+        """The posts this platform's fake accepted."""
         with urllib.request.urlopen(self.url + "/_fake/posts", timeout=10) as answer:
-            return json.load(answer)
+            return [p for p in json.load(answer) if p.get("platform") == self.platform.name]
 
     def faults(self) -> Counter:
-        """Injected faults by kind, from the fake's request log, and "resent":
-        tweets X refused as duplicate content (Herald sent an accepted post again)."""
+        """Injected faults by kind, from the fake's request log, and "refused": posting
+        requests the platform refused on its own (in this run, an accepted post sent
+        again: X's duplicate content, a used Bluesky record key)."""
         kinds: Counter = Counter()
         if not self.log.exists():
             return kinds
@@ -244,30 +307,37 @@ class FakePlatforms:
             fault = line.get("fault")
             if fault:
                 kinds["5xx" if fault[0] == "5" else fault] += 1
-            elif (line["method"], line["path"], line["status"]) == ("POST", "/2/tweets", 403):
-                kinds["resent"] += 1
+            elif self._refused(line):
+                kinds["refused"] += 1
         return kinds
+
+    def _refused(self, line: dict) -> bool:
+        return (line["method"] == "POST" and line["status"] >= 400
+                and line["path"].endswith(self.platform.posting))
 
     def stop(self) -> None:
         _end(self.proc, signal.SIGTERM)
 
 
-def _fakes(opts: Options, folder: Path) -> dict[str, FakePlatforms]:
+def _fakes(opts: Options, chosen: dict[str, FakePlatform], folder: Path) -> dict[str, FakeServer]:
     """One fake per platform, so Graph's 429 (a pause of a minute or more) can be
-    tuned apart from X's (a pause of ``reset_seconds``)."""
-    return {"twitter": FakePlatforms(opts, folder / "fake-x.jsonl", opts.rate_limit, opts.seed),
-            "facebook": FakePlatforms(opts, folder / "fake-fb.jsonl", opts.fb_rate_limit,
-                                      opts.seed + 1)}
+    tuned apart from the others' (a pause of ``reset_seconds``), and each fake's
+    log and posts are its platform's alone."""
+    every = sorted(registered())     # seeds stay put when --platforms picks a few
+    return {name: FakeServer(p, opts, folder / f"fake-{name}.jsonl",
+                             opts.fb_rate_limit if name == "facebook" else opts.rate_limit,
+                             opts.seed * 100 + every.index(name))
+            for name, p in chosen.items()}
 
 
 class Herald:
     """``run_bot.py --config CFG run``, restartable; stderr appended to ``log``."""
 
-    def __init__(self, config: Path, log: Path):
+    def __init__(self, config: Path, log: Path, env: dict[str, str]):
         self.config = config
         self.log = log
         self.proc: subprocess.Popen | None = None
-        self.env = {**os.environ, **CREDENTIALS}
+        self.env = {**os.environ, **env}
         self.starts = 0
 
     def start(self) -> None:
@@ -346,12 +416,14 @@ class Chaos:
         self.out = out
         self.rng = random.Random(opts.seed)
         self.feed_rng = random.Random(opts.seed + 2)    # the drip thread's own
-        self.articles = math.ceil(opts.pairs / len(ACCOUNTS))
+        self.platforms = platforms(opts.platforms)
+        self.articles = math.ceil(opts.pairs / len(self.platforms))
         self.dir = Path(tempfile.mkdtemp(prefix="herald-chaos-"))
         self.feed = FeedServer(run_id=f"{opts.seed}-{os.getpid()}")
-        self.fakes = _fakes(opts, self.dir)
+        self.fakes = _fakes(opts, self.platforms, self.dir)
         self.outbox = Outbox(self.dir / "herald.db")
-        self.herald = Herald(self.dir / "herald.yaml", self.dir / "herald.log")
+        env = {var: value for p in self.platforms.values() for var, value in p.env.items()}
+        self.herald = Herald(self.dir / "herald.yaml", self.dir / "herald.log", env)
         self.result = Result()
         self.deadline = 0.0
 
@@ -378,7 +450,8 @@ class Chaos:
         self._write_config()
         self.herald.start()
         self._wait(self.outbox.primed, "Herald's first sight of the empty feed")
-        self.say(f"feed primed; publishing {self.articles} articles to {len(ACCOUNTS)} accounts")
+        self.say(f"feed primed; publishing {self.articles} articles to "
+                 f"{', '.join(self.platforms)}")
         dripping = threading.Thread(target=self._drip, daemon=True)
         dripping.start()
         self._kill_while(dripping.is_alive)
@@ -389,10 +462,14 @@ class Chaos:
         self._tally()
 
     def _write_config(self) -> None:
+        # JSON is YAML: the accounts as the fakes describe them, one per platform.
+        accounts = [{"name": account_name(name), **p.account(self.fakes[name].url), **ACCOUNT,
+                     "read_timeout": self.opts.read_timeout}
+                    for name, p in self.platforms.items()]
+        route = {"feeds": ["chaos"], "accounts": [a["name"] for a in accounts]}
         self.herald.config.write_text(CONFIG.format(
-            db=self.outbox.db, feed=self.feed.url, fake_x=self.fakes["twitter"].url,
-            fake_fb=self.fakes["facebook"].url, page=PAGE_ID,
-            read_timeout=self.opts.read_timeout))
+            db=self.outbox.db, feed=self.feed.url, accounts=json.dumps(accounts),
+            route=json.dumps(route)))
 
     def _drip(self) -> None:
         """Publish the articles a few at a time, every second or two."""
@@ -420,7 +497,7 @@ class Chaos:
 
     def _settled(self) -> bool:
         counts = self.outbox.counts()
-        return (sum(counts.values()) >= self.articles * len(ACCOUNTS)
+        return (sum(counts.values()) >= self.articles * len(self.platforms)
                 and counts["pending"] == 0 and counts["sending"] == 0)
 
     def _wait(self, done, what: str) -> None:
@@ -439,26 +516,17 @@ class Chaos:
                            f"outbox {dict(self.outbox.counts())}")
 
     def _tally(self) -> None:
-        r = self.result
-        r.pairs = self.articles * len(ACCOUNTS)
-        seen = Counter((p["platform"], p["account"], p["link"])
-                       for fake in self.fakes.values() for p in fake.posts())
-        for n in range(self.articles):
-            for name, (platform, account) in ACCOUNTS.items():
-                copies = seen[(platform, account, self.feed.link(n))]
-                if copies == 0:
-                    r.lost.append((n, name))
-                elif copies > 1:
-                    r.duplicates.append((n, name, copies))
-                else:
-                    r.once += 1
-        r.failed_rows = self.outbox.failed()
+        """Count at each fake (faults come in at clean-up, once its log is complete)."""
+        links = [self.feed.link(n) for n in range(self.articles)]
+        for name, fake in self.fakes.items():
+            self.result.platforms[name] = tally(fake.posts(), links, Counter())
+        self.result.failed_rows = self.outbox.failed()
 
     def _clean_up(self) -> None:
         self.herald.stop(grace=5.0)
-        for fake in self.fakes.values():
+        for name, fake in self.fakes.items():
             fake.stop()
-            self.result.faults += fake.faults()
+            self.result.platforms.setdefault(name, Tally()).faults.update(fake.faults())
         self.feed.stop()
         self.result.herald_log = _herald_events(self.herald.log)
         if self.opts.keep or not self.result.ok:
@@ -483,19 +551,37 @@ def _herald_events(log: Path) -> Counter:
     return counts
 
 
+COLUMNS = ("pairs", "once", "lost", "duplicates", "strays", "refused", "5xx", "429", "slow")
+
+
+def _row(name: str, t: Tally) -> list:
+    return [name, t.pairs, t.once, len(t.lost), len(t.duplicates), len(t.strays),
+            t.faults["refused"], t.faults["5xx"], t.faults["429"], t.faults["slow-accept"]]
+
+
+def table(r: Result) -> str:
+    """The per-platform figures as a Markdown table, with a total row."""
+    total = Tally(pairs=r.pairs, once=r.once, faults=r.faults,
+                  lost=[n for n, _ in r.lost], duplicates=[(n, c) for n, _, c in r.duplicates],
+                  strays=[s for t in r.platforms.values() for s in t.strays])
+    rows = [_row(name, t) for name, t in r.platforms.items()] + [_row("total", total)]
+    lines = ["| platform | " + " | ".join(COLUMNS) + " |", "|---" * (len(COLUMNS) + 1) + "|"]
+    return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in rows])
+
+
 def report(r: Result, command: str, out=sys.stdout) -> None:
     """Print the figures of a run."""
     p = lambda *a: print(*a, file=out)  # noqa: E731
     p(f"command:            {command}")
-    p(f"pairs:              {r.pairs}")
-    p(f"posted once:        {r.once}")
-    p(f"lost:               {len(r.lost)}  {r.lost[:10] if r.lost else ''}")
-    p(f"duplicates:         {len(r.duplicates)}  {r.duplicates[:10] if r.duplicates else ''}")
-    p(f"resent, refused:    {r.faults['resent']} (X said duplicate content: a second try "
-      f"of a post it had)")
+    p(table(r))
+    p("  (once: posted exactly once; strays: accepted posts with no link of this run;")
+    p("   refused: posting requests the platform refused on its own, i.e. a re-send of a")
+    p("   post it had; 5xx/429/slow: faults injected; slow = recorded, answered late)")
+    for name, t in r.platforms.items():
+        if t.lost or t.duplicates or t.strays:
+            p(f"{name}: lost articles {t.lost[:10]}, duplicated (article, copies) "
+              f"{t.duplicates[:10]}, strays {t.strays[:5]}")
     p(f"kills:              {r.kills} (a post left in 'sending': {r.kills_mid_send})")
-    p(f"injected:           5xx {r.faults['5xx']}, 429 {r.faults['429']}, "
-      f"slow accepts {r.faults['slow-accept']}")
     p("herald log:         " + ", ".join(f"{k} {r.herald_log[k]}" for k in EVENTS))
     if r.failed_rows:
         p(f"failed rows:        {r.failed_rows[:10]}")
@@ -509,7 +595,9 @@ def report(r: Result, command: str, out=sys.stdout) -> None:
 def parse(argv: list[str] | None) -> Options:
     d = Options()
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pairs", type=int, default=d.pairs, help="articles x accounts, at least")
+    p.add_argument("--platforms", type=_names, default=d.platforms,
+                   help=f"comma-separated, default all: {','.join(platforms())}")
+    p.add_argument("--pairs", type=int, default=d.pairs, help="articles x platforms, at least")
     p.add_argument("--kills", type=int, default=d.kills, help="SIGKILLs, at least")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--timeout", type=float, default=d.timeout, help="seconds for the whole run")
@@ -521,6 +609,15 @@ def parse(argv: list[str] | None) -> Options:
     p.add_argument("--reset-seconds", type=int, default=d.reset_seconds)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (db, logs)")
     return Options(**vars(p.parse_args(argv)))
+
+
+def _names(text: str) -> list[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    try:
+        platforms(names)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
 
 
 def main(argv: list[str] | None = None) -> int:
