@@ -198,7 +198,7 @@ class Publisher:
             log.exception("account %s: post %s: unexpected error", account.name, post.key)
             self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
             return 0
-        self.store.mark_sent(row.id, receipt.platform_id)
+        self.store.mark_sent(row.id, receipt.platform_id, url=receipt.url)
         self._settled(account, row, "sent")
         self._failures.pop(account.name, None)
         log.info("post sent: account %s, id %s, %r", account.name, receipt.platform_id, post.title[:60])
@@ -217,8 +217,9 @@ class Publisher:
     def _failed(self, account: Account, row, post: Post, exc: PublishError) -> None:
         name, message = account.name, exc.message or type(exc).__name__
         if isinstance(exc, AlreadyPosted):
-            platform_id = exc.platform_id or self._find_id(account, row, post) or "duplicate"
-            self.store.mark_sent(row.id, platform_id, note=f"already posted: {message}")
+            found = self._duplicate(account, row, post, exc)
+            self.store.mark_sent(row.id, found.platform_id, note=f"already posted: {message}",
+                                 url=found.url)
             self._settled(account, row, "sent")
             log.info("account %s: post %s was already posted; recorded as sent", name, row.id)
         elif label := _hold_label(exc):
@@ -285,13 +286,17 @@ class Publisher:
         self.store.wait_until(account.name, self.clock() + delay, "backing off after failed attempts")
 
     @staticmethod
-    def _find_id(account: Account, row, post: Post) -> str | None:
-        """The platform's id of a post it called a duplicate, when it can be found."""
+    def _duplicate(account: Account, row, post: Post, exc: AlreadyPosted) -> Receipt:
+        """What the platform has for a post it called a duplicate: the id the
+        error named (with its URL when the error carries one), else the one a
+        lookup finds, else the id "duplicate" and no URL."""
+        if exc.platform_id:
+            return Receipt(platform_id=exc.platform_id, url=getattr(exc, "url", None))
         try:
             receipt = account.adapter.find_recent(post, _since(row))
         except PublishError:
-            return None
-        return receipt.platform_id if receipt else None
+            receipt = None
+        return receipt or Receipt(platform_id="duplicate")
 
     @staticmethod
     def _already_there(account: Account, row, post: Post) -> Receipt | None:
@@ -357,7 +362,8 @@ class Publisher:
 
     def _record_lookup(self, account: Account, row, receipt: Receipt | None) -> None:
         if receipt:
-            self.store.mark_sent(row.id, receipt.platform_id, note="found on the platform after a restart")
+            self.store.mark_sent(row.id, receipt.platform_id, url=receipt.url,
+                                 note="found on the platform after a restart")
             self._settled(account, row, "sent")
             log.info("account %s: post %s found on the platform after a restart, id %s",
                      account.name, row.id, receipt.platform_id)

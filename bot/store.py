@@ -90,7 +90,8 @@ outbox = sa.Table(
     sa.Column("claimed_by", sa.String(200)), sa.Column("sent_at", TS),
     sa.Column("platform_id", sa.String(200)), sa.Column("text", sa.Text),
     sa.Column("last_error", sa.Text), sa.Column("updated_at", TS),
-    sa.Column("first_tried_at", TS))   # first claim; never cleared (0002)
+    sa.Column("first_tried_at", TS),   # first claim; never cleared (0002)
+    sa.Column("post_url", sa.Text))   # the receipt's permalink (0007)
 account_state = sa.Table(
     "account_state", meta,
     sa.Column("name", sa.String(200), primary_key=True), sa.Column("paused_reason", sa.Text),
@@ -475,10 +476,13 @@ class Store:
                 first_tried_at=sa.func.coalesce(outbox.c.first_tried_at, sa.literal(now, TS()))))
             return result.rowcount == 1
 
-    def mark_sent(self, row_id: int, platform_id: str, note: str | None = None) -> None:
+    def mark_sent(self, row_id: int, platform_id: str, note: str | None = None,
+                  url: str | None = None) -> None:
+        """Sent, with the platform's id and, when the receipt has one, the
+        post's permalink ``url``; ``note`` says how it was found (a duplicate)."""
         now = self.clock()
         self._set(row_id, status="sent", sent_at=now, platform_id=platform_id, last_error=note,
-                  attempts=outbox.c.attempts + 1)
+                  post_url=_text(url), attempts=outbox.c.attempts + 1)
 
     def release(self, row_id: int, error: str | None, *, not_before: datetime | None = None,
                 count_attempt: bool = True) -> None:

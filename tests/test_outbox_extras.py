@@ -1,0 +1,154 @@
+"""The outbox as a person reads it: permalinks (``post_url``), the article's first
+sight for the first-sight-to-post histogram, one post by id, and log lines that
+say which feed, account and post they are about.
+
+The permalink tests run a real adapter of every platform the fake server speaks,
+on SQLite and PostgreSQL.
+"""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from bot.adapters import UnavailablePlatform, adapter_class
+from bot.config import AccountConfig
+from bot.models import Post
+from bot.publish import Account, Publisher
+from bot.secret import Secret
+from bot.store import Store
+from fakes import FakeApi, platforms
+from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
+from tests.helpers import Clock, article
+
+CONTRACTS = {name: p.contract for name, p in sorted(platforms().items()) if p.contract}
+DUPLICATES = sorted(n for n, c in CONTRACTS.items() if "403-duplicate" in c.faults)
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+@pytest.fixture
+def store(db_url, clock):
+    store = Store(db_url, clock)
+    store.migrate()
+    store.feed_row("world", "https://news.example.org/rss")
+    store.ingest("world", [], [("acct", 0)])  # first sight
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def fake(clock):
+    """The fake server on the test's clock, so lookups since a row's first try find posts."""
+    with FakeApi(hang_seconds=3.0, clock=clock) as fake:
+        yield fake
+
+
+def account_for(name: str, fake: FakeApi, clock, **options) -> Account:
+    """A real ``name`` adapter against ``fake``; skipped while it is being written."""
+    try:
+        cls = adapter_class(name)
+    except UnavailablePlatform as exc:
+        pytest.skip(str(exc))
+    contract = CONTRACTS[name]
+    secrets = {k: Secret(v) for k, v in contract.credentials.items()}
+    adapter = cls("acct", {**contract.options(fake.url), **options}, secrets, clock=clock,
+                  fetch_media=lambda url: PNG)
+    config = AccountConfig(name="acct", platform=name, template="{title} {url}",
+                           credentials=secrets, max_attempts=5)
+    return Account(config, adapter)
+
+
+def publisher(store, account, clock, worker="w1") -> Publisher:
+    return Publisher(store, [account], clock, worker, rng=lambda: 0.5)
+
+
+def the_row(store):
+    [row] = store.recent(["sent"])
+    return row
+
+
+def assert_permalink(row, recorded: dict) -> None:
+    """A page a person can open, naming the post the platform recorded."""
+    assert row.post_url and row.post_url.startswith("https://")
+    assert row.post_url.rstrip("/").rsplit("/", 1)[-1] in recorded["id"]
+    assert row.platform_id == recorded["id"]
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_a_sent_post_keeps_its_permalink(store, clock, fake, name):
+    account = account_for(name, fake, clock)
+    store.ingest("world", [article(1)], [("acct", 0)])
+    assert publisher(store, account, clock).run() == 1
+    [recorded] = fake.posts
+    assert_permalink(the_row(store), recorded)
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_a_post_found_after_a_timeout_keeps_its_permalink(store, clock, fake, name):
+    account = account_for(name, fake, clock, read_timeout=0.3)
+    store.ingest("world", [article(1)], [("acct", 0)])
+    posting = platforms()[name].posting[0]   # accepted, but the answer comes too late
+    fake.script("slow-accept", path=posting, seconds=1.5)
+    assert publisher(store, account, clock).run() == 0
+    clock.advance(hours=2)
+    assert publisher(store, account, clock).run() == 1
+    [recorded] = fake.posts   # looked up, not sent again
+    row = the_row(store)
+    assert_permalink(row, recorded)
+    assert row.last_error is None or "already" not in row.last_error
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_a_post_found_after_a_restart_keeps_its_permalink(store, clock, fake, name):
+    account = account_for(name, fake, clock)
+    store.ingest("world", [article(1)], [("acct", 0)])
+    [row] = store.queue("acct")
+    text = account.text(store.article(row.article_id), {})
+    store.claim(row.id, "dead-worker", text)   # a worker that died after the platform took it
+    account.adapter.publish(_post(row, account, store, text))
+    assert publisher(store, account, clock).run() == 0   # settled, nothing new to send
+    [recorded] = fake.posts
+    row = the_row(store)
+    assert_permalink(row, recorded)
+    assert row.last_error == "found on the platform after a restart"
+
+
+@pytest.mark.parametrize("name", DUPLICATES)
+def test_a_duplicate_found_by_lookup_keeps_its_permalink(store, clock, fake, name):
+    account = account_for(name, fake, clock)
+    store.ingest("world", [article(1)], [("acct", 0)])
+    [row] = store.queue("acct")
+    text = account.text(store.article(row.article_id), {})
+    account.adapter.publish(_post(row, account, store, text))   # already there
+    fake.script("403-duplicate")
+    assert publisher(store, account, clock).run() == 0
+    [recorded] = fake.posts
+    row = the_row(store)
+    assert_permalink(row, recorded)
+    assert row.last_error.startswith("already posted")
+
+
+def _post(row, account, store, text):
+    a = store.article(row.article_id)
+    return Post(key=f"herald-{row.id}", account=account.name, text=text, link=a.url,
+                image_url=a.image, title=a.title, description=a.lead)
+
+
+def test_an_older_database_gains_an_empty_post_url(db_url, clock):
+    store = Store(db_url, clock)
+    store.migrate("0006")
+    store.feed_row("world", "https://news.example.org/rss")
+    store.ingest("world", [], [("acct", 0)])
+    store.ingest("world", [article(1)], [("acct", 0)])
+    with store.tx() as conn:   # sent by the Herald before this one
+        conn.execute(sa.text("UPDATE outbox SET status = 'sent', platform_id = 'old-1'"))
+    store.migrate()
+    [row] = store.recent(["sent"])
+    assert (row.platform_id, row.post_url) == ("old-1", None)
+    store.close()
