@@ -447,10 +447,13 @@ class Store:
     # -- outbox --------------------------------------------------------------
 
     def queue(self, account: str, statuses: Sequence[str] = ("pending",)) -> list[sa.Row]:
-        """Outbox rows of ``account`` in ``statuses``, with their article's dates."""
+        """Outbox rows of ``account`` in ``statuses``, with their article's dates:
+        ``published_at`` and ``first_seen_at`` (its first sight, which a retry's
+        new ``queued_at`` does not move)."""
         with self.read() as conn:
             return list(conn.execute(
-                sa.select(outbox, articles.c.published_at, articles.c.title, articles.c.url)
+                sa.select(outbox, articles.c.published_at, articles.c.first_seen_at,
+                          articles.c.title, articles.c.url)
                 .join(articles, articles.c.id == outbox.c.article_id)
                 .where(outbox.c.account == account, outbox.c.status.in_(list(statuses)))
                 .order_by(outbox.c.id)))

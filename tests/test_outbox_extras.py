@@ -152,3 +152,32 @@ def test_an_older_database_gains_an_empty_post_url(db_url, clock):
     [row] = store.recent(["sent"])
     assert (row.platform_id, row.post_url) == ("old-1", None)
     store.close()
+
+
+def listening(store, account, clock) -> tuple[Publisher, list]:
+    """A publisher whose observer keeps what it heard: (account, platform, outcome, first_seen)."""
+    heard: list = []
+
+    class Observer:
+        def settled(self, *args):
+            heard.append(args)
+
+    return Publisher(store, [account], clock, "w1", rng=lambda: 0.5, observer=Observer()), heard
+
+
+def test_the_observer_hears_the_articles_first_sight_after_a_retry(store, clock, fake):
+    account = account_for("twitter", fake, clock)
+    first_sight = clock()
+    store.ingest("world", [article(1)], [("acct", 0)])
+    fake.script("400", path=platforms()["twitter"].posting[0])   # rejected: failed
+    clock.advance(hours=1)
+    pub, heard = listening(store, account, clock)
+    assert pub.run() == 0
+    [row] = store.queue("acct", ("failed",))
+    clock.advance(hours=4)
+    assert store.retry(row_id=row.id) == 1
+    [again] = store.queue("acct")
+    assert again.queued_at == clock() and again.first_seen_at == first_sight
+    assert pub.run() == 1
+    assert heard == [("acct", "twitter", "failed", first_sight),
+                     ("acct", "twitter", "sent", first_sight)]
