@@ -198,14 +198,14 @@ class Running:
 
 def cmd_status(args, config: Config) -> int:
     app = build(config, exclusive=False, schema=REQUIRE)
-    return report.status(app.store, app.publisher, sys.stdout, as_json=args.json)
+    return report.status(app.store, app.publisher, sys.stdout, as_json=args.json,
+                         zone=config.timezone)
 
 
 def cmd_migrate(args, config: Config) -> int:
-    store = Store(config.database, utc_now)
-    before = store.schema_state()
-    store.migrate()
-    print("database is up to date" if before == "current" else "database migrated")
+    before, after = Store(config.database, utc_now).migrate()
+    print(f"database is up to date ({after})" if before == after
+          else f"database migrated from {before or 'nothing'} to {after}")
     return 0
 
 

@@ -27,7 +27,9 @@ def notify(*states: str, env: Mapping[str, str] = os.environ) -> bool:
     try:
         target = _target(address)
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.sendto("\n".join(states).encode(), target)
+            # Never block: a full queue (a reader that stopped reading, the
+            # kernel's 10 datagrams) must not hang a heartbeat or a SIGTERM.
+            sock.sendto("\n".join(states).encode(), socket.MSG_DONTWAIT, target)
     except (OSError, ValueError) as exc:  # ValueError: a NUL or an unencodable name
         _report_once(address, str(exc))
         return False

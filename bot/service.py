@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED,
                                JobExecutionEvent)
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers import SchedulerNotRunningError
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -94,14 +95,24 @@ class Stopper:
         # Re-entrant: a second signal can arrive inside stop(), on the same thread.
         self.lock = threading.RLock()
         self.stopping = False
+        self.thread: threading.Thread | None = None
 
     def signal(self, signum, _frame) -> None:
         name = signal.Signals(signum).name
-        if self.stopping:
+        if self.stopping or self.thread:
             log.info("received %s again; still finishing the post in flight", name)
             return
         log.info("received %s; finishing the post in flight, then stopping", name)
-        self.stop(wait=True)
+        # Not in the handler itself: the signal may have interrupted the
+        # scheduler while it holds its job-store lock, and a job finishing
+        # (modify_job) needs that lock before shutdown(wait=True) can return.
+        self.thread = threading.Thread(target=self.stop, kwargs={"wait": True}, name="stop")
+        self.thread.start()
+
+    def join(self) -> None:
+        """Wait until a stop begun by a signal is complete (the post in flight recorded)."""
+        if self.thread:
+            self.thread.join()
 
     def fatal(self, error: StoreError) -> None:
         log.error("stopping: %s", error)
@@ -175,6 +186,7 @@ class Service:
         self.publish_started: float | None = None
         self.running = False
         self.reloads = threading.Event()
+        self.nudges = threading.Event()
         self._jobs(publish_every)
 
     # -- jobs -----------------------------------------------------------------
@@ -226,7 +238,21 @@ class Service:
             return
         result = wiring.poll(feed)
         if getattr(result, "queued", 0):   # new posts go out now, not at the next tick
-            self.scheduler.modify_job("publish", next_run_time=datetime.now(timezone.utc))
+            self.nudges.set()
+
+    def _nudger(self) -> None:
+        # A job must not call the scheduler: shutdown(wait=True) holds the job
+        # store lock while it waits for the jobs, so modify_job from a job
+        # would wait for ever. This thread makes the publish job due instead.
+        while True:
+            self.nudges.wait()
+            self.nudges.clear()
+            if not self.running:
+                return
+            try:
+                self.scheduler.modify_job("publish", next_run_time=datetime.now(timezone.utc))
+            except (JobLookupError, SchedulerNotRunningError):
+                return
 
     def _publish(self) -> None:
         self.publish_started = time.monotonic()
@@ -250,7 +276,7 @@ class Service:
     def _prune(self) -> None:
         deleted = self.wiring.prune()
         if deleted:
-            log.info("retention: deleted %d settled posts and their articles", deleted)
+            log.info("retention: deleted %d rows (settled posts and their stories)", deleted)
 
     def _summary(self) -> None:
         line = self.tally.summary()
@@ -307,13 +333,17 @@ class Service:
         self.scheduler.add_listener(lambda event: _fatal(event, stopper), EVENT_JOB_ERROR)
         watch = ClockWatch(self.scheduler)
         reloader = threading.Thread(target=self._reloader, name="reload", daemon=True)
+        nudger = threading.Thread(target=self._nudger, name="nudge", daemon=True)
         log.info("Herald running: %d jobs; stop with SIGTERM or Ctrl-C, reload with SIGHUP",
                  len(self.scheduler.get_jobs()))
         watch.start()
         reloader.start()
+        nudger.start()
         self.scheduler.start()
+        stopper.join()
         self.running = False
         self.reloads.set()
+        self.nudges.set()
         watch.done.set()
         log.info("Herald stopped")
         return stopper.code

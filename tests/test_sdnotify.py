@@ -131,3 +131,14 @@ def test_the_once_only_memory_is_per_address(short_dir, caplog):
     for name in ("a.sock", "b.sock", "a.sock"):
         notify("READY=1", env={"NOTIFY_SOCKET": str(short_dir / "none" / name)})
     assert len([r for r in caplog.records if r.name == "bot.sdnotify"]) == 2
+
+
+def test_a_reader_that_stopped_reading_never_blocks_the_sender(tmp_path):
+    import socket as socket_
+
+    from bot.sdnotify import notify as send
+    path = tmp_path / "full.sock"
+    with socket_.socket(socket_.AF_UNIX, socket_.SOCK_DGRAM) as reader:
+        reader.bind(str(path))
+        sent = [send("WATCHDOG=1", env={"NOTIFY_SOCKET": str(path)}) for _ in range(200)]
+    assert sent[0] and not sent[-1], "the queue fills; later sends give up instead of blocking"

@@ -53,6 +53,7 @@ def test_a_second_sigterm_changes_nothing():
     stopper.signal(signal.SIGTERM, None)
     stopper.signal(signal.SIGTERM, None)
     stopper.signal(signal.SIGINT, None)
+    stopper.join()
     assert scheduler.shutdowns == [True] and stops == [1] and stopper.code == 0
 
 
