@@ -451,12 +451,16 @@ class Store:
         ``published_at`` and ``first_seen_at`` (its first sight, which a retry's
         new ``queued_at`` does not move)."""
         with self.read() as conn:
-            return list(conn.execute(
-                sa.select(outbox, articles.c.published_at, articles.c.first_seen_at,
-                          articles.c.title, articles.c.url)
-                .join(articles, articles.c.id == outbox.c.article_id)
-                .where(outbox.c.account == account, outbox.c.status.in_(list(statuses)))
+            return list(conn.execute(_with_article().where(
+                outbox.c.account == account, outbox.c.status.in_(list(statuses)))
                 .order_by(outbox.c.id)))
+
+    def post(self, row_id: int) -> sa.Row | None:
+        """One outbox row (``status``, ``account``, ``last_error``, ``post_url``...)
+        with its article's ``title``, ``url`` and dates as ``queue`` gives them;
+        None when there is no such post (never made, or pruned). Reads only."""
+        with self.read() as conn:
+            return conn.execute(_with_article().where(outbox.c.id == row_id)).first()
 
     def sent_times(self, account: str, since: datetime) -> list[datetime]:
         with self.read() as conn:
@@ -674,6 +678,14 @@ def _digest(kind: bytes, *parts: str) -> bytes:
     # 128 bits: a false "seen" needs a collision among ~2^64 keys.
     raw = "\0".join(parts).encode("utf-8", "surrogatepass")
     return hashlib.sha256(kind + b"\0" + raw).digest()[:16]
+
+
+def _with_article() -> sa.Select:
+    """Outbox rows with what their article adds (retention never deletes an
+    article a post still refers to, so every post has one)."""
+    return (sa.select(outbox, articles.c.published_at, articles.c.first_seen_at,
+                      articles.c.title, articles.c.url)
+            .join(articles, articles.c.id == outbox.c.article_id))
 
 
 def _seen(conn: sa.Connection, key: bytes) -> bool:

@@ -181,3 +181,18 @@ def test_the_observer_hears_the_articles_first_sight_after_a_retry(store, clock,
     assert pub.run() == 1
     assert heard == [("acct", "twitter", "failed", first_sight),
                      ("acct", "twitter", "sent", first_sight)]
+
+
+def test_one_post_by_id_says_what_it_is(store, clock):
+    store.ingest("world", [article(1), article(2)], [("acct", 0)])
+    first, second = store.queue("acct")
+    store.mark_failed(first.id, "rejected: too long")
+    store.mark_sent(second.id, "p-2", url="https://social.example/p-2")
+    failed, sent = store.post(first.id), store.post(second.id)
+    assert (failed.status, failed.account, failed.last_error) == ("failed", "acct", "rejected: too long")
+    assert failed.title == "Story number 1" and failed.url == "https://news.example.org/story-1"
+    assert (sent.status, sent.platform_id, sent.post_url) == ("sent", "p-2", "https://social.example/p-2")
+    assert store.post(second.id + 1000) is None
+    # retry and skip keep their counts: a sent post is neither retried nor skipped
+    assert (store.retry(row_id=second.id), store.skip(second.id)) == (0, 0)
+    assert store.retry(row_id=first.id) == 1 and store.post(first.id).status == "pending"
