@@ -14,7 +14,8 @@ from bot.secret import Secret
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {"X_CONSUMER_KEY": "ck-123456", "X_CONSUMER_SECRET": "cs-123456",
        "X_ACCESS_TOKEN": "at-123456", "X_ACCESS_TOKEN_SECRET": "ats-123456",
-       "FB_PAGE_TOKEN": "fbtok-123456"}
+       "FB_PAGE_TOKEN": "fbtok-123456", "MASTODON_ACCESS_TOKEN": "mtok-123456",
+       "BLUESKY_APP_PASSWORD": "bsky-app-pass"}
 
 GOOD = """
 version: 1
