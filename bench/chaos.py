@@ -18,9 +18,11 @@ platform's fake accepted: exactly once, none missing.
 
 Exit status 0 only with 0 lost, 0 duplicates, 0 strays and 0 refused re-sends
 on every platform, over at least ``--pairs`` pairs (articles x platforms). A
-refused re-send is a post the platform answered with an error it was not told
-to inject: X's "duplicate content", a used Bluesky record key; each means Herald
-sent an accepted post again. Graph's 429 gets its own, lower rate by default:
+refused re-send is a posting request the platform failed with an error it was
+not told to inject, other than 400/422: X's "duplicate content", a used Bluesky
+record key; each means Herald sent an accepted post again. (400/422 are counted
+apart, as "malformed": a SIGKILL while Herald writes a post leaves the fake a
+short body, which it answers 400.) Graph's 429 gets its own, lower rate by default:
 each one pauses the Page for at least a minute (Graph counts in minutes).
 """
 from __future__ import annotations
@@ -297,9 +299,10 @@ class FakeServer:
             return [p for p in json.load(answer) if p.get("platform") == self.platform.name]
 
     def faults(self) -> Counter:
-        """Injected faults by kind, from the fake's request log, and "refused": posting
-        requests the platform refused on its own (in this run, an accepted post sent
-        again: X's duplicate content, a used Bluesky record key)."""
+        """Injected faults by kind, from the fake's request log, and the posting
+        requests the platform failed on its own: "malformed" (400, 422) and "refused"
+        (any other error: X's duplicate content, a used Bluesky record key; in this
+        run, an accepted post sent again)."""
         kinds: Counter = Counter()
         if not self.log.exists():
             return kinds
@@ -307,13 +310,15 @@ class FakeServer:
             fault = line.get("fault")
             if fault:
                 kinds["5xx" if fault[0] == "5" else fault] += 1
-            elif self._refused(line):
-                kinds["refused"] += 1
+            elif self._posting(line) and line["status"] >= 400:
+                # A SIGKILL while Herald writes a post leaves the fake a short body,
+                # which it answers as malformed: expected here, and a post that was
+                # really malformed is never accepted, so it shows as lost.
+                kinds["malformed" if line["status"] in (400, 422) else "refused"] += 1
         return kinds
 
-    def _refused(self, line: dict) -> bool:
-        return (line["method"] == "POST" and line["status"] >= 400
-                and line["path"].endswith(self.platform.posting))
+    def _posting(self, line: dict) -> bool:
+        return line["method"] == "POST" and line["path"].endswith(self.platform.posting)
 
     def stop(self) -> None:
         _end(self.proc, signal.SIGTERM)
@@ -551,12 +556,14 @@ def _herald_events(log: Path) -> Counter:
     return counts
 
 
-COLUMNS = ("pairs", "once", "lost", "duplicates", "strays", "refused", "5xx", "429", "slow")
+COLUMNS = ("pairs", "once", "lost", "duplicates", "strays", "refused", "malformed", "5xx", "429",
+           "slow")
 
 
 def _row(name: str, t: Tally) -> list:
     return [name, t.pairs, t.once, len(t.lost), len(t.duplicates), len(t.strays),
-            t.faults["refused"], t.faults["5xx"], t.faults["429"], t.faults["slow-accept"]]
+            t.faults["refused"], t.faults["malformed"], t.faults["5xx"], t.faults["429"],
+            t.faults["slow-accept"]]
 
 
 def table(r: Result) -> str:
@@ -576,7 +583,8 @@ def report(r: Result, command: str, out=sys.stdout) -> None:
     p(table(r))
     p("  (once: posted exactly once; strays: accepted posts with no link of this run;")
     p("   refused: posting requests the platform refused on its own, i.e. a re-send of a")
-    p("   post it had; 5xx/429/slow: faults injected; slow = recorded, answered late)")
+    p("   post it had; malformed: posting requests answered 400/422, as a post cut short by")
+    p("   a SIGKILL is; 5xx/429/slow: faults injected; slow = recorded, answered late)")
     for name, t in r.platforms.items():
         if t.lost or t.duplicates or t.strays:
             p(f"{name}: lost articles {t.lost[:10]}, duplicated (article, copies) "

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -190,6 +191,18 @@ def test_a_platforms_tally_counts_each_article_once_and_names_the_rest():
     assert chaos.tally([{"link": link} for link in links], links, chaos.Counter()).ok
     assert not chaos.tally([{"link": link} for link in links], links,
                            chaos.Counter(refused=1)).ok, "a refused re-send fails the run"
+
+
+def test_a_fakes_log_tells_refused_re_sends_from_requests_cut_short(tmp_path):
+    chaos = load_chaos()
+    log = tmp_path / "fake-twitter.jsonl"
+    lines = [("POST", "/2/tweets", 201, None), ("POST", "/2/tweets", 503, "503"),
+             ("POST", "/2/tweets", 403, None), ("POST", "/2/tweets", 400, None),
+             ("GET", "/2/users/1/tweets", 400, None), ("POST", "/2/tweets", 201, "slow-accept")]
+    log.write_text("".join(json.dumps({"method": m, "path": p, "status": s, "fault": f}) + "\n"
+                           for m, p, s, f in lines))
+    fake = chaos.FakeServer(chaos.platforms()["twitter"], chaos.Options(), log, 0.0, 1)
+    assert fake.faults() == {"5xx": 1, "refused": 1, "malformed": 1, "slow-accept": 1}
 
 
 @pytest.mark.slow
