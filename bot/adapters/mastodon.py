@@ -22,7 +22,8 @@ import time
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from html.parser import HTMLParser
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Union
+from urllib.parse import parse_qsl, urlsplit
 
 import requests
 from mastodon import Mastodon, MastodonError, MastodonNetworkError
@@ -30,6 +31,7 @@ from mastodon import Mastodon, MastodonError, MastodonNetworkError
 from bot.adapters.answers import (REDIRECTED, SERVER, SUCCESS, UNREADABLE_SUCCESS, Answer, Rule,
                                   answer_of, epoch, raise_unless_ok, require_id, retry_after)
 from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
+from bot.adapters.lookup import cannot_look_up, search_pages, squash, without_links
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import (AuthFailed, HeraldError, PublishError, RateLimited, Rejected, Suspended,
                         Transient)
@@ -52,7 +54,8 @@ IMAGE_TYPES = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"),
                (b"GIF8", "image/gif"), (b"RIFF", "image/webp"))
 ACTION = ("sign in on the instance and see why the account may not post (disabled, "
           "unconfirmed, pending approval), then run `run_bot.py resume {account}`")
-URL_RE = re.compile(r"https?://\S+")
+# Mastodon's created_at: an ISO 8601 date and time ("2026-11-27T11:00:00.000Z").
+CREATED_RE = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 VISIBILITIES = ("public", "unlisted", "private", "direct")
 
 
@@ -142,6 +145,7 @@ class MastodonAdapter(Adapter):
     def _build_session(self) -> MastodonSession:
         session = MastodonSession(self.opts["api_base_url"], Limits.of(self.opts),
                                   self.credentials["access_token"], self._check)
+        session.headers["User-Agent"] = USER_AGENT   # the lookups and /api/v2/instance too
         return session.adopt(self.session)   # keep the wiring's transports (retries, proxies)
 
     def _check(self, response: requests.Response) -> None:
@@ -193,17 +197,18 @@ class MastodonAdapter(Adapter):
 
         Raises Rejected when more than LOOKUP_LIMIT statuses were posted since
         then, or when the token may not read statuses (posting may still work);
-        Transient for a page Mastodon did not send whole; otherwise like ``publish``."""
+        Transient for a page Mastodon did not send whole, or a status on it
+        without a readable created_at; otherwise like ``publish``."""
         try:
             account_id = self._account_id or self._verified_id()
-            page = self._call("account_statuses", account_id, limit=PAGE_SIZE,
-                              exclude_reblogs=True)
-            return self._search(page, post, since)
+            found = search_pages(lambda cursor: self._page(account_id, since, cursor),
+                                 lambda status: _matches(status, post), since, "statuses")
         except AuthFailed as exc:
             answer = answer_of(exc)
             if answer is None or answer.status != 403:
                 raise
-            raise Rejected(f"cannot look up recent posts: {exc.message}") from exc
+            raise cannot_look_up(exc) from exc
+        return None if found is None else _receipt(found)
 
     # --- lookups
 
@@ -211,25 +216,29 @@ class MastodonAdapter(Adapter):
         self.verify()
         return self._account_id
 
-    def _search(self, page, post: Post, since: datetime) -> Receipt | None:
-        seen = 0
-        while True:
-            statuses = _statuses(page)
-            for status in statuses:
-                if _created(status) < since:
-                    return None
-                if seen >= LOOKUP_LIMIT:
-                    raise Rejected(f"cannot look up recent posts: more than {LOOKUP_LIMIT} "
-                                   f"statuses since {since:%Y-%m-%d %H:%M} UTC")
-                if _matches(status, post):
-                    return _receipt(status)
-                seen += 1
-            if len(statuses) < PAGE_SIZE:      # Mastodon's last page is a short one
-                return None
-            if getattr(page, "_pagination_next", None) is None:
-                raise Transient("Mastodon sent a full page of statuses without a next link: "
-                                "cannot tell what follows")
-            page = self._call("fetch_next", page)
+    def _page(self, account_id: str, since: datetime, cursor: Cursor) -> tuple[list, Cursor]:
+        """One page for ``search_pages``: the statuses since ``since`` on it (no more
+        than LOOKUP_LIMIT in all) and where the next page starts (None: none does).
+
+        Read as JSON from the session, not through Mastodon.py: it reads a
+        created_at of "0" or "May" as a date (epoch, dateutil, today's year),
+        and a guessed date before ``since`` would end the search: "absent"."""
+        if isinstance(cursor, Transient):
+            raise cursor                # the page before may have held the post: searched first
+        max_id, seen = cursor or (None, 0)
+        url = f"{self.opts['api_base_url'].rstrip('/')}/api/v1/accounts/{account_id}/statuses"
+        response = self._call("session.get", url, params={
+            "limit": PAGE_SIZE, "exclude_reblogs": "true", "max_id": max_id})
+        statuses = _statuses(_json(response))
+        recent, after = _recent(statuses, since)
+        room = LOOKUP_LIMIT - seen
+        if len(recent) > room:
+            # search_pages counts whole pages; cut this one so that a status past
+            # LOOKUP_LIMIT is Rejected, as on any other platform, never matched.
+            return recent[:room], (_get(recent[room - 1], "id"), LOOKUP_LIMIT)
+        if after is True:
+            return recent, _next_page(response, statuses, seen + len(recent))
+        return recent, after
 
     def _instance_limits(self, now: datetime) -> tuple[tuple[int, int], datetime | None]:
         try:
@@ -353,6 +362,41 @@ def _receipt(status: Any) -> Receipt:
     return Receipt(platform_id=status_id, url=url)
 
 
+# Where the next page of statuses starts: Mastodon's max_id and the statuses seen
+# so far; or the Transient to raise if the search needs that page; None: no page.
+Cursor = Union[tuple[Any, int], Transient, None]
+
+
+def _recent(statuses: list[dict], since: datetime) -> tuple[list[dict], Cursor | bool]:
+    """The statuses (newest first) made since ``since``, and what follows them:
+    True when the page ran out (the next page may hold more), None when an older
+    status ends the search, or the Transient of a status without a readable
+    created_at: deferred while the statuses before it may hold the post, at once
+    when there are none (an empty page would say "absent")."""
+    for n, status in enumerate(statuses):
+        try:
+            if _created(status) < since:
+                return statuses[:n], None
+        except Transient as exc:
+            if n == 0:
+                raise
+            return statuses[:n], exc
+    return statuses, True
+
+
+def _next_page(response: requests.Response, statuses: list, seen: int) -> Cursor:
+    """After a page read through: none after a short one (Mastodon's last), else
+    the max_id of its "next" link; a full page without one leaves it unknown."""
+    if len(statuses) < PAGE_SIZE:
+        return None
+    link = (response.links.get("next") or {}).get("url") or ""
+    max_id = dict(parse_qsl(urlsplit(link).query)).get("max_id")
+    if not max_id:
+        return Transient("Mastodon sent a full page of statuses without a next link: "
+                         "cannot tell what follows")
+    return max_id, seen
+
+
 def _statuses(page: Any) -> list[dict]:
     if not isinstance(page, list) or not all(isinstance(s, dict) for s in page):
         raise Transient("Mastodon answered a page of statuses that is not a list of them")
@@ -360,9 +404,10 @@ def _statuses(page: Any) -> list[dict]:
 
 
 def _created(status: dict) -> datetime:
-    """When ``status`` was made (aware); Transient when it does not say."""
+    """When ``status`` was made (aware), from Mastodon's ISO 8601 date and time;
+    Transient when it does not say so (a guess could end a search too early)."""
     value = status.get("created_at")
-    when = value if isinstance(value, datetime) else _iso(value if isinstance(value, str) else "")
+    when = _iso(value) if isinstance(value, str) and CREATED_RE.match(value) else None
     if when is None:
         raise Transient("Mastodon listed a status without a readable created_at")
     return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
@@ -376,7 +421,7 @@ def _matches(status: dict, post: Post) -> bool:
     card = status.get("card") if isinstance(status.get("card"), dict) else {}
     if post.link and (post.link in content.links or card.get("url") == post.link):
         return True
-    return bool(post.text) and _bare(content.text) == _bare(URL_RE.sub("", post.text))
+    return bool(post.text) and squash(content.text) == without_links(post.text)
 
 
 class _Content(HTMLParser):
@@ -418,10 +463,6 @@ class _Content(HTMLParser):
     def handle_data(self, data):
         if not self._in_link:
             self.parts.append(data)
-
-
-def _bare(text: str) -> str:
-    return " ".join(text.split())
 
 
 # --- small readers
