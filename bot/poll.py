@@ -59,7 +59,7 @@ class Poller:
     def _poll(self, feed: FeedConfig, force: bool) -> Ingested | None:
         row = self.store.feed_row(feed.name, feed.url)
         if row.gone_reason:
-            log.debug("feed %s: not polled, %s", feed.name, row.gone_reason)
+            log.debug("feed %s: not polled, %s", feed.name, row.gone_reason, extra={"feed": feed.name})
             return None
         if not force and self._waiting(row):
             return None
@@ -82,7 +82,7 @@ class Poller:
         return not (row.last_fetch_at and row.last_fetch_at > now)
 
     def _crashed(self, feed: FeedConfig, exc: Exception) -> None:
-        log.debug("feed %s: traceback of the unexpected error", feed.name, exc_info=exc)
+        log.debug("feed %s: traceback of the unexpected error", feed.name, exc_info=exc, extra={"feed": feed.name})
         reason = f"unexpected error {type(exc).__name__}: {str(exc)[:200]}"
         try:
             row = self.store.feed_row(feed.name, feed.url)
@@ -97,10 +97,11 @@ class Poller:
                       next_poll_at=self._next_poll(feed, result.max_age))
         if result.permanent_url:
             values["url"] = result.permanent_url
-            log.info("feed %s: moved permanently, now polling its new address", feed.name)
+            log.info("feed %s: moved permanently, now polling its new address", feed.name,
+                     extra={"feed": feed.name})
         if result.articles is None:
             self.store.update_feed(feed.name, **values)
-            log.debug("feed %s: not modified", feed.name)
+            log.debug("feed %s: not modified", feed.name, extra={"feed": feed.name})
             self._observe(feed, True, 0)
             return Ingested(new=0, queued=0, primed=False)
         values.update(etag=result.etag, last_modified=result.last_modified)
@@ -133,22 +134,23 @@ class Poller:
             self.store.update_feed(feed.name, last_fetch_at=now, last_error=exc.reason,
                                    gone_reason=f"gone ({exc.reason}) since {now:%Y-%m-%d %H:%M} UTC")
             log.error("feed %s: %s; polling stopped. Remove the feed or fix its url in the config",
-                      feed.name, exc.reason)
+                      feed.name, exc.reason, extra={"feed": feed.name})
             return
         delay = min(feed.every * (2 ** min(streak, 10)), MAX_BACKOFF)
         if exc.retry_after:
             delay = max(delay, timedelta(seconds=exc.retry_after))
         self.store.update_feed(feed.name, last_fetch_at=now, last_error=exc.reason,
                                error_streak=streak + 1, next_poll_at=now + delay)
-        log.warning("feed %s: %s; next try in %s", feed.name, exc.reason, _human(delay))
+        log.warning("feed %s: %s; next try in %s", feed.name, exc.reason, _human(delay), extra={"feed": feed.name})
 
     @staticmethod
     def _log(feed: FeedConfig, ingested: Ingested) -> None:
         if ingested.primed:
             log.info("feed %s: first sight, %d items recorded as seen, %d queued (backfill %d)",
-                     feed.name, ingested.new, ingested.queued, feed.backfill)
+                     feed.name, ingested.new, ingested.queued, feed.backfill, extra={"feed": feed.name})
         else:
-            log.info("feed %s: polled, %d new, %d queued", feed.name, ingested.new, ingested.queued)
+            log.info("feed %s: polled, %d new, %d queued", feed.name, ingested.new, ingested.queued,
+                     extra={"feed": feed.name})
 
 
 def _human(delay: timedelta) -> str:

@@ -107,7 +107,7 @@ class Publisher:
                     raise
                 break
             except Exception:  # one account's bug must not stop the others
-                log.exception("account %s: publish pass failed", account.name)
+                log.exception("account %s: publish pass failed", account.name, extra=_about(account))
         return sent
 
     def run_account(self, account: Account) -> int:
@@ -141,7 +141,7 @@ class Publisher:
             self.store.mark_skipped(rows[gone.key].id, "expired: waited longer than expire_after")
             self._settled(account, rows[gone.key], "skipped")
             log.info("account %s: post %s skipped, waited longer than expire_after",
-                     account.name, gone.key)
+                     account.name, gone.key, extra=_about(account, rows[gone.key]))
         return rows[slot.key] if slot else None
 
     def _inputs(self, account: Account):
@@ -162,9 +162,10 @@ class Publisher:
             return False
         if state.auth_failed_fingerprint and state.auth_failed_fingerprint != account.fingerprint():
             self.store.set_account(account.name, paused_reason=None, auth_failed_fingerprint=None)
-            log.info("account %s: credentials changed since the auth failure; resuming", account.name)
+            log.info("account %s: credentials changed since the auth failure; resuming", account.name,
+                     extra=_about(account))
             return False
-        log.debug("account %s: paused (%s)", account.name, state.paused_reason)
+        log.debug("account %s: paused (%s)", account.name, state.paused_reason, extra=_about(account))
         return True
 
     # -- sending ---------------------------------------------------------------
@@ -195,19 +196,21 @@ class Publisher:
             self._failed(account, row, post, exc)
             return 0
         except Exception as exc:  # a bug in an adapter: keep the post, retry later
-            log.exception("account %s: post %s: unexpected error", account.name, post.key)
+            log.exception("account %s: post %s: unexpected error", account.name, post.key, extra=_about(account, row))
             self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
             return 0
         self.store.mark_sent(row.id, receipt.platform_id, url=receipt.url)
         self._settled(account, row, "sent")
         self._failures.pop(account.name, None)
-        log.info("post sent: account %s, id %s, %r", account.name, receipt.platform_id, post.title[:60])
+        log.info("post sent: account %s, id %s, %r%s", account.name, receipt.platform_id,
+                 post.title[:60], f" {receipt.url}" if receipt.url else "", extra=_about(account, row))
         return 1
 
     def _uncomposable(self, account: Account, row, exc: Exception) -> None:
         reason = f"cannot compose the post: {type(exc).__name__}: {str(exc)[:200]}"
-        log.error("account %s: post %s failed: %s", account.name, row.id, reason)
-        log.debug("account %s: post %s: compose traceback", account.name, row.id, exc_info=exc)
+        log.error("account %s: post %s failed: %s", account.name, row.id, reason, extra=_about(account, row))
+        log.debug("account %s: post %s: compose traceback", account.name, row.id, exc_info=exc,
+                  extra=_about(account, row))
         if self.dry_run:
             self._shown.add(row.id)
         else:
@@ -221,7 +224,8 @@ class Publisher:
             self.store.mark_sent(row.id, found.platform_id, note=f"already posted: {message}",
                                  url=found.url)
             self._settled(account, row, "sent")
-            log.info("account %s: post %s was already posted; recorded as sent", name, row.id)
+            log.info("account %s: post %s was already posted; recorded as sent", name, row.id,
+                     extra=_about(account, row))
         elif label := _hold_label(exc):
             # About the account, not this post: the post waits with it, uncounted.
             self.store.release(row.id, f"{label}: {message}", count_attempt=False)
@@ -229,7 +233,8 @@ class Publisher:
         elif isinstance(exc, Rejected):
             self.store.mark_failed(row.id, f"rejected: {message}")
             self._settled(account, row, "failed")
-            log.error("account %s: post %s rejected by the platform: %s", name, row.id, message)
+            log.error("account %s: post %s rejected by the platform: %s", name, row.id, message,
+                      extra=_about(account, row))
         else:
             self._transient(account, row, message)
 
@@ -238,7 +243,7 @@ class Publisher:
                                auth_failed_fingerprint=account.fingerprint())
         log.error("account %s: paused, the platform rejected its credentials (%s). Fix them, "
                   "then run `run_bot.py resume %s` or restart with the changed config",
-                  account.name, message, account.name)
+                  account.name, message, account.name, extra=_about(account))
 
     def _hold(self, account: Account, exc: PublishError) -> None:
         """Make the whole account wait as ``exc`` (one of HOLDS) says."""
@@ -252,12 +257,13 @@ class Publisher:
     def _suspend(self, account: Account, exc: Suspended) -> None:
         action = exc.action or f"fix it on the platform, then run `run_bot.py resume {account.name}`"
         self.store.set_account(account.name, paused_reason=f"{exc.message or 'suspended'}; {action}")
-        log.error("account %s: paused: %s; %s", account.name, exc.message or "suspended", action)
+        log.error("account %s: paused: %s; %s", account.name, exc.message or "suspended", action,
+                  extra=_about(account))
 
     def _wait(self, account: Account, exc: RateLimited) -> None:
         self.store.wait_until(account.name, exc.until, exc.reason[:200])
         log.warning("account %s: %s until %s UTC (%s)", account.name, exc.reason,
-                    f"{exc.until:%Y-%m-%d %H:%M:%S}", exc.message or "no details")
+                    f"{exc.until:%Y-%m-%d %H:%M:%S}", exc.message or "no details", extra=_about(account))
 
     def _transient(self, account: Account, row, message: str) -> None:
         attempts = (row.attempts or 0) + 1
@@ -265,13 +271,14 @@ class Publisher:
             self.store.mark_failed(row.id, f"gave up after {attempts} attempts: {message}")
             self._settled(account, row, "failed")
             log.error("account %s: post %s failed after %d attempts: %s",
-                      account.name, row.id, attempts, message)
+                      account.name, row.id, attempts, message, extra=_about(account, row))
             return
         delay = self._backoff(account.config.retry_backoff, attempts)
         self.store.release(row.id, message, not_before=self.clock() + delay)
         self._account_backoff(account)
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
-                    row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds())
+                    row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds(),
+                    extra=_about(account, row))
 
     def _backoff(self, base: timedelta, n: int) -> timedelta:
         return min(base * 2 ** (n - 1), BACKOFF_MAX) * (0.5 + self.rng())
@@ -307,7 +314,7 @@ class Publisher:
         receipt = account.adapter.find_recent(post, _since(row))
         if receipt:
             log.info("account %s: post %s was already on the platform (id %s); not sent again",
-                     account.name, row.id, receipt.platform_id)
+                     account.name, row.id, receipt.platform_id, extra=_about(account, row))
         return receipt
 
     def _settled(self, account: Account, row, outcome: str) -> None:
@@ -345,7 +352,7 @@ class Publisher:
                                    f"cannot be asked ({exc.message}); check it, then retry or skip")
             self._settled(account, row, "failed")
             log.error("account %s: post %s may or may not be on the platform; marked failed",
-                      account.name, row.id)
+                      account.name, row.id, extra=_about(account, row))
             return
         except PublishError as exc:
             self._lookup_failed(account, row, exc)
@@ -358,7 +365,7 @@ class Publisher:
         if _hold_label(exc):
             self._hold(account, exc)
         log.warning("account %s: cannot check post %s after a restart (%s); will retry",
-                    account.name, row.id, exc.message or type(exc).__name__)
+                    account.name, row.id, exc.message or type(exc).__name__, extra=_about(account, row))
 
     def _record_lookup(self, account: Account, row, receipt: Receipt | None) -> None:
         if receipt:
@@ -366,16 +373,25 @@ class Publisher:
                                  note="found on the platform after a restart")
             self._settled(account, row, "sent")
             log.info("account %s: post %s found on the platform after a restart, id %s",
-                     account.name, row.id, receipt.platform_id)
+                     account.name, row.id, receipt.platform_id, extra=_about(account, row))
         else:
             self.store.release(row.id, "outcome unknown after a restart; not on the platform",
                                count_attempt=False)
             log.info("account %s: post %s not on the platform after a restart; will send it",
-                     account.name, row.id)
+                     account.name, row.id, extra=_about(account, row))
 
 
 # Answers about the account rather than one post, and how a held post says so.
 HOLDS = ((AuthFailed, "auth failed"), (Suspended, "account suspended"), (RateLimited, "rate limited"))
+
+
+def _about(account: Account, row=None) -> dict:
+    """A log record's fields (bot.logs.CONTEXT): the account and its platform, and
+    the outbox id when the line is about one post, so JSON lines can be searched."""
+    fields = {"account": account.name, "platform": account.config.platform}
+    if row is not None:
+        fields["post"] = row.id
+    return fields
 
 
 def _hold_label(exc: PublishError) -> str | None:

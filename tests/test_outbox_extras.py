@@ -7,14 +7,22 @@ on SQLite and PostgreSQL.
 """
 from __future__ import annotations
 
+import json
+import logging
+import re
 from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from werkzeug import Response
 
 from bot.adapters import UnavailablePlatform, adapter_class
-from bot.config import AccountConfig
+from bot.articles import LeadFinder
+from bot.config import AccountConfig, FeedConfig, HttpSettings
+from bot.http import HttpClient
+from bot.logs import JsonFormatter
 from bot.models import Post
+from bot.poll import Poller
 from bot.publish import Account, Publisher
 from bot.secret import Secret
 from bot.store import Store
@@ -196,3 +204,91 @@ def test_one_post_by_id_says_what_it_is(store, clock):
     # retry and skip keep their counts: a sent post is neither retried nor skipped
     assert (store.retry(row_id=second.id), store.skip(second.id)) == (0, 0)
     assert store.retry(row_id=first.id) == 1 and store.post(first.id).status == "pending"
+
+
+# -- log lines say what they are about ------------------------------------------
+
+POST_IN_MESSAGE = re.compile(r"\bpost (\d+)\b")
+
+
+def assert_fields(records, **fields) -> None:
+    """Every record carries ``fields``; one that names a post carries its id."""
+    assert records
+    for record in records:
+        assert {k: getattr(record, k, None) for k in fields} == fields, record.getMessage()
+        named = POST_IN_MESSAGE.search(record.getMessage())
+        if named:
+            assert record.post == int(named.group(1)), record.getMessage()
+
+
+def test_publish_log_lines_name_the_account_platform_and_post(store, clock, fake, caplog):
+    caplog.set_level(logging.DEBUG, logger="bot.publish")
+    account = account_for("twitter", fake, clock)
+    posting = platforms()["twitter"].posting[0]
+    store.ingest("world", [article(n) for n in (1, 2, 3, 4)], [("acct", 0)])
+    rows = store.queue("acct")
+    store.claim(rows[3].id, "dead-worker", "never sent")   # reconciled: not on the platform
+    pub = publisher(store, account, clock)
+    fake.script("400", "500", path=posting)   # one rejected, one transient
+    pub.run()
+    clock.advance(hours=2)
+    assert pub.run() == 3   # the reconciled one, the transient one and the last
+    store.ingest("world", [article(5), article(6)], [("acct", 0)])
+    fake.script("429", path=posting, reset=int(clock().timestamp()) + 600)
+    pub.run()
+    clock.advance(hours=2)
+    fake.script("401", path=posting)
+    pub.run()
+    pub.run()   # paused: says so at DEBUG
+    records = [r for r in caplog.records if r.name == "bot.publish"]
+    assert_fields(records, account="acct", platform="twitter")
+    about_posts = {r.post for r in records if hasattr(r, "post")}
+    assert about_posts >= {r.id for r in rows}, about_posts
+    assert [r for r in records if not hasattr(r, "post")], "account-only lines carry no post"
+    sent = next(r for r in records if r.getMessage().startswith("post sent"))
+    assert the_post_url(store, sent.post) in sent.getMessage()
+    line = json.loads(JsonFormatter().format(sent))
+    assert (line["account"], line["platform"], line["post"]) == ("acct", "twitter", sent.post)
+
+
+def the_post_url(store, row_id: int) -> str:
+    url = store.post(row_id).post_url
+    assert url
+    return url
+
+
+def test_poll_log_lines_name_the_feed(tmp_path, clock, httpserver, caplog):
+    caplog.set_level(logging.DEBUG, logger="bot.poll")
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", clock)
+    store.migrate()
+    routes = {"calls": 0}
+
+    def accounts_for(name):
+        routes["calls"] += 1
+        if routes["calls"] == 3:
+            raise RuntimeError("a bug in routing")   # the poller's own surprise
+        return [("acct", 0)]
+
+    poller = Poller(store, HttpClient(HttpSettings(deadline=5, read_timeout=2)), LeadFinder(None),
+                    accounts_for, clock)
+    feed = FeedConfig(name="city", url=httpserver.url_for("/rss"), every=timedelta(minutes=5),
+                      fetch_article="never")
+    headers = {"ETag": '"v1"'}
+    for answer in (Response(RSS_1, headers=headers), Response(RSS_1, headers=headers),
+                   Response(status=304), Response(RSS_1), Response(status=500),
+                   Response(status=410)):
+        httpserver.expect_ordered_request("/rss").respond_with_response(answer)
+    for _ in range(7):
+        poller.poll(feed, force=True)
+    records = [r for r in caplog.records if r.name == "bot.poll"]
+    assert_fields(records, feed="city")
+    said = " | ".join(r.getMessage() for r in records)
+    for event in ("first sight", "polled", "not modified", "unexpected error", "next try",
+                  "polling stopped", "not polled"):
+        assert event in said
+    store.close()
+
+
+RSS_1 = ("<?xml version='1.0'?><rss version='2.0'><channel><title>t</title><item>"
+         "<title>Item 1</title><link>https://e.example/1</link><guid>g1</guid></item>"
+         "</channel></rss>")
