@@ -2,22 +2,25 @@
 the contract suite: idempotent retries, rate-limit times, instance limits, media."""
 from __future__ import annotations
 
+import json
 import logging
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from bot.adapters.mastodon import MastodonAdapter, alt_text, idempotency_key
-from bot.errors import AuthFailed, RateLimited, Rejected, Suspended, Transient
+from bot.adapters.base import LOOKUP_LIMIT
+from bot.adapters.mastodon import MastodonAdapter, _matches, alt_text, idempotency_key
+from bot.errors import AuthFailed, PublishError, RateLimited, Rejected, Suspended, Transient
 from bot.models import Post, Receipt
 from bot.secret import Secret
 from fakes import FakeApi, fake_api  # noqa: F401  (fixture)
-from fakes.mastodon_api import MASTODON_ACCOUNT_ID, MASTODON_TOKEN
+from fakes.mastodon_api import MASTODON_ACCOUNT_ID, MASTODON_TOKEN, PAGE_MAX, rendered
 from test_adapter_contract import CONTRACTS, NOW, POST, SINCE, Case
 from test_adapters_properties import (EXAMPLES, IDS, JSON, WORDS, answers, assert_in_vocabulary,
-                                      outcome, send)
+                                      ids_in, outcome, send)
 
 MASTODON = Case("mastodon", CONTRACTS["mastodon"])
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
@@ -249,14 +252,163 @@ def test_publish_gives_a_receipt_with_an_id_or_a_publish_error(fake, answer):
     send(fake, adapter, answer, lambda: adapter.publish(POST))
 
 
-@EXAMPLES
-@given(answer=mastodon_answers())
-def test_find_recent_never_says_absent_from_an_answer_it_could_not_read(fake, answer):
+def received(answer: dict) -> bytes | None:
+    """The body the client read whole from a scripted raw answer (see fakes.shapes);
+    None when it could not: cut short under its Content-Length, or a 204/304."""
+    body = answer["body"]
+    data = body if isinstance(body, bytes) else (
+        body.encode() if isinstance(body, str) else json.dumps(body).encode())
+    if answer["cut"] is not None and answer["cut"] < len(data):
+        if answer["length"]:
+            return None
+        data = data[:answer["cut"]]
+    return None if answer["status"] in (204, 304) else data
+
+
+def read_time(value) -> datetime | None:
+    """A created_at as Mastodon writes it (ISO 8601 date and time), else None."""
+    if not isinstance(value, str) or not re.match(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d", value):
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
+def page_of(answer: dict) -> list | None:
+    """The statuses of a 2xx answer read whole, if it was a JSON list of objects."""
+    data = received(answer)
+    if not 200 <= answer["status"] < 300 or data is None:
+        return None
+    try:
+        page = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return page if isinstance(page, list) and all(isinstance(s, dict) for s in page) else None
+
+
+def expected(page: list, post: Post, since: datetime):
+    """What a search of one last page must give, by Mastodon's rules: newest first,
+    an older status ends it, a status without a readable time leaves it unknown."""
+    for status in page:
+        when = read_time(status.get("created_at"))
+        if when is None:
+            return Transient
+        if when < since:
+            return None
+        if _matches(status, post):
+            found = status.get("id")
+            valid = isinstance(found, (str, int)) and not isinstance(found, bool)
+            return str(found).strip() if valid and str(found).strip() else Transient
+    return None
+
+
+def search(fake, answer: dict, since: datetime = SINCE):
     adapter = MASTODON.make(fake.url, deadline=2.0)
     adapter._account_id = MASTODON_ACCOUNT_ID
-    result = send(fake, adapter, answer, lambda: adapter.find_recent(POST, SINCE))
-    if result is None:
-        assert 200 <= answer["status"] < 300 and isinstance(answer["body"], list)
+    fake.script("raw", **answer)
+    result = outcome(lambda: adapter.find_recent(POST, since))
+    assert fake.next_fault("/") is None, "the scripted answer was used"
+    return result
+
+
+def raw_page(*statuses, **extra) -> dict:
+    return {"status": 200, "body": list(statuses), "headers": {}, "content_type":
+            "application/json", "cut": None, "length": True, **extra}
+
+
+def status(n: int, created="2026-11-27T11:00:00.000Z", text="Another story", **extra) -> dict:
+    return {"id": str(1_000 + n), "created_at": created, "content": rendered(text),
+            "url": f"https://social.example/@herald_test/{1_000 + n}", **extra}
+
+
+AT_SINCE = NOW - timedelta(minutes=45)    # 11:15 UTC
+CREATED = st.sampled_from([
+    "2026-11-27T11:00:00.000Z", "2026-11-27T11:45:00Z", "2026-11-27T13:00:00+01:00",
+    "2026-11-27 11:30:00", "2026-11-27", "20261127T113000Z", "0", "1764547200", "May", "3",
+    "yesterday", ""]) | st.integers() | JSON
+PAGE_STATUSES = st.lists(st.fixed_dictionaries(
+    {"id": st.sampled_from(["1001", "1002"]) | IDS, "created_at": CREATED,
+     "content": st.sampled_from([rendered(POST.text), rendered("Another story")]) | WORDS},
+    optional={"reblog": JSON, "card": st.just({"url": POST.link}) | JSON}), max_size=4)
+
+
+# Mastodon.py read these as dates (int() as epoch seconds, else dateutil filling in
+# today's date): "0" ended the search before the post on the same page.
+@pytest.mark.parametrize("created", ["0", 0, "1764547200", "May", "2026-11-27", "", None])
+def test_a_created_at_herald_cannot_read_never_ends_the_search(fake, created):
+    answer = raw_page(status(1, created=created), status(2, text=POST.text))
+    assert isinstance(search(fake, answer), Transient)
+
+
+def test_the_post_before_an_unreadable_status_is_still_found(fake):
+    found = search(fake, raw_page(status(1, text=POST.text), status(2, created="May")))
+    assert found == Receipt("1001", "https://social.example/@herald_test/1001")
+    missing = search(fake, raw_page(status(1), status(2, created="May")))
+    assert isinstance(missing, Transient) and "created_at" in str(missing)
+
+
+def test_a_full_page_without_a_next_link_is_searched_but_never_says_absent(fake):
+    full = [status(n) for n in range(PAGE_MAX)]
+    assert isinstance(search(fake, raw_page(*full)), Transient)
+    full[7] = status(7, text=POST.text)
+    assert search(fake, raw_page(*full)).platform_id == "1007"
+
+
+def test_an_empty_page_is_absent(fake):
+    assert search(fake, raw_page()) is None
+
+
+def lookups(api) -> list[dict]:
+    return [r["query"] for r in api.requests
+            if r["method"] == "GET" and r["path"].endswith("/statuses")]
+
+
+def test_exactly_lookup_limit_statuses_since_are_searched_and_one_more_is_rejected():
+    now = [NOW - timedelta(days=3)]
+    with FakeApi(clock=lambda: now[0]) as api:
+        adapter = make(api.url)
+        receipt = adapter.publish(POST)
+        api.seed("mastodon", LOOKUP_LIMIT - 1, NOW - timedelta(days=1))
+        assert adapter.find_recent(POST, NOW - timedelta(days=4)) == receipt, "the 500th"
+        pages = lookups(api)
+        api.seed("mastodon", 1, NOW - timedelta(days=1))
+        with pytest.raises(Rejected, match=f"more than {LOOKUP_LIMIT} statuses"):
+            adapter.find_recent(POST, NOW - timedelta(days=4))
+        assert adapter.find_recent(POST, NOW - timedelta(days=2)) is None, "all 500 seen"
+    assert len(pages) == 13 and pages[0] == {"limit": "40", "exclude_reblogs": "true"}
+    max_ids = [int(q["max_id"]) for q in pages[1:]]
+    assert max_ids == sorted(set(max_ids), reverse=True), "back through the next links"
+
+
+@EXAMPLES
+@given(answer=mastodon_answers())
+@example(answer=raw_page())    # what full-suite runs drew: a 200 [] is a page read whole
+@example(answer=raw_page(status(1, created="0"), status(2, text=POST.text)))
+def test_find_recent_never_says_absent_from_an_answer_it_could_not_read(fake, answer):
+    result = search(fake, answer)
+    page = page_of(answer)
+    if isinstance(result, Receipt):
+        assert page is not None and result.platform_id in ids_in(page)
+    elif result is None:
+        assert page is not None, "absent only from a page read whole"
+        assert expected(page, POST, SINCE) is None, "and every status on it read"
+    else:
+        assert_in_vocabulary(result, answer)
+
+
+@EXAMPLES
+@given(statuses=PAGE_STATUSES)
+def test_a_page_of_hostile_statuses_is_searched_by_mastodon_s_rules(fake, statuses):
+    want = expected(statuses, POST, AT_SINCE)
+    result = search(fake, raw_page(*statuses), AT_SINCE)
+    if want is Transient:
+        assert isinstance(result, Transient)
+    elif want is None:
+        assert result is None
+    else:
+        assert isinstance(result, Receipt) and result.platform_id == want
 
 
 @EXAMPLES

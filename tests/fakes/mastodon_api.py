@@ -293,7 +293,7 @@ class MastodonApi(Api):
                 f"/statuses/{post['id']}",
                 "url": f"https://{MASTODON_DOMAIN}/@{account.username}/{post['id']}",
                 "created_at": created.strftime("%Y-%m-%dT%H:%M:%S.") + f"{created:%f}"[:3] + "Z",
-                "account": self.account_json(account), "content": _content(post["text"]),
+                "account": self.account_json(account), "content": rendered(post["text"]),
                 "visibility": post["visibility"], "sensitive": bool(post["spoiler_text"]),
                 "spoiler_text": post["spoiler_text"], "language": post["language"],
                 "media_attachments": [{"id": m["id"], "type": "image",
@@ -303,7 +303,7 @@ class MastodonApi(Api):
                 "reblogs_count": 0, "favourites_count": 0}
 
 
-def _content(text: str) -> str:
+def rendered(text: str) -> str:
     """``text`` as Mastodon renders it: escaped, links and hashtags as anchors, paragraphs."""
     def link(url: str) -> str:
         scheme, _, rest = url.partition("://")
