@@ -278,17 +278,37 @@ def cmd_preview(args, config: Config) -> int:
 
 
 def cmd_retry(args, config: Config) -> int:
+    if args.post is None and args.account not in {a.name for a in config.accounts}:
+        print(f"retry: unknown account {args.account!r}", file=sys.stderr)
+        return 2
     app = build(config, exclusive=False, schema=REQUIRE)
-    n = app.store.retry(row_id=args.post, account=args.account)
-    print(f"{n} post(s) queued again")
-    return 0 if n else 1
+    if args.post is None:
+        n = app.store.retry(account=args.account)
+        print(f"{n} failed post(s) of {args.account} queued again" if n
+              else f"{args.account} has no failed posts")
+        return 0 if n else 1
+    return _change_post(app, args.post, "retry", ("failed", "skipped"),
+                        lambda: app.store.retry(row_id=args.post), "queued again")
 
 
 def cmd_skip(args, config: Config) -> int:
     app = build(config, exclusive=False, schema=REQUIRE)
-    n = app.store.skip(args.post)
-    print(f"{n} post(s) skipped" if n else f"post {args.post} is not pending or failed")
-    return 0 if n else 1
+    return _change_post(app, args.post, "skip", ("pending", "failed"),
+                        lambda: app.store.skip(args.post), "skipped")
+
+
+def _change_post(app: App, post_id: int, verb: str, allowed: tuple[str, ...],
+                 change: Callable[[], int], done: str) -> int:
+    """Name what ``retry``/``skip`` did to one post, or why it could not."""
+    row = app.store.post(post_id)
+    if row is None:
+        print(f"{verb} {post_id}: no such post (see `status` for post ids)")
+        return 1
+    if row.status not in allowed or not change():
+        print(f"{verb} {post_id}: the post is {row.status}, not {' or '.join(allowed)}")
+        return 1
+    print(f"post {post_id} ({row.account}) {done}: {row.title}")
+    return 0
 
 
 def cmd_resume(args, config: Config) -> int:

@@ -267,3 +267,19 @@ def test_the_tally_summarises_a_cycle_and_forwards():
     assert tally.summary() == ("3 polls (1 unchanged, 1 with 3 new items, 1 failed); "
                                "1 posts sent, 0 failed")
     assert len(seen) == 4 and tally.summary() is None
+
+
+def test_retry_and_skip_name_what_they_did_or_why_not(demo, capsys):
+    assert main(["--config", str(demo), "once"]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(demo), "retry", "9999"]) == 1
+    assert "retry 9999: no such post" in capsys.readouterr().out
+    assert main(["--config", str(demo), "retry", "1"]) == 1
+    assert "retry 1: the post is sent, not failed or skipped" in capsys.readouterr().out
+    assert main(["--config", str(demo), "skip", "1"]) == 1
+    assert "the post is sent" in capsys.readouterr().out
+    assert main(["--config", str(demo), "retry", "--account", "newsroom-x"]) == 1
+    assert "newsroom-x has no failed posts" in capsys.readouterr().out
+    assert main(["--config", str(demo), "retry", "--account", "nobody"]) == 2
+    assert main(["--config", str(demo), "resume", "newsroom-x"]) == 0
+    assert "was not paused" in capsys.readouterr().out
