@@ -109,11 +109,11 @@ def test_dry_run_prints_but_leaves_posts_pending(demo, capsys):
 def test_retry_skip_and_resume(demo, capsys):
     run(capsys, "--config", str(demo), "--dry-run", "once")
     code, out, _ = run(capsys, "--config", str(demo), "skip", "1")
-    assert code == 0 and "1 post(s) skipped" in out
+    assert code == 0 and "post 1 (newsroom-x) skipped: " in out
     code, out, _ = run(capsys, "--config", str(demo), "retry", "1")
-    assert code == 0 and "1 post(s) queued again" in out
+    assert code == 0 and "post 1 (newsroom-x) queued again: " in out
     code, out, _ = run(capsys, "--config", str(demo), "retry", "--account", "newsroom-x")
-    assert code == 1 and "0 post(s)" in out
+    assert code == 1 and "newsroom-x has no failed posts" in out
     code, out, _ = run(capsys, "--config", str(demo), "resume", "newsroom-x")
     assert code == 0
     code, _, err = run(capsys, "--config", str(demo), "resume", "nobody")
