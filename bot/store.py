@@ -541,9 +541,9 @@ class Store:
         done = posts = 0
         while posts < limit:
             want = min(batch, limit - posts)
-            n, stories = self._prune_posts(before, want)
+            n, stories, whole = self._prune_posts(before, want)
             posts, done = posts + n, done + n + stories
-            if n < want:
+            if whole < want:
                 break
         after: int | None = 0
         stories = 0
@@ -552,15 +552,26 @@ class Store:
             stories, done = stories + n, done + n
         return done
 
-    def _prune_posts(self, before: datetime, n: int) -> tuple[int, int]:
-        """One batch of settled posts and the stories they were the last
-        reference to. Returns (posts, stories) deleted."""
-        oldest = (sa.select(outbox.c.id).where(outbox.c.status.in_(SETTLED),
-                                               outbox.c.updated_at < before).limit(n))
+    def _prune_posts(self, before: datetime, n: int) -> tuple[int, int, int]:
+        """One batch of up to ``n`` stories whose posts are all settled before
+        ``before``: their posts, then the stories and their dedupe digests.
+        A story goes whole or not at all: while one account's post of it is
+        kept, the others' must be too, or the story coming back under a new
+        id would be queued again for them. Returns (posts, stories, stories
+        chosen)."""
+        other = outbox.alias("other")
+        kept = sa.exists().where(other.c.article_id == outbox.c.article_id, sa.or_(
+            other.c.status.not_in(SETTLED), other.c.updated_at >= before))
+        ready = (sa.select(outbox.c.article_id).where(outbox.c.status.in_(SETTLED),
+                                                      outbox.c.updated_at < before, ~kept)
+                 .group_by(outbox.c.article_id).limit(n))
         with self.tx() as conn:
-            gone = conn.execute(outbox.delete().where(outbox.c.id.in_(oldest))
-                                .returning(outbox.c.article_id)).scalars().all()
-            return len(gone), _forget(conn, sorted(set(gone)))
+            chosen = conn.execute(ready).scalars().all()
+            if not chosen:
+                return 0, 0, 0
+            gone = conn.execute(outbox.delete().where(_among(outbox.c.article_id, conn.dialect.name)),
+                                {"ids": list(chosen)}).rowcount
+            return gone, _forget(conn, sorted(chosen)), len(chosen)
 
     def _prune_unqueued(self, before: datetime, n: int, after: int) -> tuple[int, int | None]:
         """One batch of stories first seen before ``before`` that no post

@@ -106,9 +106,10 @@ def test_recent_and_open_posts_and_their_stories_stay(db_url):
     clock.advance(days=100)
     poll(store, [article(4)], accounts=[("x", 0)])
     settle(store, clock, "x", "failed")         # settled but recent: stays
-    assert store.prune(clock() - timedelta(days=90)) == 1   # story 1 still has fb's pending row
-    assert ids(store, "x") == {"Story number 2": "held", "Story number 3": "sending",
-                               "Story number 4": "failed"}
+    # story 1 still has fb's pending row, so x's sent post of it stays too
+    assert store.prune(clock() - timedelta(days=90)) == 0
+    assert ids(store, "x") == {"Story number 1": "sent", "Story number 2": "held",
+                               "Story number 3": "sending", "Story number 4": "failed"}
     assert ids(store, "fb") == {"Story number 1": "pending"}
     (row,) = store.queue("fb")
     assert store.article(row.article_id).title == "Story number 1"   # fb can still post it
@@ -202,8 +203,14 @@ def test_prune_keeps_exactly_what_it_must(stories, retention, batch):
         before = T0 - timedelta(days=retention)
         store.prune(before, limit=10_000, batch=batch)
         kept = {(r.article_id, r.account): r.status for r in rows(store)}
-        assert kept == {key: status for key, (status, at) in expect.items()
-                        if status not in ("sent", "failed", "skipped") or at >= before}
+
+        def prunable(status, at):
+            return status in ("sent", "failed", "skipped") and at < before
+
+        # a story goes whole: its posts go only when every one of them may
+        whole = {story for story, _ in expect
+                 if all(prunable(*v) for (s, _), v in expect.items() if s == story)}
+        assert kept == {key: status for key, (status, at) in expect.items() if key[0] not in whole}
         with store.read() as conn:
             alive = set(conn.execute(sa.select(articles.c.id)).scalars())
         assert {a for a, _ in kept} <= alive   # an open post keeps its story
@@ -247,3 +254,23 @@ def settle_one(store: Store, row_id: int, status: str) -> None:
 def rows(store: Store) -> list:
     with store.read() as conn:
         return conn.execute(sa.select(outbox)).all()
+
+
+def test_a_story_is_pruned_whole_so_no_account_gets_it_again(db_url):
+    """One account sent on day 0, the other on day 30; on day 100 (retention
+    90d) neither row goes while the newer one is kept, and the story coming back
+    under a new guid is queued for nobody."""
+    clock = Clock()
+    store = open_store(db_url, clock)
+    poll(store, [])
+    poll(store, [article(1)])
+    settle(store, clock, "x", "sent")
+    clock.advance(days=30)
+    settle(store, clock, "fb", "sent")
+    clock.advance(days=70)
+    assert store.prune(clock() - timedelta(days=90)) == 0, "fb's post is newer than the cut"
+    assert poll(store, [article(1, item_id="republished")]).queued == 0
+    clock.advance(days=30)
+    assert store.prune(clock() - timedelta(days=90)) == 3, "both posts and the story"
+    assert poll(store, [article(1, item_id="republished-again")]).queued == 0
+    assert store.queue("x") == [] and store.queue("fb") == []
