@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from urllib.parse import quote, unquote_plus
 
 
@@ -35,13 +36,22 @@ class Secret:
 
 # Every secret value created in this process, so the log filter can mask it even
 # when a library formats it into a message we never see (urllib3 URLs, tracebacks).
+# Threads register while others log (a Bluesky session refreshed, a reload):
+# iterating a set that grows meanwhile raises inside the log call, so ``mask``
+# reads a copy of an append-only list (one C-level copy under the GIL).
 _known: set[str] = set()
+_maskable: list[str] = []
+_lock = threading.Lock()
 
 
 def register(value: str) -> None:
     """Have ``mask`` (and so the log filter) hide ``value`` from now on: as
     written, and as it appears inside a URL or a form body."""
-    _known.update({value, quote(value, safe=""), quote(value, safe="").replace("%20", "+")})
+    forms = {value, quote(value, safe=""), quote(value, safe="").replace("%20", "+")}
+    with _lock:
+        new = forms - _known
+        _known.update(new)
+        _maskable.extend(v for v in new if len(v) >= 4)
 
 
 def register_url(url: str) -> None:
@@ -91,8 +101,8 @@ def _url_secrets(url: str) -> list[str]:
 
 def mask(text: str) -> str:
     """Replace every known secret value (4+ characters) in ``text`` by ***."""
-    for value in _known:
-        if len(value) >= 4 and value in text:
+    for value in tuple(_maskable):
+        if value in text:
             text = text.replace(value, "***")
     return text
 

@@ -49,3 +49,32 @@ def test_no_secret_in_logs_output_errors_or_database(config, fake_api):  # noqa:
     for secret in SECRETS:
         assert secret not in everything
         assert secret[4:-4] not in everything, "not even a part of it"
+
+
+def test_masking_while_other_threads_register_never_raises():
+    import threading
+
+    from bot.secret import mask, register
+
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def keep_registering():
+        n = 0
+        while not done.is_set():
+            register(f"race-secret-{n:06d}")
+            n += 1
+
+    thread = threading.Thread(target=keep_registering)
+    thread.start()
+    try:
+        for _ in range(3000):
+            try:
+                mask("a line with race-secret-000001 in it")
+            except RuntimeError as exc:
+                errors.append(exc)
+    finally:
+        done.set()
+        thread.join()
+    assert errors == []
+    assert mask("race-secret-000001") == "***"
