@@ -34,6 +34,16 @@ DEFAULT_DATABASE = "sqlite:///data/herald.db"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
+def _dotenv(path: Path) -> dict[str, str | None]:
+    """The ``.env`` beside the config; one that cannot be read is a config error."""
+    try:
+        return dotenv_values(path)
+    except (OSError, UnicodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else \
+            "not UTF-8 text" if isinstance(exc, UnicodeError) else str(exc)
+        raise ConfigError([f"{path}: cannot read it ({reason})"]) from None
+
+
 def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Config:
     """Read, validate and return the config at ``path``.
 
@@ -43,7 +53,7 @@ def load(path: str | os.PathLike, env: Mapping[str, str] | None = None) -> Confi
     ``<file>, line L, column C`` for what is wrong in the YAML itself."""
     path = Path(path)
     raw = configyaml.read(path)
-    environ = {**dotenv_values(path.parent / ".env"), **(env if env is not None else os.environ)}
+    environ = {**_dotenv(path.parent / ".env"), **(env if env is not None else os.environ)}
     checker = _Sections(environ, path.parent, str(path))
     config = checker.config(raw, str(path))
     if checker.problems:

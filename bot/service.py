@@ -115,6 +115,8 @@ class Stopper:
             self.thread.join()
 
     def fatal(self, error: StoreError) -> None:
+        if self.stopping:   # two jobs met the same fatal error: one line
+            return
         log.error("stopping: %s", error)
         self.code = 1
         # Called from a job's thread: shutting down with wait=True there would
@@ -184,7 +186,7 @@ class Service:
             # Its own thread: a heartbeat queued behind four slow polls is no heartbeat.
             "beat": ThreadPoolExecutor(1)})
         self.publish_started: float | None = None
-        self.running = False
+        self.running = self.finished = False
         self.reloads = threading.Event()
         self.nudges = threading.Event()
         self._jobs(publish_every)
@@ -247,7 +249,7 @@ class Service:
         while True:
             self.nudges.wait()
             self.nudges.clear()
-            if not self.running:
+            if self.finished:
                 return
             try:
                 self.scheduler.modify_job("publish", next_run_time=datetime.now(timezone.utc))
@@ -285,6 +287,11 @@ class Service:
 
     def _started(self, _event) -> None:
         self.running = True
+        # Here, not before start(): a stop asked while the scheduler is not yet
+        # running would be lost. Until now SIGTERM's default ends the process,
+        # which is right: nothing is in flight yet.
+        signal.signal(signal.SIGTERM, self.stopper.signal)
+        signal.signal(signal.SIGINT, self.stopper.signal)
         self.notify("READY=1", f"STATUS=polling {len(self.wiring.feeds)} feeds")
 
     # -- reload -----------------------------------------------------------------
@@ -298,9 +305,12 @@ class Service:
         while True:
             self.reloads.wait()
             self.reloads.clear()
-            if not self.running:
+            if self.finished:
                 return
-            self.reload()
+            try:
+                self.reload()
+            except Exception:   # a reload that breaks must not end reloading for good
+                log.exception("config reload failed; still running on the previous config")
 
     def reload(self) -> bool:
         """Load the config again; apply it when valid (True), keep the old one otherwise."""
@@ -326,10 +336,8 @@ class Service:
     def run(self) -> int:
         """Run until SIGTERM or SIGINT (exit 0) or a fatal database error (exit 1).
         The post in flight finishes and is committed first."""
-        stopper = Stopper(self.scheduler, lambda: self._stopping())
-        signal.signal(signal.SIGTERM, stopper.signal)
-        signal.signal(signal.SIGINT, stopper.signal)
-        signal.signal(signal.SIGHUP, self.hangup)
+        self.stopper = stopper = Stopper(self.scheduler, lambda: self._stopping())
+        signal.signal(signal.SIGHUP, self.hangup)   # handled once the reload thread runs
         self.scheduler.add_listener(lambda event: _fatal(event, stopper), EVENT_JOB_ERROR)
         watch = ClockWatch(self.scheduler)
         reloader = threading.Thread(target=self._reloader, name="reload", daemon=True)
@@ -341,7 +349,7 @@ class Service:
         nudger.start()
         self.scheduler.start()
         stopper.join()
-        self.running = False
+        self.running, self.finished = False, True
         self.reloads.set()
         self.nudges.set()
         watch.done.set()

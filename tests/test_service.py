@@ -173,3 +173,13 @@ def test_a_huge_title_and_lead_are_stored_as_a_bounded_prefix(tmp_path, httpserv
     stored = store.article(row.article_id)
     assert len(stored.title) <= MAX_TITLE + 1 and stored.title.endswith("Word…")
     assert len(stored.lead) <= MAX_LEAD + 1
+
+
+def test_two_jobs_meeting_the_same_fatal_error_stop_with_one_line(caplog):
+    scheduler = FakeScheduler()
+    stopper = Stopper(scheduler, lambda: None)
+    error = StoreError("database h.db was deleted while Herald ran", fatal=True)
+    stopper.fatal(error)
+    stopper.fatal(error)
+    assert [r.message for r in caplog.records].count(f"stopping: {error}") == 1
+    assert scheduler.shutdowns == [False]

@@ -283,3 +283,39 @@ def test_retry_and_skip_name_what_they_did_or_why_not(demo, capsys):
     assert main(["--config", str(demo), "retry", "--account", "nobody"]) == 2
     assert main(["--config", str(demo), "resume", "newsroom-x"]) == 0
     assert "was not paused" in capsys.readouterr().out
+
+
+def test_a_dotenv_that_is_not_utf8_is_a_config_error(demo, capsys):
+    (demo.parent / ".env").write_bytes(b"TOKEN=\xff\xfe\n")
+    assert main(["--config", str(demo), "check-config"]) == 2
+    assert ".env: cannot read it (not UTF-8 text)" in capsys.readouterr().err
+
+
+def test_a_reload_that_raises_leaves_reloading_working(caplog):
+    from datetime import timedelta
+
+    from bot.service import Service, Wiring
+
+    calls = []
+
+    def reload():
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("something nobody foresaw")
+        return None
+
+    svc = Service(Wiring([], lambda f: None, lambda: None), "UTC", timedelta(seconds=15),
+                  reload=reload, notify=lambda *s: True)
+    thread = threading.Thread(target=svc._reloader, daemon=True)
+    thread.start()
+    for _ in range(2):
+        svc.reloads.set()
+        deadline = time.monotonic() + 10
+        while len(calls) < _ + 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert len(calls) == 2 and thread.is_alive()
+    assert "config reload failed" in caplog.text
+    svc.finished = True
+    svc.reloads.set()
+    thread.join(5)
+    assert not thread.is_alive()
