@@ -422,3 +422,16 @@ def test_verify_and_length_stay_in_the_vocabulary(fake, answer):
     fake.script("raw", **answer)
     chars, per_url = adapter.length()
     assert 1 <= chars <= 1_000_000 and 0 <= per_url <= chars
+
+
+def test_a_status_linking_another_article_is_not_the_post_whatever_its_text():
+    from bot.adapters.mastodon import _matches
+    from bot.models import Post
+
+    post = Post(key="k", account="m", text="Live: traffic update https://news.example/b",
+                link="https://news.example/b")
+    other = {"content": '<p>Live: traffic update <a href="https://news.example/a">news.example/a</a></p>'}
+    mine = {"content": '<p>Live: traffic update <a href="https://news.example/b">news.example/b</a></p>'}
+    linkless = {"content": "<p>Live: traffic update</p>"}
+    assert not _matches(other, post)
+    assert _matches(mine, post) and _matches(linkless, post)

@@ -414,13 +414,16 @@ def _created(status: dict) -> datetime:
 
 
 def _matches(status: dict, post: Post) -> bool:
-    """A status is ``post`` if it links the post's link or, links aside, says the same."""
+    """A status is ``post`` if it links the post's link; a status that links
+    something else is another post, however alike the text ("Live: ..." every
+    day); only a status with no link at all is matched by its text."""
     if status.get("reblog"):
         return False
     content = _Content.read(status.get("content"))
     card = status.get("card") if isinstance(status.get("card"), dict) else {}
-    if post.link and (post.link in content.links or card.get("url") == post.link):
-        return True
+    links = content.links | ({card["url"]} if card.get("url") else set())
+    if post.link and links:
+        return post.link in links
     return bool(post.text) and squash(content.text) == without_links(post.text)
 
 

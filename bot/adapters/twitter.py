@@ -317,11 +317,14 @@ def _message(body: dict | None, response: requests.Response) -> str:
 
 
 def _matches(text: Any, entities: Any, post: Post) -> bool:
-    """A tweet is ``post`` if it carries the post's link or, links aside, the same text."""
+    """A tweet is ``post`` if it carries the post's link; a tweet that links
+    something else is another post, however alike the text; only a tweet with
+    no expanded link is matched by its text."""
     urls = entities.get("urls") if isinstance(entities, dict) else None
     links = {u.get(k) for u in urls if isinstance(u, dict)
              for k in ("expanded_url", "unwound_url")} if isinstance(urls, list) else set()
-    if post.link and post.link in links:
-        return True
+    links.discard(None)
+    if post.link and links:
+        return post.link in links
     # X shortens links to t.co and escapes &<> in text; compare what is left.
     return bool(post.text) and without_links(html.unescape(_text(text))) == without_links(post.text)
