@@ -191,7 +191,8 @@ def _costly(fields: dict) -> dict:
 
 def _author_detail(author: str) -> dict:
     """feedparser's split of an RSS author into name and e-mail (its ``_sync_author_detail``)."""
-    match = _AUTHOR_EMAIL.search(author)
+    # The regex is quadratic on a long author; without an "@" it cannot match.
+    match = _AUTHOR_EMAIL.search(author) if "@" in author else None
     if not match:
         return {"name": author}
     email = match.group(0)
