@@ -26,7 +26,9 @@ from bot.store import Store
 
 log = logging.getLogger("bot")
 DEFAULT_CONFIG = os.environ.get("HERALD_CONFIG", "config/herald.yaml")
-HEALTHY_BEAT = timedelta(minutes=2)   # a heartbeat older than this: no service running
+HEALTHY_BEAT = timedelta(minutes=2)
+# What a reload does not change in a running service (it says so).
+RESTART_KEYS = ("http_listen", "publish_every", "timezone", "log_level", "log_format")   # a heartbeat older than this: no service running
 
 
 def utc_now() -> datetime:
@@ -167,6 +169,10 @@ class Running:
             return False, "the scheduler is not running"
         if self.service.stuck():
             return False, "a publish pass is stuck"
+        try:
+            self.app.store.workers()   # the database answers now, not at the last write
+        except HeraldError as exc:
+            return False, str(exc)
         problem = self.app.store.health.problem
         return (False, problem) if problem else (True, "ok")
 
@@ -187,8 +193,9 @@ class Running:
             log.error("config reload: the database changed; restart Herald to use it "
                       "(still running on the previous config)")
             return None
-        if config.http_listen != self.config.http_listen:
-            log.warning("config reload: http_listen changed; it takes effect at the next restart")
+        for key in RESTART_KEYS:
+            if getattr(config, key) != getattr(self.config, key):
+                log.warning("config reload: %s changed; it takes effect at the next restart", key)
         self.app = build(config, dry_run=self.dry_run, exclusive=self.exclusive,
                          observer=self.tally, store=self.app.store, client=self.app.client,
                          worker=self.worker)
