@@ -103,8 +103,11 @@ class Rejected(PublishError):
 
 
 class AlreadyPosted(PublishError):
-    """The platform already has this post. ``platform_id`` is set when known."""
+    """The platform already has this post. ``platform_id`` (and its permalink
+    ``url``) are set when known."""
 
-    def __init__(self, message: str = "", platform_id: str | None = None):
+    def __init__(self, message: str = "", platform_id: str | None = None,
+                 url: str | None = None):
         super().__init__(message)
         self.platform_id = platform_id
+        self.url = url

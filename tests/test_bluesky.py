@@ -189,6 +189,7 @@ def test_a_conflict_answer_is_already_posted_too(fake_api, state):
     with pytest.raises(AlreadyPosted) as info:
         adapter.publish(post())
     assert info.value.platform_id == first.platform_id and len(fake_api.posts) == 1
+    assert info.value.url == first.url, "the permalink is kept for status"
 
 
 def test_a_real_server_error_stays_transient(fake_api):

@@ -246,8 +246,8 @@ class BlueskyAdapter(Adapter):
             return
         uri = body.get("uri")
         if isinstance(uri, str) and uri.endswith(f"/{rkey}"):
-            raise AlreadyPosted(f"record {rkey} exists: an earlier try made it",
-                                platform_id=uri) from failure
+            raise AlreadyPosted(f"record {rkey} exists: an earlier try made it", platform_id=uri,
+                                url=self._receipt(uri, rkey).url) from failure
 
     def _receipt(self, uri: Any, rkey: str) -> Receipt:
         uri = require_id(uri, "Bluesky")

@@ -239,7 +239,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         split = urlsplit(self.path)
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        if len(body) < length:   # the client died mid-request: a real server never handles it
+            self.close_connection = True
+            return
         req = Request(self.command, split.path, dict(parse_qsl(split.query)),
                        {k.lower(): v for k, v in self.headers.items()}, body,
                        self.headers.get("Host", ""))
