@@ -7,14 +7,21 @@ class declares (``options`` and ``credentials``), generically.
 """
 from __future__ import annotations
 
+import logging
+
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+import requests
 
 from bot.models import Post, Receipt
-from bot.secret import Secret
+from bot.errors import HeraldError, Rejected
+from bot.secret import Secret, mask
+
+T = TypeVar("T")
 
 Clock = Callable[[], datetime]
 LOOKUP_LIMIT = 500   # posts find_recent looks through before it gives up (Rejected)
@@ -58,6 +65,14 @@ class Option:
 def seconds(default: float, help: str = "") -> Option:
     """A timeout option, in seconds."""
     return Option(float, default, bounds=SECONDS, help=help)
+
+
+# The three timeouts every HTTP adapter takes, with one meaning everywhere.
+TIMEOUTS: Mapping[str, Option] = {
+    "connect_timeout": seconds(5.0),
+    "read_timeout": seconds(20.0),
+    "deadline": seconds(30.0, help="seconds for a whole call, body included"),
+}
 
 
 def credential(required: bool = True, help: str = "") -> Option:
@@ -155,6 +170,26 @@ class Adapter(ABC):
         Transient includes every case where the post may exist (timeout, the
         total deadline, a success Herald cannot read): the caller looks it up
         with ``find_recent`` before sending again."""
+
+    def with_image(self, post: Post, upload: Callable[[bytes], T], *,
+                   reraise: tuple[type[Exception], ...] = ()) -> T | None:
+        """``upload(the article's image)`` when the account attaches images and
+        the article has one. None, with one warning, when the image cannot be
+        had or uploaded: the post is worth more than its picture. ``reraise``
+        names errors that are the account's trouble, not the picture's."""
+        if not (self.opts.get("attach_image") and post.image_url):
+            return None
+        try:
+            if self.fetch_media is None:
+                raise Rejected("no media fetcher was wired in")
+            return upload(self.fetch_media(post.image_url))
+        except (HeraldError, requests.RequestException, ValueError) as exc:
+            if isinstance(exc, reraise):
+                raise
+            logging.getLogger(type(self).__module__).warning(
+                "%s: posting without image %s: %s", self.account, post.image_url,
+                mask(f"{type(exc).__name__}: {exc}"))
+            return None
 
     def verify(self) -> str:
         """Return who this adapter posts as ("@handle (id 123)").

@@ -29,7 +29,7 @@ import requests
 
 from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule, answer_of,
                                   epoch, json_object, raise_unless_ok, require_id, retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
+from bot.adapters.base import LOOKUP_LIMIT, TIMEOUTS, Adapter, credential, Option
 from bot.adapters.bluesky_text import clean_text, facets, record_key
 from bot.adapters.lookup import squash
 from bot.adapters.session import Limits, PlatformSession
@@ -110,9 +110,7 @@ class BlueskyAdapter(Adapter):
         "link_card": Option(bool, True, help="attach a link card (title, description)"),
         "attach_image": Option(bool, True, help="give the card the article's image as its "
                                                 "thumbnail (Bluesky draws none itself)"),
-        "connect_timeout": seconds(5.0),
-        "read_timeout": seconds(20.0),
-        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
+        **TIMEOUTS,
     }
 
     _http: PlatformSession | None = None
@@ -209,19 +207,8 @@ class BlueskyAdapter(Adapter):
 
     def _thumb(self, post: Post) -> dict | None:
         """The card's thumbnail as an uploaded blob, or None: a picture that cannot be
-        had costs only the picture."""
-        if not (self.opts["attach_image"] and post.image_url):
-            return None
-        try:
-            if self.fetch_media is None:
-                raise Rejected("no media fetcher was wired in")
-            return self._upload(self.fetch_media(post.image_url))
-        except (HeraldError, requests.RequestException, ValueError) as exc:
-            if isinstance(exc, (AuthFailed, RateLimited, Suspended)):
-                raise         # the account's trouble, not the picture's: the post fails too
-            log.warning("%s: posting without image %s: %s", self.account, post.image_url,
-                        mask(f"{type(exc).__name__}: {exc}"))
-            return None
+        had costs only the picture. The account's trouble fails the post too."""
+        return self.with_image(post, self._upload, reraise=(AuthFailed, RateLimited, Suspended))
 
     def _upload(self, data: bytes) -> dict:
         mime = next((kind for magic, kind in IMAGE_TYPES if data.startswith(magic)), None)

@@ -24,7 +24,7 @@ import requests
 from bot.adapters.answers import (MAX_WAIT, REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule,
                                   Wait, answer_of, json_object, raise_unless_ok, require_id,
                                   retry_after)
-from bot.adapters.base import Adapter, Option, credential, seconds
+from bot.adapters.base import TIMEOUTS, Adapter, Option, credential
 from bot.adapters.lookup import cannot_look_up, search_pages, squash
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import AlreadyPosted, AuthFailed, RateLimited, Rejected, Transient
@@ -121,9 +121,7 @@ class FacebookAdapter(Adapter):
         "graph_version": Option(str, "v24.0", help="the Graph API version, like v24.0"),
         "graph_base_url": Option(str, "https://graph.facebook.com"),
         "attach_image": Option(bool, False, help="a photo post with the article's image"),
-        "connect_timeout": seconds(5.0),
-        "read_timeout": seconds(20.0),
-        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
+        **TIMEOUTS,
     }
 
     # built on first use, never at import or construction

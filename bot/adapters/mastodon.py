@@ -30,7 +30,7 @@ from mastodon import Mastodon, MastodonError, MastodonNetworkError
 
 from bot.adapters.answers import (REDIRECTED, SERVER, SUCCESS, UNREADABLE_SUCCESS, Answer, Rule,
                                   answer_of, epoch, raise_unless_ok, require_id, retry_after)
-from bot.adapters.base import LOOKUP_LIMIT, Adapter, Option, credential, seconds
+from bot.adapters.base import LOOKUP_LIMIT, TIMEOUTS, Adapter, credential, Option
 from bot.adapters.lookup import cannot_look_up, search_pages, squash, without_links
 from bot.adapters.session import Limits, PlatformSession, call_library
 from bot.errors import (AuthFailed, HeraldError, PublishError, RateLimited, Rejected, Suspended,
@@ -118,9 +118,7 @@ class MastodonAdapter(Adapter):
         "spoiler_text": Option(str, help="a content warning over every post"),
         "attach_image": Option(bool, False, help="upload the article's image, its title as "
                                "alt text"),
-        "connect_timeout": seconds(5.0),
-        "read_timeout": seconds(20.0),
-        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
+        **TIMEOUTS,
     }
 
     # built on first use, never at import or construction
@@ -260,17 +258,9 @@ class MastodonAdapter(Adapter):
     # --- images
 
     def _media_ids(self, post: Post) -> list[str] | None:
-        if not (self.opts["attach_image"] and post.image_url):
-            return None
-        try:
-            if self.fetch_media is None:
-                raise Rejected("no media fetcher was wired in")
-            return [self._upload(self.fetch_media(post.image_url), alt_text(post))]
-        except (HeraldError, requests.RequestException, ValueError) as exc:
-            # The post is worth more than its picture: Mastodon draws a card from the link.
-            log.warning("%s: posting without image %s: %s", self.account, post.image_url,
-                        mask(f"{type(exc).__name__}: {exc}"))
-            return None
+        # Mastodon draws a card from the link when the image cannot go.
+        media = self.with_image(post, lambda data: self._upload(data, alt_text(post)))
+        return None if media is None else [media]
 
     def _upload(self, data: bytes, alt: str | None) -> str:
         """Upload one image with its alt text; return its id once Mastodon has

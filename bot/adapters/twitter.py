@@ -25,10 +25,10 @@ from oauthlib.oauth1.rfc5849 import signature
 from bot.adapters.answers import (REDIRECTED, SERVER, UNREADABLE_SUCCESS, Answer, Rule, answer_of,
                                   epoch, json_object, next_month, raise_unless_ok, require_id,
                                   retry_after)
-from bot.adapters.base import Adapter, Clock, Option, credential, seconds
+from bot.adapters.base import TIMEOUTS, Adapter, Clock, credential, Option
 from bot.adapters.lookup import cannot_look_up, search_pages, without_links
 from bot.adapters.session import Limits, PlatformSession, call_library
-from bot.errors import (AlreadyPosted, AuthFailed, HeraldError, RateLimited, Rejected, Suspended,
+from bot.errors import (AlreadyPosted, AuthFailed, RateLimited, Rejected, Suspended,
                         Transient)
 from bot.models import Post, Receipt
 from bot.secret import Secret, mask
@@ -155,9 +155,7 @@ class TwitterAdapter(Adapter):
     options: ClassVar[Mapping[str, Option]] = {
         "api_base_url": Option(str, X_API),
         "attach_image": Option(bool, False, help="upload the article's image with the post"),
-        "connect_timeout": seconds(5.0),
-        "read_timeout": seconds(20.0),
-        "deadline": seconds(30.0, help="seconds for a whole call, body included"),
+        **TIMEOUTS,
     }
 
     # built on first use, never at import or construction
@@ -241,17 +239,9 @@ class TwitterAdapter(Adapter):
     # --- images
 
     def _media_ids(self, post: Post) -> list[str] | None:
-        if not (self.opts["attach_image"] and post.image_url):
-            return None
-        try:
-            if self.fetch_media is None:
-                raise Rejected("no media fetcher was wired in")
-            return [self._upload(self.fetch_media(post.image_url))]
-        except (HeraldError, requests.RequestException, ValueError) as exc:
-            # The post is worth more than its picture: X draws a card from og:image anyway.
-            log.warning("%s: posting without image %s: %s", self.account, post.image_url,
-                        mask(f"{type(exc).__name__}: {exc}"))
-            return None
+        # X draws a card from og:image anyway when the image cannot go.
+        media = self.with_image(post, self._upload)
+        return None if media is None else [media]
 
     def _upload(self, data: bytes) -> str:
         """Upload one image through the v2 one-shot endpoint; return its media id."""
