@@ -470,15 +470,18 @@ class Store:
                                                   outbox.c.sent_at >= since)
                 .order_by(outbox.c.sent_at))]
 
-    def claim(self, row_id: int, worker: str, text: str) -> bool:
+    def claim(self, row_id: int, worker: str, text: str, *,
+              guard: sa.ColumnElement[bool] | None = None) -> bool:
         """Move a pending row to ``sending`` in its own committed transaction.
-        False when another worker took it first. The first claim also sets
-        ``first_tried_at``, which nothing clears: the post cannot have reached
-        the platform before it."""
+        False when another worker took it first, or when ``guard`` (a clause
+        ANDed in: "this worker still holds the account's lease") is false.
+        The first claim also sets ``first_tried_at``, which nothing clears:
+        the post cannot have reached the platform before it."""
         now = self.clock()
+        where = [outbox.c.id == row_id, outbox.c.status == "pending"]
         with self.tx() as conn:
             result = conn.execute(outbox.update().where(
-                outbox.c.id == row_id, outbox.c.status == "pending").values(
+                *where, *([guard] if guard is not None else [])).values(
                 status="sending", claimed_at=now, claimed_by=worker, text=_text(text), updated_at=now,
                 first_tried_at=sa.func.coalesce(outbox.c.first_tried_at, sa.literal(now, TS()))))
             return result.rowcount == 1
