@@ -5,8 +5,10 @@ Routes are a dict from a key to a handler. A key is a path (``/metrics``,
 answering GET and HEAD) or a method and a path (``POST /ping/<feed>``); a
 ``<name>`` segment matches one path segment and reaches the handler in
 ``request.params``. A handler takes a ``Request`` and returns
-``(status, content_type, body)``. Request headers are never logged (they may
-carry credentials one day) and a body is refused beyond ``max_body`` bytes.
+``(status, content_type, body)`` or ``(status, content_type, body, headers)``
+(``Set-Cookie``, ``Location``...). Request headers, cookies and bodies are
+never logged (they carry credentials) and a body is refused beyond
+``max_body`` bytes.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -24,6 +26,9 @@ log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
 TIMEOUT = 10.0  # seconds a client may take to send its request: no thread is held forever
 TEXT = "text/plain; charset=utf-8"
+MAX_FIELDS = 100  # form fields per body; more and the body reads as no form at all
+# Headers the listener writes itself; a handler's own are added after them.
+OWN_HEADERS = frozenset({"content-type", "content-length"})
 
 
 @dataclass(frozen=True)
@@ -37,8 +42,38 @@ class Request:
     body: bytes = field(default=b"", repr=False)
     params: Mapping[str, str] = field(default_factory=dict)
 
+    def header(self, name: str) -> str | None:
+        """A request header by name, whatever its case; None when absent."""
+        wanted = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == wanted), None)
 
-Response = tuple[int, str, bytes]
+    @property
+    def cookies(self) -> Mapping[str, str]:
+        """The cookies of the ``Cookie`` header, by name (the first of a name
+        wins). Parsed by hand: http.cookies drops every cookie after one it
+        dislikes, and browsers send what other sites on the host set too."""
+        found: dict[str, str] = {}
+        for part in (self.header("Cookie") or "").split(";"):
+            name, sep, value = part.strip().partition("=")
+            if sep and name and name not in found:
+                found[name] = value.strip().strip('"')
+        return found
+
+    def form(self) -> dict[str, str]:
+        """The fields of an ``application/x-www-form-urlencoded`` body (the
+        first value of each name, blanks kept); {} for any other body."""
+        kind = (self.header("Content-Type") or "").split(";")[0].strip().lower()
+        if kind != "application/x-www-form-urlencoded":
+            return {}
+        text = self.body.decode("utf-8", "replace")
+        try:
+            fields = parse_qs(text, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        except ValueError:   # too many fields: nobody's form
+            return {}
+        return {name: values[0] for name, values in fields.items()}
+
+
+Response = tuple[int, str, bytes] | tuple[int, str, bytes, Mapping[str, str]]
 Handler = Callable[[Request], Response]
 
 
@@ -114,8 +149,7 @@ class Listener:
         for route in self.routes:
             params = route.match(segments)
             if params is not None and request.method in route.methods:
-                return route.handler(Request(request.method, request.path, request.query,
-                                             request.headers, request.body, params))
+                return route.handler(replace(request, params=params))
         if allowed := self.allowed(request.path):
             return 405, TEXT, f"method not allowed; use {allowed}\n".encode()
         return 404, TEXT, b"not found\n"
@@ -169,11 +203,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         request = Request(self.command, url.path, parse_qs(url.query), dict(self.headers.items()), body)
         try:
-            status, content_type, payload = self.listener.dispatch(request)
+            answer = self.listener.dispatch(request)
+            headers = _checked_headers(answer[3] if len(answer) == 4 else {})
         except Exception:
             log.exception("http %s %s: handler failed", self.command, url.path)
-            status, content_type, payload = 500, TEXT, b"internal error\n"
-        self._send(status, content_type, payload)
+            answer, headers = (500, TEXT, b"internal error\n"), {}
+        self._send(*answer[:3], headers)
 
     def _body(self) -> bytes | Response:
         """The request body, or the error answer when it is refused."""
@@ -186,14 +221,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
             return 413, TEXT, b"request body too large\n"
         return self.rfile.read(int(length)) if int(length) else b""
 
-    def _send(self, status: int, content_type: str, body: bytes) -> None:
+    def _send(self, status: int, content_type: str, body: bytes,
+              headers: Mapping[str, str] | None = None) -> None:
+        extra = dict(headers or {})
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
+        for name, default in (("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")):
+            self.send_header(name, extra.pop(name, default))
         if status == 405:
             self.send_header("Allow", self.listener.allowed(urlsplit(self.path).path))
+        for name, value in extra.items():
+            self.send_header(name, value)
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
@@ -208,6 +247,18 @@ class _RequestHandler(BaseHTTPRequestHandler):
         # Only malformed requests get here (send_error); their raw request
         # line may hold anything, so it is not written.
         log.debug("http: a malformed request was refused")
+
+
+def _checked_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    """A handler's extra headers; one that would split the answer (a line
+    break, from a value built from a request) raises instead of being sent."""
+    checked = {}
+    for name, value in headers.items():
+        if any(c in f"{name}{value}" for c in "\r\n\0") or not name or ":" in name:
+            raise ValueError("a response header with a line break or a bad name")
+        if name.lower() not in OWN_HEADERS:
+            checked[name] = value
+    return checked
 
 
 def _shown_host(host: str) -> str:

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from bot.errors import ConfigError
-from bot.listener import Listener, Request, health_route, operator_routes
+from bot.listener import TEXT, Listener, Request, health_route, operator_routes
 
 SECRET = "Bearer hunter2-SECRET"
 
@@ -152,3 +152,41 @@ def test_request_repr_hides_headers_and_body():
 
 def test_health_route_as_a_plain_function():
     assert health_route(lambda: (False, ""))(Request("GET", "/healthz"))[:2] == (503, "text/plain; charset=utf-8")
+
+
+def test_a_handler_sets_headers_and_redirects(serve):
+    def login(request: Request):
+        return 303, "text/plain", b"", {"Location": "/desk", "Set-Cookie": "s=1; HttpOnly",
+                                        "Cache-Control": "private, no-store"}
+    base = serve({"POST /login": login})
+    answer = requests.post(f"{base}/login", allow_redirects=False, timeout=5)
+    assert answer.status_code == 303 and answer.headers["Location"] == "/desk"
+    assert answer.headers["Set-Cookie"] == "s=1; HttpOnly"
+    assert answer.headers["Cache-Control"] == "private, no-store", "a handler's own replaces the default"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_a_header_with_a_line_break_is_never_sent(serve, caplog):
+    base = serve({"/split": lambda r: (302, TEXT, b"", {"Location": "/x\r\nSet-Cookie: evil=1"})})
+    answer = requests.get(f"{base}/split", allow_redirects=False, timeout=5)
+    assert answer.status_code == 500 and "evil" not in str(answer.headers)
+
+
+def test_cookies_and_form_fields_reach_the_handler(serve):
+    seen: list[Request] = []
+    base = serve({"POST /form": lambda r: seen.append(r) or (204, TEXT, b"")})
+    requests.post(f"{base}/form", data={"text": "Été & co=1", "empty": "", "csrf": "abc"},
+                  headers={"Cookie": 'a=1; broken; b="two"; a=again; ='}, timeout=5)
+    (request,) = seen
+    assert request.cookies == {"a": "1", "b": "two"}
+    assert request.form() == {"text": "Été & co=1", "empty": "", "csrf": "abc"}
+    assert "Été" not in repr(request) and "a=1" not in repr(request)
+
+
+def test_a_body_that_is_not_a_form_has_no_fields():
+    json_body = Request("POST", "/x", headers={"content-type": "application/json"}, body=b"a=1")
+    assert json_body.form() == {}
+    crowded = Request("POST", "/x", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                      body=b"&".join(b"f%d=1" % i for i in range(500)))
+    assert crowded.form() == {}, "too many fields: none"
+    assert Request("GET", "/x").cookies == {}
