@@ -19,6 +19,7 @@ from bot.articles import LeadFinder
 from bot.config import Config, load
 from bot.errors import ConfigError, FeedError, HeraldError, PublishError
 from bot.http import HttpClient
+from bot.leases import ONCE, Leases
 from bot.lock import InstanceLock
 from bot.poll import Poller
 from bot.publish import Account, Publisher
@@ -53,7 +54,7 @@ MIGRATE, REQUIRE, IGNORE = "migrate", "require", "ignore"
 def build(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime] = utc_now,
           exclusive: bool = True, schema: str = MIGRATE, observer=None,
           store: Store | None = None, client: HttpClient | None = None,
-          worker: str | None = None) -> App:
+          worker: str | None = None, leases: Leases | None = None) -> App:
     """Wire the whole service from a validated config. A reload passes the
     running ``store``, ``client`` and ``worker`` so that only the config changes."""
     if store is None:
@@ -72,12 +73,32 @@ def build(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime
     console = ConsoleAdapter("dry-run", {}, {}) if dry_run else None
     publisher = Publisher(store, accounts, clock, worker, dry_run=console, exclusive=exclusive,
                           hashtags=lambda feed, account: hashtags_for(config, feed, account),
-                          observer=observer)
+                          observer=observer, leases=leases)
     return App(config, store, client, poller, publisher, accounts)
 
 
-def worker_id(clock: Callable[[], datetime] = utc_now) -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{clock().timestamp():.0f}"
+def worker_id(clock: Callable[[], datetime] = utc_now, prefix: str = "") -> str:
+    return f"{prefix}{socket.gethostname()}:{os.getpid()}:{clock().timestamp():.0f}"
+
+
+class Worker:
+    """This process as one of the database's workers: its heartbeat row and
+    its leases (bot.leases), renewed together."""
+
+    def __init__(self, store: Store, config: Config, *, prefix: str = ""):
+        self.store, self.config = store, config
+        self.id = worker_id(prefix=prefix)
+        self.started = utc_now()
+        self.leases = Leases(store, self.id, utc_now, config.workers.takeover_after)
+
+    def beat(self) -> None:
+        self.store.beat(self.id, socket.gethostname(), os.getpid(), self.started)
+        self.leases.refresh([f.name for f in self.config.feeds],
+                            [a.name for a in self.config.accounts])
+
+    def end(self) -> None:
+        self.leases.release_all()
+        self.store.end_worker(self.id)
 
 
 def accounts_for(config: Config, feed: str) -> list[tuple[str, int]]:
@@ -108,14 +129,32 @@ def cmd_check_config(args, config: Config) -> int:
 def cmd_once(args, config: Config) -> int:
     tally = service.Tally()
     with _locked(config) as exclusive:
-        app = build(config, dry_run=args.dry_run, exclusive=exclusive, observer=tally)
-        for feed in config.feeds:
-            app.poller.poll(feed, force=True)   # never raises for one feed's trouble
-        app.publisher.run()
+        store = Store(config.database, utc_now)
+        store.migrate()
+        worker = Worker(store, config, prefix=ONCE)
+        worker.beat()
+        try:
+            app = build(config, dry_run=args.dry_run, exclusive=exclusive, observer=tally,
+                        store=store, worker=worker.id, leases=worker.leases)
+            _once(app, worker.leases)
+        finally:
+            worker.end()
     # Monitoring reads the exit status: a failed feed or post, or the database
     # failing (logged once), makes the run a failure.
     counts = tally.reset()
     return 1 if app.store.health.problem or counts["failed"] or counts["post_failed"] else 0
+
+
+def _once(app: App, leases: Leases) -> None:
+    """Poll every feed and send every due post that no running worker holds."""
+    feeds = [f for f in app.config.feeds if leases.holds("feed", f.name)]
+    for feed in feeds:
+        app.poller.poll(feed, force=True)   # never raises for one feed's trouble
+    app.publisher.run(limit=None)
+    busy = len(app.config.feeds) - len(feeds), len(app.accounts) - len(leases.held("account"))
+    if any(busy):
+        log.info("%d feed(s) and %d account(s) are held by running workers; they were left "
+                 "to them", *busy)
 
 
 def cmd_run(args, config: Config) -> int:
@@ -129,24 +168,32 @@ class Running:
 
     def __init__(self, config: Config, dry_run: bool, exclusive: bool):
         self.config, self.dry_run, self.exclusive = config, dry_run, exclusive
-        self.started = utc_now()
         self.metrics = metrics.Metrics(lambda: self.gauges(), version=__version__,
                                        feeds=[f.name for f in config.feeds],
                                        accounts=[(a.name, a.platform) for a in config.accounts])
         self.tally = service.Tally(forward=self.metrics)
-        self.app = build(config, dry_run=dry_run, exclusive=exclusive, observer=self.tally)
-        self.worker = self.app.publisher.worker
+        store = Store(config.database, utc_now)
+        store.migrate()
+        # A dry run takes only work no worker holds, and no worker makes room for it.
+        self.worker = Worker(store, config, prefix=ONCE if dry_run else "")
+        self.app = self.build(config, store)
         self.service = service.Service(self.wiring(self.app), config.timezone,
-                                       config.publish_every, beat=self.beat, tally=self.tally,
-                                       reload=self.reload,
-                                       watchdog=sdnotify.watchdog_interval())
+                                       config.publish_every, beat=self.worker.beat,
+                                       tally=self.tally, reload=self.reload,
+                                       watchdog=sdnotify.watchdog_interval(),
+                                       beat_every=config.workers.heartbeat.total_seconds())
         self.listener = None
 
+    def build(self, config: Config, store: Store, client: HttpClient | None = None) -> App:
+        return build(config, dry_run=self.dry_run, exclusive=self.exclusive, observer=self.tally,
+                     store=store, client=client, worker=self.worker.id, leases=self.worker.leases)
+
     def wiring(self, app: App) -> service.Wiring:
-        retention = app.config.retention
+        retention, leases = app.config.retention, self.worker.leases
         return service.Wiring(app.config.feeds, app.poller.poll, app.publisher.run,
                               stop=app.publisher.stop,
-                              prune=lambda: app.store.prune(utc_now() - retention))
+                              prune=lambda: app.store.prune(utc_now() - retention),
+                              owns=lambda feed: leases.holds("feed", feed))
 
     def run(self) -> int:
         if self.config.http_listen:
@@ -155,14 +202,12 @@ class Running:
                 self.health, self.metrics.render))
             self.listener.start()
         try:
+            self.worker.beat()   # the first poll jobs run at once: hold their leases first
             return self.service.run()
         finally:
             if self.listener:
                 self.listener.stop()
-            self.app.store.end_worker(self.worker)
-
-    def beat(self) -> None:
-        self.app.store.beat(self.worker, socket.gethostname(), os.getpid(), self.started)
+            self.worker.end()
 
     def health(self) -> tuple[bool, str]:
         if not self.service.running:
@@ -196,10 +241,8 @@ class Running:
         for key in RESTART_KEYS:
             if getattr(config, key) != getattr(self.config, key):
                 log.warning("config reload: %s changed; it takes effect at the next restart", key)
-        self.app = build(config, dry_run=self.dry_run, exclusive=self.exclusive,
-                         observer=self.tally, store=self.app.store, client=self.app.client,
-                         worker=self.worker)
-        self.config = config
+        self.app = self.build(config, self.app.store, self.app.client)
+        self.config = self.worker.config = config
         return self.wiring(self.app)
 
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
+import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -70,7 +72,7 @@ class Publisher:
     def __init__(self, store: Store, accounts: Sequence[Account], clock: Callable[[], datetime],
                  worker: str, *, hashtags: HashtagMap = lambda f, a: {},
                  rng: Callable[[], float] = random.random, dry_run: Adapter | None = None,
-                 exclusive: bool = True, observer=None):
+                 exclusive: bool = True, observer=None, leases=None):
         self.store = store
         self.accounts = list(accounts)
         self.clock = clock
@@ -89,19 +91,26 @@ class Publisher:
         # Failed tries in a row per account, across rows; a success resets it.
         self._failures: dict[str, int] = {}
         self.observer = observer
+        # Several workers (bot.leases.Leases): publish only for the accounts
+        # this worker holds, and claim only while holding them.
+        self.leases = leases
 
     def stop(self) -> None:
         """Finish the post in flight, then send nothing more (for SIGTERM)."""
         self.stopping.set()
 
-    def run(self) -> int:
-        """One pass over every account; returns the number of posts sent."""
+    def run(self, *, limit: int | None = MAX_PER_PASS) -> int:
+        """One pass over every account this worker holds, sending up to
+        ``limit`` posts each (None: all that are due); returns the posts sent."""
         sent = 0
         for account in self.accounts:
             if self.stopping.is_set():
                 break
+            if self.leases is not None and not self.leases.holds("account", account.name):
+                continue
             try:
-                sent += self.run_account(account)
+                with self.leases.using(account.name) if self.leases is not None else nullcontext():
+                    sent += self.run_account(account, limit)
             except StoreError as exc:  # the store logged it; every account would meet it
                 if exc.fatal:
                     raise
@@ -110,13 +119,13 @@ class Publisher:
                 log.exception("account %s: publish pass failed", account.name, extra=_about(account))
         return sent
 
-    def run_account(self, account: Account) -> int:
+    def run_account(self, account: Account, limit: int | None = MAX_PER_PASS) -> int:
         if self._paused(account):
             return 0
         if not self.dry_run:
             self._reconcile(account)
         sent = 0
-        for _ in range(MAX_PER_PASS):
+        for _ in range(limit) if limit is not None else itertools.count():
             if self.stopping.is_set() or self._paused(account):
                 break
             row = self._next_due(account)
@@ -188,7 +197,8 @@ class Publisher:
             self._shown.add(row.id)
             self.dry_run.publish(post)
             return 1
-        if not self.store.claim(row.id, self.worker, post.text):
+        guard = self.leases.guard(account.name) if self.leases is not None else None
+        if not self.store.claim(row.id, self.worker, post.text, guard=guard):
             return 0
         try:
             receipt = self._already_there(account, row, post) or account.adapter.publish(post)
@@ -333,14 +343,21 @@ class Publisher:
         One that cannot be looked up now stays ``sending`` until a later pass;
         the account's other posts go on meanwhile, since the lookup searches
         everything posted since the orphan's first try, however much that is."""
-        lease_start = self.clock() - CLAIM_LEASE
         for row in self.store.queue(account.name, ("sending",)):
-            # Our own claims are from earlier passes (one pass runs at a time):
-            # their outcome was not recorded (the database failed), so settle
-            # them like anyone's, instead of leaving them until a restart.
-            if row.claimed_by != self.worker and not self.exclusive and row.claimed_at > lease_start:
-                continue
-            self._settle(account, row)
+            if self._orphan(row):
+                self._settle(account, row)
+
+    def _orphan(self, row) -> bool:
+        """Whether nobody alive will record this claim's outcome. Our own
+        claims are from earlier passes (one pass runs at a time): the database
+        failed to record them. With the instance lock every other claimer is
+        dead; with leases, one whose heartbeat stopped; sharing a database
+        without leases (a read-only command), one older than CLAIM_LEASE."""
+        if row.claimed_by == self.worker or self.exclusive:
+            return True
+        if self.leases is not None:
+            return not self.leases.alive(row.claimed_by)
+        return row.claimed_at <= self.clock() - CLAIM_LEASE
 
     def _settle(self, account: Account, row) -> None:
         """Look one orphan up on the platform and record what that showed."""

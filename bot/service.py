@@ -36,8 +36,9 @@ STUCK_AFTER = 900.0      # a publish pass longer than this is stuck: the watchdo
 class Wiring:
     """What the jobs call, built from one config; a reload swaps it whole."""
     feeds: Sequence[FeedConfig]
-    poll: Callable[[FeedConfig], object]
+    poll: Callable[..., object]                   # poll(feed, force=False)
     publish: Callable[[], object]
+    owns: Callable[[str], bool] = lambda feed: True   # this worker holds the feed's lease
     stop: Callable[[], object] = lambda: None     # tells a publish pass to wind down
     prune: Callable[[], int] = lambda: 0          # deletes settled rows past retention
 
@@ -177,10 +178,10 @@ class Service:
                  beat: Callable[[], object] = lambda: None, tally: Tally | None = None,
                  reload: Callable[[], Wiring | None] = lambda: None,
                  notify: Callable[..., bool] = sdnotify.notify,
-                 watchdog: float | None = None):
+                 watchdog: float | None = None, beat_every: float = BEAT_EVERY):
         self.wiring, self.tally, self.notify, self._reload = wiring, tally or Tally(), notify, reload
         self.beat_fn = beat
-        self.beat_every = min(BEAT_EVERY, watchdog / 3) if watchdog else BEAT_EVERY
+        self.beat_every = min(beat_every, watchdog / 3) if watchdog else beat_every
         self.scheduler = BlockingScheduler(timezone=tz, job_defaults=JOB_DEFAULTS, executors={
             "default": ThreadPoolExecutor(4),
             # Its own thread: a heartbeat queued behind four slow polls is no heartbeat.
@@ -189,6 +190,8 @@ class Service:
         self.running = self.finished = False
         self.reloads = threading.Event()
         self.nudges = threading.Event()
+        self.asked: set[str] = set()     # feeds to poll now (a ping, a WebSub notification)
+        self.asked_lock = threading.Lock()
         self._jobs(publish_every)
 
     # -- jobs -----------------------------------------------------------------
@@ -238,23 +241,50 @@ class Service:
         feed = next((f for f in wiring.feeds if f.name == name), None)
         if feed is None:        # removed by a reload after this run was queued
             return
-        result = wiring.poll(feed)
+        with self.asked_lock:
+            asked = name in self.asked
+            self.asked.discard(name)
+        # A feed another worker holds is its to poll, unless someone told this
+        # worker it changed: then it polls at once (dedupe makes that safe).
+        if not asked and not wiring.owns(name):
+            return
+        result = wiring.poll(feed, force=asked)
         if getattr(result, "queued", 0):   # new posts go out now, not at the next tick
             self.nudges.set()
+
+    def poll_now(self, name: str) -> bool:
+        """Poll feed ``name`` as soon as a thread is free, whoever holds it;
+        False when no such feed is configured. Safe from any thread."""
+        if not any(f.name == name for f in self.wiring.feeds):
+            return False
+        with self.asked_lock:
+            self.asked.add(name)
+        self.nudges.set()
+        return True
 
     def _nudger(self) -> None:
         # A job must not call the scheduler: shutdown(wait=True) holds the job
         # store lock while it waits for the jobs, so modify_job from a job
-        # would wait for ever. This thread makes the publish job due instead.
+        # would wait for ever. This thread makes the jobs due instead.
         while True:
             self.nudges.wait()
             self.nudges.clear()
             if self.finished:
                 return
+            now = datetime.now(timezone.utc)
+            with self.asked_lock:
+                jobs = [f"poll:{name}" for name in self.asked] + ["publish"]
             try:
-                self.scheduler.modify_job("publish", next_run_time=datetime.now(timezone.utc))
-            except (JobLookupError, SchedulerNotRunningError):
+                for job_id in jobs:
+                    self._due_now(job_id, now)
+            except SchedulerNotRunningError:
                 return
+
+    def _due_now(self, job_id: str, now: datetime) -> None:
+        try:
+            self.scheduler.modify_job(job_id, next_run_time=now)
+        except JobLookupError:   # a feed removed by a reload meanwhile
+            pass
 
     def _publish(self) -> None:
         self.publish_started = time.monotonic()

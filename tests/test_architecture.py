@@ -33,6 +33,7 @@ ALLOWED = {
     "bot.compose": {"bot.configtypes", "bot.twittertext"},
     "bot.schedule": {"bot.configtypes"},
     "bot.poll": {"bot.articles", "bot.config", "bot.feeds", "bot.http", "bot.store"},
+    "bot.leases": {"bot.store"},
     "bot.publish": {"bot.adapters", "bot.compose", "bot.config", "bot.schedule", "bot.store"},
     "bot.service": {"bot.config", "bot.configtypes", "bot.sdnotify"},
     "bot.lock": set(),
@@ -41,7 +42,7 @@ ALLOWED = {
     "bot.listener": set(),
     "bot.metrics": set(),
     "bot.report": {"bot.articles", "bot.compose", "bot.config", "bot.feeds", "bot.http",
-                   "bot.publish", "bot.store"},
+                   "bot.leases", "bot.publish", "bot.store"},
 }
 
 

@@ -1,0 +1,218 @@
+"""Leases: which worker polls a feed and which publishes for an account.
+
+Several ``run`` workers on one PostgreSQL database are one service because the
+database says who does what. A row of ``leases`` names a feed or an account,
+its holder and the time the lease ends unless renewed. At every heartbeat a
+worker (``Leases.refresh``):
+
+- renews what it holds, up to its fair share of the live workers' work;
+- lets go of what is above that share (never an account it is publishing for);
+- takes leases that are free, expired, or held by a worker whose heartbeat
+  stopped, up to its share.
+
+A worker polls only feeds it holds and publishes only for accounts it holds,
+so caps, gaps and windows hold as with one process; a post is claimed only
+while the lease is held (``guard``, checked in the claim's own statement), so
+a worker that lost its lease cannot claim behind the new holder's back.
+
+A worker is alive while its heartbeat is younger than ``ttl``; leases last
+``ttl`` from the last renewal, so a dead worker's work moves within ``ttl``
+plus one heartbeat. The wall clocks of the workers' hosts must agree (NTP) to
+well within ``ttl``.
+
+SQLite has one worker (the instance lock) and runs the same code: it holds
+everything. ``once`` takes only what no live worker holds (``greedy``) and
+never counts as a worker that others make room for (its id starts "once:").
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from bot.store import TS, Store, insert_ignore, meta, outbox, workers
+
+KINDS = ("feed", "account")
+ONCE = "once:"            # the id prefix of a ``once`` run: it takes only free work
+FORGET_DEAD = timedelta(hours=1)   # a dead worker's row stays this long, for status
+leases = sa.Table(
+    "leases", meta,   # 0008
+    sa.Column("kind", sa.String(16), primary_key=True), sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("holder", sa.String(200)), sa.Column("until", TS))
+
+
+@dataclass(frozen=True)
+class LeaseRow:
+    kind: str
+    name: str
+    holder: str
+    until: datetime
+
+
+class Leases:
+    """The leases of one worker, kept in the database and mirrored in memory
+    (``holds`` asks no database: ten thousand poll jobs ask it)."""
+
+    def __init__(self, store: Store, worker: str, clock: Callable[[], datetime], ttl: timedelta,
+                 *, greedy: bool = False):
+        self.store, self.worker, self.clock, self.ttl = store, worker, clock, ttl
+        self.greedy = greedy or worker.startswith(ONCE)
+        self._held: dict[tuple[str, str], datetime] = {}
+        self._live: frozenset[str] = frozenset({worker})
+        self._busy: set[str] = set()
+        self._lock = threading.Lock()
+
+    # -- asking (memory only) ----------------------------------------------------
+
+    def holds(self, kind: str, name: str) -> bool:
+        """True while this worker's lease on ``name`` runs."""
+        with self._lock:
+            until = self._held.get((kind, name))
+        return until is not None and until > self.clock()
+
+    def held(self, kind: str) -> list[str]:
+        now = self.clock()
+        with self._lock:
+            return sorted(n for (k, n), until in self._held.items() if k == kind and until > now)
+
+    def alive(self, worker: str) -> bool:
+        """Whether ``worker`` beat within ``ttl`` at the last refresh."""
+        return worker == self.worker or worker in self._live
+
+    def guard(self, account: str) -> sa.ColumnElement[bool]:
+        """A clause for ``Store.claim``: this worker holds ``account`` now."""
+        c = leases.c
+        return sa.exists().where(c.kind == "account", c.name == outbox.c.account,
+                                 c.name == account, c.holder == self.worker,
+                                 c.until > sa.literal(self.clock(), TS()))
+
+    @contextmanager
+    def using(self, account: str) -> Iterator[None]:
+        """While a publish pass works on ``account``, a refresh keeps its lease."""
+        with self._lock:
+            self._busy.add(account)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy.discard(account)
+
+    # -- the heartbeat's work ------------------------------------------------------
+
+    def refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
+        """Renew, let go and take leases so this worker holds its share of
+        ``feeds`` and ``accounts`` (the configured names). Call right after
+        this worker's heartbeat row was written."""
+        now = self.clock()
+        with self.store.tx() as conn:
+            live = self._live_workers(conn, now)
+            held: dict[tuple[str, str], datetime] = {}
+            for kind, names in (("feed", feeds), ("account", accounts)):
+                for name in self._balance(conn, kind, sorted(set(names)), live, now):
+                    held[(kind, name)] = now + self.ttl
+        with self._lock:
+            self._held, self._live = held, frozenset(live)
+
+    def _live_workers(self, conn: sa.Connection, now: datetime) -> list[str]:
+        conn.execute(workers.delete().where(workers.c.beat_at < now - FORGET_DEAD))
+        found = conn.execute(sa.select(workers.c.worker).where(
+            workers.c.beat_at >= now - self.ttl)).scalars().all()
+        return sorted(set(found) | {self.worker})
+
+    def _balance(self, conn: sa.Connection, kind: str, names: list[str], live: list[str],
+                 now: datetime) -> list[str]:
+        """This worker's leases of ``kind`` after renewing, letting go and taking."""
+        rows = {r.name: r for r in conn.execute(leases.select().where(leases.c.kind == kind))}
+        mine = [n for n in names if n in rows and rows[n].holder == self.worker]
+        self._drop(conn, kind, [n for n, r in rows.items() if r.holder == self.worker and n not in mine])
+        share = len(names) if self.greedy else _share(len(names), live, self.worker)
+        keep, extra = self._split(kind, mine, share)
+        self._drop(conn, kind, extra)
+        free = [n for n in names if n not in rows or _free(rows[n], live, now)]
+        wanted = sorted(free, key=lambda n: _rank(n, self.worker))[:max(0, share - len(keep))]
+        self._renew(conn, kind, keep, now)
+        return keep + self._take(conn, kind, wanted, live, now)
+
+    def _split(self, kind: str, mine: list[str], share: int) -> tuple[list[str], list[str]]:
+        """(kept, let go): accounts being published for are always kept."""
+        with self._lock:
+            busy = set(self._busy) if kind == "account" else set()
+        ranked = sorted(mine, key=lambda n: (n not in busy, _rank(n, self.worker)))
+        cut = max(share, len(busy & set(mine)))
+        return ranked[:cut], ranked[cut:]
+
+    def _renew(self, conn: sa.Connection, kind: str, names: list[str], now: datetime) -> None:
+        for chunk in _chunks(names):
+            conn.execute(leases.update().where(
+                leases.c.kind == kind, leases.c.holder == self.worker, leases.c.name.in_(chunk))
+                .values(until=now + self.ttl))
+
+    def _take(self, conn: sa.Connection, kind: str, names: list[str], live: list[str],
+              now: datetime) -> list[str]:
+        """Take ``names`` where still free; the statement rechecks each row, so
+        two workers taking at once cannot both win. Returns those taken."""
+        for name in sorted(names):   # one order in every worker: no deadlock between takers
+            insert_ignore(conn, leases, {"kind": kind, "name": name, "holder": self.worker,
+                                         "until": now + self.ttl}, ["kind", "name"])
+        for chunk in _chunks(names):
+            c = leases.c
+            conn.execute(leases.update().where(
+                c.kind == kind, c.name.in_(chunk), c.holder != self.worker,
+                sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live) if live else sa.true()))
+                .values(holder=self.worker, until=now + self.ttl))
+        if not names:
+            return []
+        got = set()
+        for chunk in _chunks(names):
+            got.update(conn.execute(sa.select(leases.c.name).where(
+                leases.c.kind == kind, leases.c.holder == self.worker,
+                leases.c.name.in_(chunk))).scalars())
+        return sorted(got)
+
+    def _drop(self, conn: sa.Connection, kind: str, names: list[str]) -> None:
+        for chunk in _chunks(names):
+            conn.execute(leases.delete().where(
+                leases.c.kind == kind, leases.c.holder == self.worker, leases.c.name.in_(chunk)))
+
+    def release_all(self) -> None:
+        """A clean stop: every lease of this worker goes at once, so the
+        others take its work at their next heartbeat, not after ``ttl``."""
+        with self._lock:
+            self._held = {}
+        with self.store.tx() as conn:
+            conn.execute(leases.delete().where(leases.c.holder == self.worker))
+
+
+def holders(store: Store) -> list[LeaseRow]:
+    """Every lease, by holder, kind and name (for status). Reads only."""
+    with store.read() as conn:
+        rows = conn.execute(leases.select().order_by(leases.c.holder, leases.c.kind, leases.c.name))
+        return [LeaseRow(r.kind, r.name, r.holder, r.until) for r in rows]
+
+
+def _share(n: int, live: list[str], worker: str) -> int:
+    """This worker's part of ``n`` among the live service workers: the first
+    ``n % len`` of them (by id) take one more, so the parts differ by one."""
+    service = sorted(w for w in live if not w.startswith(ONCE)) or [worker]
+    rank = service.index(worker) if worker in service else 0
+    base, rest = divmod(n, len(service))
+    return base + (1 if rank < rest else 0)
+
+
+def _free(row, live: list[str], now: datetime) -> bool:
+    return row.until < now or row.holder not in live
+
+
+def _rank(name: str, worker: str) -> bytes:
+    """An order of the names that differs per worker (rendezvous hashing), so
+    workers taking at the same moment reach for different feeds first."""
+    return hashlib.sha256(f"{worker}\0{name}".encode()).digest()
+
+
+def _chunks(names: Sequence[str], size: int = 500) -> list[list[str]]:
+    return [list(names[i:i + size]) for i in range(0, len(names), size)]

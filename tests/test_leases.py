@@ -1,0 +1,211 @@
+"""Leases share feeds and accounts among the workers of one database (bot.leases).
+
+Each test runs on SQLite and PostgreSQL; several workers are several Leases
+objects on one database and one hand-moved clock, so takeover times are exact.
+The multi-process tests (real workers, SIGKILL) are in tests/test_workers.py.
+"""
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot.leases import ONCE, Leases, _share, holders
+from bot.store import Store
+from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
+from tests.helpers import Clock, article
+
+TTL = timedelta(seconds=20)
+FEEDS = [f"feed-{n}" for n in range(10)]
+ACCOUNTS = ["x-main", "fb-page", "masto"]
+
+
+@pytest.fixture
+def world(db_url):
+    clock = Clock()
+    store = Store(db_url, clock)
+    store.migrate()
+    yield store, clock
+    store.close()
+
+
+def worker(store: Store, clock: Clock, name: str) -> Leases:
+    return Leases(store, name, clock, TTL)
+
+
+def beat(store: Store, leases: Leases, feeds=FEEDS, accounts=ACCOUNTS) -> None:
+    store.beat(leases.worker, "host", 1, store.clock())
+    leases.refresh(feeds, accounts)
+
+
+def settle(store, workers, rounds: int = 3) -> None:
+    """Beat every worker a few times, as their heartbeats would."""
+    for _ in range(rounds):
+        for w in workers:
+            beat(store, w)
+
+
+def test_one_worker_holds_everything(world):
+    store, clock = world
+    only = worker(store, clock, "a")
+    beat(store, only)
+    assert only.held("feed") == FEEDS and only.held("account") == sorted(ACCOUNTS)
+    assert all(only.holds("feed", f) for f in FEEDS)
+
+
+def test_three_workers_split_the_work_evenly_and_never_share_a_lease(world):
+    store, clock = world
+    workers = [worker(store, clock, n) for n in "abc"]
+    settle(store, workers)
+    feeds = [set(w.held("feed")) for w in workers]
+    assert sorted(len(f) for f in feeds) == [3, 3, 4]
+    assert set().union(*feeds) == set(FEEDS)
+    assert sum(len(f) for f in feeds) == len(FEEDS)   # disjoint
+    accounts = [w.held("account") for w in workers]
+    assert sorted(len(a) for a in accounts) == [1, 1, 1]
+
+
+def test_a_dead_workers_leases_move_after_the_ttl_and_not_before(world):
+    store, clock = world
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    settle(store, [a, b])
+    theirs = set(b.held("feed"))
+    assert theirs and len(a.held("feed")) == 5
+    for _ in range(3):                  # b dies: only a beats now
+        clock.advance(seconds=5)
+        beat(store, a)
+        assert not theirs & set(a.held("feed")), "taken over before the ttl ran out"
+    clock.advance(seconds=6)            # b's last beat is now older than the ttl
+    beat(store, a)
+    assert a.held("feed") == FEEDS and a.held("account") == sorted(ACCOUNTS)
+
+
+def test_a_dead_workers_lease_stops_counting_in_its_own_memory_too(world):
+    store, clock = world
+    a = worker(store, clock, "a")
+    beat(store, a)
+    clock.advance(seconds=21)           # no beat: the database may be down
+    assert not a.holds("feed", FEEDS[0])
+
+
+def test_a_clean_stop_hands_the_work_over_at_the_next_beat(world):
+    store, clock = world
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    settle(store, [a, b])
+    b.release_all()
+    store.end_worker("b")
+    beat(store, a)
+    assert a.held("feed") == FEEDS
+    assert not b.holds("feed", FEEDS[0])
+
+
+def test_a_new_worker_gets_its_share_as_the_old_one_lets_go(world):
+    store, clock = world
+    a = worker(store, clock, "a")
+    beat(store, a)
+    b = worker(store, clock, "b")
+    settle(store, [b, a])
+    assert len(a.held("feed")) == 5 and len(b.held("feed")) == 5
+    assert not set(a.held("feed")) & set(b.held("feed"))
+
+
+def test_an_account_being_published_for_is_kept_above_the_share(world):
+    store, clock = world
+    a = worker(store, clock, "a")
+    beat(store, a)
+    b = worker(store, clock, "b")
+    beat(store, b)
+    with a.using("x-main"), a.using("fb-page"), a.using("masto"):
+        beat(store, a)
+        assert a.held("account") == sorted(ACCOUNTS)
+    beat(store, a)
+    assert len(a.held("account")) == 2   # its share of 3 among 2, now it is idle
+
+
+def test_a_claim_is_fenced_by_the_lease(world):
+    store, clock = world
+    store.ingest("world", [article(1)], [("x-main", 0)], backfill=1)
+    row = store.queue("x-main")[0]
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    settle(store, [a, b])
+    holder, other = (a, b) if a.holds("account", "x-main") else (b, a)
+    assert not store.claim(row.id, other.worker, "text", guard=other.guard("x-main"))
+    assert store.claim(row.id, holder.worker, "text", guard=holder.guard("x-main"))
+
+
+def test_a_claim_after_the_lease_ran_out_is_refused(world):
+    store, clock = world
+    store.ingest("world", [article(1)], [("x-main", 0)], backfill=1)
+    row = store.queue("x-main")[0]
+    a = worker(store, clock, "a")
+    beat(store, a)
+    clock.advance(seconds=25)
+    assert not store.claim(row.id, "a", "text", guard=a.guard("x-main"))
+
+
+def test_once_takes_only_free_work_and_no_worker_makes_room_for_it(world):
+    store, clock = world
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    settle(store, [a, b])
+    once = worker(store, clock, ONCE + "c")
+    beat(store, once)
+    assert once.held("feed") == []
+    settle(store, [a, b])
+    assert len(a.held("feed")) + len(b.held("feed")) == len(FEEDS)
+    b.release_all()
+    store.end_worker("b")
+    beat(store, once)
+    assert len(once.held("feed")) == 5   # what b let go, nothing of a's
+
+
+def test_a_feed_removed_from_the_config_is_let_go(world):
+    store, clock = world
+    a = worker(store, clock, "a")
+    beat(store, a)
+    beat(store, a, feeds=FEEDS[:3])
+    assert a.held("feed") == FEEDS[:3]
+    assert {r.name for r in holders(store) if r.kind == "feed"} == set(FEEDS[:3])
+
+
+def test_holders_names_every_lease_for_status(world):
+    store, clock = world
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    settle(store, [a, b])
+    rows = holders(store)
+    assert {r.holder for r in rows} == {"a", "b"}
+    assert {(r.kind, r.name) for r in rows} == {("feed", f) for f in FEEDS} | \
+        {("account", n) for n in ACCOUNTS}
+
+
+def test_workers_refreshing_at_the_same_moment_never_hold_one_lease_twice(world):
+    store, clock = world
+    workers = [worker(store, clock, n) for n in "abcd"]
+    for w in workers:
+        store.beat(w.worker, "host", 1, clock())
+    errors = []
+
+    def run(w):
+        try:
+            for _ in range(5):
+                w.refresh(FEEDS, ACCOUNTS)
+        except Exception as exc:   # noqa: BLE001  (reported below)
+            errors.append(exc)
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert not errors
+    held = [f for w in workers for f in w.held("feed")]
+    assert len(held) == len(set(held))
+
+
+@given(st.integers(0, 500), st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=8,
+                                     unique=True))
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+def test_the_shares_add_up_and_differ_by_one_at_most(n, names):
+    live = sorted(names)
+    shares = [_share(n, live, w) for w in live]
+    assert sum(shares) == n
+    assert max(shares) - min(shares) <= 1
