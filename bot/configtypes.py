@@ -12,6 +12,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bot.secret import Secret, mask, redact_url
@@ -57,8 +58,74 @@ class FeedConfig:
     backfill: int = 0
     fetch_article: str = "auto"     # auto | always | never
     max_age: timedelta | None = None
+    ping_token: Secret | None = None   # POST /ping/<feed> with this token polls the feed at once
+    websub: bool = True                # subscribe at the feed's WebSub hub when it has one
 
     __repr__ = _masked_repr
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """How workers sharing one database coordinate (``workers:``)."""
+
+    heartbeat: timedelta = timedelta(seconds=5)
+    takeover_after: timedelta = timedelta(seconds=20)   # > 2 x heartbeat
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which items a route lets through (``routes[].filters``). Keywords are
+    whole words, case- and accent-insensitive, in the title or the lead."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()          # include only these (empty: any)
+    exclude_categories: tuple[str, ...] = ()
+    match: str | None = None                  # a regex the title or lead must match
+    not_match: str | None = None              # a regex neither may match
+
+
+@dataclass(frozen=True)
+class Utm:
+    """Tracking parameters added to a post's link; ``{account}``, ``{platform}``
+    and ``{feed}`` in a value are filled in per post."""
+
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+
+
+@dataclass(frozen=True)
+class Budget:
+    """An X account's monthly spend cap (``accounts[].budget``): a number of
+    posts per calendar month (UTC), or an amount at a price per post."""
+
+    posts: int | None = None
+    amount: Decimal | None = None
+    price_per_post: Decimal | None = None
+    price_per_link_post: Decimal | None = None   # None: price_per_post
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    """How the editors' page is protected (``desk:``)."""
+
+    token: Secret | None = None
+    user: str = "editor"
+    password_hash: str | None = None   # "scrypt$salt$hash" or "pbkdf2_sha256$iter$salt$hash"
+
+    __repr__ = _masked_repr
+
+
+@dataclass(frozen=True)
+class Style:
+    """How one feed's posts look on one account: the template (a route's over
+    the account's), the hashtag map (the route's merged over the account's)
+    and the tracking parameters (a route's over the account's)."""
+
+    template: str
+    hashtags: Mapping[str, str] = field(default_factory=dict)
+    utm: Utm | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +162,9 @@ class AccountConfig:
     max_hashtags: int = 2
     max_attempts: int = 5
     retry_backoff: timedelta = timedelta(minutes=1)   # first retry delay; doubles each time
+    approve: bool = False                  # posts wait in "held" for an editor
+    utm: Utm | None = None
+    budget: Budget | None = None           # X only
 
     __repr__ = _masked_repr
 
@@ -105,6 +175,10 @@ class RouteConfig:
     accounts: tuple[str, ...]
     priority: int = 0
     hashtags: Mapping[str, str] = field(default_factory=dict)
+    filters: Filters | None = None
+    template: str | None = None      # over the account's template, for this route's posts
+    approve: bool = False
+    utm: Utm | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +195,9 @@ class Config:
     http_listen: tuple[str, int] | None = None   # (host, port) of /healthz and /metrics; None: off
     log_format: str = "text"                     # text | json
     retention: timedelta = timedelta(days=90)    # settled posts older than this are pruned
+    workers: WorkerSettings = WorkerSettings()
+    public_url: str | None = None                # https URL WebSub hubs call back; None: no WebSub
+    desk: DeskSettings = DeskSettings()
 
     __repr__ = _masked_repr
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def outcome(folder: Path, text: str | bytes) -> Config | list[str]:
     path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8", "surrogatepass"))
     started = time.process_time()  # CPU, so a loaded CI machine does not fail it
     try:
-        return load(path, {**ENV, "FEED_TOKEN": "feedtok-0001"})
+        return load(path, {**ENV, "FEED_TOKEN": "feedtok-0001", "PING_TOKEN": "ping-token-0123456789",
+                           "DESK_TOKEN": "desk-token-0123456789"})
     except ConfigError as exc:
         for line in exc.problems:
             assert "\n" not in line and (line.startswith(f"{path}, line ") or line.startswith(f"{path}: ")
@@ -74,11 +76,25 @@ COMMON = dict(template=st.sampled_from(["{title} {url}", "{{live}} {title}: {lea
               max_hashtags=st.integers(0, 30), max_attempts=st.integers(1, 100),
               retry_backoff=duration(1, 86400), schedule=SCHEDULE,
               hashtags=st.dictionaries(st.text("abc ", min_size=1, max_size=5), st.just("#Tag"), max_size=2))
+UTM = st.fixed_dictionaries({"source": st.sampled_from(["{platform}", "herald", "{account}-{feed}"])},
+                            optional={"medium": st.just("social"), "campaign": st.text("abc{}", max_size=8).filter(
+                                lambda t: "{" not in t and "}" not in t)})
+COMMON |= dict(approve=st.booleans(), utm=UTM)
+BUDGET = st.one_of(st.fixed_dictionaries({"posts": st.integers(1, 10_000_000)}),
+                   st.fixed_dictionaries({"amount": st.decimals(Decimal("0.01"), Decimal(10**6), places=2).map(str),
+                                          "price_per_post": st.floats(0.001, 10)},
+                                         optional={"price_per_link_post": st.floats(0.001, 10)}))
+FILTERS = optional(include=st.lists(st.text(min_size=1, max_size=10).filter(str.strip), max_size=3),
+                   exclude=st.lists(st.sampled_from(["sport", "Élection", "東京", "live blog"]), max_size=3),
+                   categories=st.lists(st.sampled_from(["World", "Opinion"]), max_size=2),
+                   exclude_categories=st.lists(st.sampled_from(["Sport", "Ads"]), max_size=2),
+                   match=st.sampled_from([r"^breaking\b", r"(?i)élection|vote", r"\d{4}"]),
+                   not_match=st.sampled_from([r"live", r"^\[ad\]"]))
 PLATFORMS = {
     "console": st.fixed_dictionaries({}, optional=COMMON),
     "twitter": st.fixed_dictionaries({"credentials": st.just({
         key: f"literal-{key}" for key in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")})},
-        optional={**COMMON, "api_base_url": st.just("https://proxy.example/x?key=abcdef"),
+        optional={**COMMON, "budget": BUDGET, "api_base_url": st.just("https://proxy.example/x?key=abcdef"),
                   "connect_timeout": st.floats(0.1, 600), "attach_image": st.booleans()}),
     "facebook": st.fixed_dictionaries({"page_id": st.from_regex(r"[0-9]{3,12}", fullmatch=True),
                                        "credentials": st.just({"page_access_token": "${FB_PAGE_TOKEN}"})},
@@ -90,7 +106,8 @@ PLATFORMS = {
 def valid_configs(draw) -> dict:
     feeds = [draw(optional(every=duration(5, 7 * 86400), backfill=st.integers(0, 1000),
                            fetch_article=st.sampled_from(["auto", "always", "never"]),
-                           max_age=duration(60, 3650 * 86400))) | {
+                           max_age=duration(60, 3650 * 86400), websub=st.booleans(),
+                           ping_token=st.sampled_from(["${PING_TOKEN}", "literal-token-0123456789"]))) | {
         "name": name, "url": draw(st.sampled_from(["https://example.org/rss.xml", "feeds/local.xml",
                                                    "https://example.org/f?token=${FEED_TOKEN}"]))}
         for name in draw(NAMES)]
@@ -100,11 +117,21 @@ def valid_configs(draw) -> dict:
         accounts.append({"name": name, "platform": platform, **draw(PLATFORMS[platform])})
     routes = [{"feeds": draw(st.lists(st.sampled_from([f["name"] for f in feeds]), min_size=1)),
                "accounts": draw(st.lists(st.sampled_from([a["name"] for a in accounts]), min_size=1)),
-               **draw(optional(priority=st.integers(-1000, 1000)))} for _ in range(draw(st.integers(0, 3)))]
+               **draw(optional(priority=st.integers(-1000, 1000), filters=FILTERS, approve=st.booleans(),
+                               template=st.sampled_from(["{title} {url}", "{title}: {lead:80} {url}"]),
+                               utm=UTM))} for _ in range(draw(st.integers(0, 3)))]
     top = draw(optional(timezone=st.just("Europe/Berlin"), publish_every=duration(1, 3600),
                         log_level=st.sampled_from(["DEBUG", "info"]),
                         http=optional(connect_timeout=st.floats(0.1, 300), max_bytes=st.integers(1000, 10**9),
-                                      max_redirects=st.integers(0, 30), allow_hosts=st.just(["10.0.0.0/8"]))))
+                                      max_redirects=st.integers(0, 30), allow_hosts=st.just(["10.0.0.0/8"])),
+                        workers=optional(heartbeat=duration(1, 9), takeover_after=duration(20, 3600)),
+                        public_url=st.sampled_from(["https://herald.example.org", "http://127.0.0.1:8080/hub"]),
+                        http_listen=st.sampled_from(["127.0.0.1:9108", "0.0.0.0:9108"]),
+                        desk=st.fixed_dictionaries({"token": st.just("${DESK_TOKEN}")},
+                                                   optional={"user": st.just("editor"), "password_hash": st.just(
+                                                       "pbkdf2_sha256$600000$c2FsdA$aGFzaA")})))
+    if top.get("http_listen", "").startswith("0.0.0.0"):   # beyond loopback: the desk needs a lock
+        top.setdefault("desk", {"token": "${DESK_TOKEN}"})
     return {"version": 1, **top, "feeds": feeds, "accounts": accounts, "routes": routes}
 
 
