@@ -18,12 +18,14 @@ costly fields: a caller that knows an item already never pays for the rest.
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 from feedparser.datetimes import _parse_date
 from feedparser.mixin import _cp1252, _FeedParserMixin
 from feedparser.sanitizer import _sanitize_html
 from feedparser.urls import _urljoin, resolve_relative_uris
 from lxml import etree
 
+ATOM = "{http://www.w3.org/2005/Atom}"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
@@ -65,9 +67,18 @@ class Entry(dict):
         return self
 
 
-def entries(body: bytes) -> list[Entry] | None:
-    """The items of ``body`` as feedparser entries, with only the cheap fields
-    filled; None when the fast path does not fully understand the document."""
+class Feed(NamedTuple):
+    """A document the fast path read: its entries, and the feed-level links
+    (feedparser's ``feed.links``) where WebSub's hub and self are found."""
+
+    entries: list[Entry]
+    links: list[dict]
+
+
+def read(body: bytes) -> Feed | None:
+    """``body``'s items as feedparser entries, with only the cheap fields
+    filled, and its links; None when the fast path does not fully understand
+    the document."""
     root = _root(body)
     if root is None or root.tag != "rss" or root.get("version") != "2.0":
         return None
@@ -77,13 +88,50 @@ def entries(body: bytes) -> list[Entry] | None:
     items = [child for child in channels[0] if child.tag == "item"]
     if sum(1 for _ in root.iter("{*}item", "{*}entry", "item", "entry")) != len(items):
         return None  # items elsewhere (RSS 0.9 style, Atom entries): feedparser reads those
+    links = _channel_links(channels[0])
+    if links is None:
+        return None
     built = []
     for item in items:
         fields = _fields(item)
         if fields is None:
             return None
         built.append(Entry(fields, _cheap(fields)))
-    return built
+    return Feed(built, links)
+
+
+def _channel_links(channel) -> list[dict] | None:
+    """The channel's atom:link elements as feedparser lists them; None when a
+    link element with attributes sits anywhere else outside the items (in an
+    image, or without the Atom namespace), where feedparser's reading varies."""
+    links = []
+    for child in channel:
+        if child.tag == "item":
+            continue
+        for element in child.iter():
+            tag = element.tag
+            if not isinstance(tag, str) or not (tag == "link" or tag.endswith("}link")):
+                continue
+            if element is child and tag == f"{ATOM}link" and not len(element):
+                links.append(_link(element))
+            elif element.keys():
+                return None
+    return links
+
+
+def _link(element) -> dict:
+    """An Atom link as feedparser's ``_start_link`` records it (href from url,
+    uri or href, in that order; rel "alternate" when absent)."""
+    attrs = _attrs(element)
+    attrs.setdefault("rel", "alternate")
+    href = next((attrs[key] for key in ("url", "uri", "href") if key in attrs), None)
+    if href:
+        attrs.pop("url", None)
+        attrs.pop("uri", None)
+        attrs["href"] = href
+    if "href" in attrs:
+        attrs["href"] = _urljoin("", attrs["href"])
+    return attrs
 
 
 def _root(body: bytes):

@@ -29,7 +29,7 @@ from bot.errors import FeedError
 from bot.feedtext import (articles_from, clean_text, codec, first_url, mostly_utf8,
                           no_link, plain_text, short, strip_controls, unique, web_url)
 from bot.http import HttpClient, content_charset
-from bot.jsonfeed import parse_json_feed
+from bot.jsonfeed import read_json_feed
 from bot.models import Article
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,17 @@ class FetchResult:
     last_modified: str | None
     permanent_url: str | None
     max_age: float | None
+    hub: str | None = None     # WebSub: the hub the feed names, and its own (self) URL
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A feed body read: its Articles, and the WebSub hub and topic it advertises."""
+
+    articles: list[Article]
+    hub: str | None = None
+    topic: str | None = None
 
 
 # ---------------------------------------------------------------- fetching
@@ -84,18 +95,18 @@ def fetch(client: HttpClient, feed: FeedConfig, state: FeedState, *,
     url = state.url or feed.url
     path = _local_path(url)
     if path is not None:
-        body = client.read_local(path)
-        return FetchResult(parse(body, feed.name, path.resolve().as_uri(), known=known),
-                           None, None, None, None)
+        got = read(client.read_local(path), feed.name, path.resolve().as_uri(), known=known)
+        return FetchResult(got.articles, None, None, None, None, got.hub, got.topic)
     resp = client.get(url, etag=state.etag, last_modified=state.last_modified,
                       guard=False, accept=FEED_ACCEPT)
     etag = resp.headers.get("etag") or (state.etag if resp.status == 304 else None)
     modified = resp.headers.get("last-modified") or (
         state.last_modified if resp.status == 304 else None)
-    articles = None if resp.status == 304 else parse(resp.body, feed.name, resp.url,
-                                                     resp.headers, known=known)
-    return FetchResult(articles, etag, modified, resp.permanent_url,
-                       _max_age(resp.headers.get("cache-control", "")))
+    got = None if resp.status == 304 else read(resp.body, feed.name, resp.url,
+                                               resp.headers, known=known)
+    return FetchResult(got and got.articles, etag, modified, resp.permanent_url,
+                       _max_age(resp.headers.get("cache-control", "")),
+                       got and got.hub, got and got.topic)
 
 
 def _local_path(url: str) -> Path | None:
@@ -120,6 +131,13 @@ def _max_age(cache_control: str) -> float | None:
 def parse(body: bytes, feed_name: str, base_url: str,
           headers: Mapping[str, str] | None = None, *, known: Known | None = None,
           fast: bool = True) -> list[Article]:
+    """The Articles of ``read``."""
+    return read(body, feed_name, base_url, headers, known=known, fast=fast).articles
+
+
+def read(body: bytes, feed_name: str, base_url: str,
+         headers: Mapping[str, str] | None = None, *, known: Known | None = None,
+         fast: bool = True) -> Parsed:
     """Articles from a feed body; relative links are resolved against ``base_url``.
 
     ``headers`` are the HTTP answer's: the Content-Type's charset decides the
@@ -130,14 +148,16 @@ def parse(body: bytes, feed_name: str, base_url: str,
     that cannot be used is left empty; each with one log line naming the feed.
     ``known(item_ids)`` names items the caller has seen: they are left out,
     and on the fast path never cost more than their id and link. ``fast=False``
-    sends every XML feed through feedparser (to compare, and to measure)."""
+    sends every XML feed through feedparser (to compare, and to measure).
+    ``hub`` and ``topic`` are the first usable http(s) URLs of the feed's links
+    rel="hub" and rel="self" (JSON Feed: ``hubs[]`` of type WebSub, ``feed_url``)."""
     headers = headers or {}
     text_start = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
     if not text_start:
         raise FeedError("not a feed: empty body")
     if text_start in (b"{", b"[") or body[:4] in (b"\xff\xfe{\x00", b"\xfe\xff\x00{"):
-        return _unknown(parse_json_feed(body, feed_name, base_url, content_charset(headers)),
-                        known)
+        articles, hub, topic = read_json_feed(body, feed_name, base_url, content_charset(headers))
+        return Parsed(_unknown(articles, known), hub, topic)
     return _parse_xml_feed(body, feed_name, base_url, headers, known, fast)
 
 
@@ -148,19 +168,33 @@ def _unknown(articles: list[Article], known: Known | None) -> list[Article]:
 
 def _parse_xml_feed(body: bytes, feed_name: str, base_url: str,
                     headers: Mapping[str, str], known: Known | None,
-                    fast: bool) -> list[Article]:
+                    fast: bool) -> Parsed:
     body, charset = _xml_body(body, content_charset(headers), feed_name)
-    entries = fastfeed.entries(body) if fast and charset in (None, "utf-8") else None
-    if entries is not None:
-        return _fast_articles(entries, feed_name, base_url, known)
+    doc = fastfeed.read(body) if fast and charset in (None, "utf-8") else None
+    if doc is not None:
+        return Parsed(_fast_articles(doc.entries, feed_name, base_url, known),
+                      *_websub(doc.links, base_url))
     result = _feedparser(body, _feed_headers(headers, charset))
     if not result.version and not result.entries:
         raise FeedError(f"not a feed: {_what_it_is(body, result)}")
     if result.bozo:
         log.warning("feed %s is damaged (%s); kept %d recovered items",
                     feed_name, short(result.get("bozo_exception")), len(result.entries))
-    return _unknown(articles_from(result.entries, lambda e: _from_entry(e, feed_name, base_url),
-                                  feed_name), known)
+    articles = articles_from(result.entries, lambda e: _from_entry(e, feed_name, base_url),
+                             feed_name)
+    return Parsed(_unknown(articles, known), *_websub(result.feed.get("links") or (), base_url))
+
+
+def _websub(links, base_url: str) -> tuple[str | None, str | None]:
+    """The first usable hub and self URLs among feedparser-shaped ``links``."""
+    found: dict[str, str] = {}
+    for link in links:
+        rel = link.get("rel")
+        if rel in ("hub", "self") and rel not in found:
+            url = web_url(base_url, link.get("href") or "")
+            if url:
+                found[rel] = url
+    return found.get("hub"), found.get("self")
 
 
 def _fast_articles(entries: list[fastfeed.Entry], feed_name: str, base_url: str,

@@ -1,6 +1,6 @@
 """JSON Feed 1.0 and 1.1 (https://jsonfeed.org/) to Articles.
 
-``parse_json_feed`` raises FeedError for a body that is not a JSON Feed of a
+``read_json_feed`` raises FeedError for a body that is not a JSON Feed of a
 version we read; inside the feed one bad item costs only that item and one
 bad field only that field, as for RSS and Atom (bot/feeds.py)."""
 from __future__ import annotations
@@ -21,14 +21,27 @@ log = logging.getLogger(__name__)
 JSON_FEED_VERSIONS = ("https://jsonfeed.org/version/1", "https://jsonfeed.org/version/1.1")
 
 
-def parse_json_feed(body: bytes, feed_name: str, base_url: str,
-                    charset: str | None) -> list[Article]:
-    """Articles from a JSON Feed body; ``charset`` is the Content-Type's, if any."""
+def read_json_feed(body: bytes, feed_name: str, base_url: str,
+                   charset: str | None) -> tuple[list[Article], str | None, str | None]:
+    """Articles from a JSON Feed body, with its WebSub hub (the first ``hubs[]``
+    of type WebSub) and topic (``feed_url``), each None unless a usable http(s)
+    URL; ``charset`` is the Content-Type's, if any."""
     doc = _load_json(body, charset, feed_name)
     items = _json_items(doc)
     byline = _json_author(doc)  # the feed's author(s), for items that name none
-    return articles_from(items, lambda item: _from_json_item(item, feed_name, base_url, byline),
-                         feed_name)
+    articles = articles_from(
+        items, lambda item: _from_json_item(item, feed_name, base_url, byline), feed_name)
+    return articles, _json_hub(doc.get("hubs"), base_url), (
+        web_url(base_url, doc.get("feed_url")) or None)
+
+
+def _json_hub(hubs, base_url: str) -> str | None:
+    for hub in hubs if isinstance(hubs, list) else ():
+        if isinstance(hub, dict) and as_str(hub.get("type")).strip().lower() == "websub":
+            url = web_url(base_url, hub.get("url"))
+            if url:
+                return url
+    return None
 
 
 def _load_json(body: bytes, charset: str | None, feed_name: str):

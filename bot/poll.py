@@ -39,7 +39,8 @@ class Poller:
 
     def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
         """Poll ``feed`` once if it is due (or ``force``); None when skipped or
-        failed. Never raises but a fatal StoreError: one feed's surprise (a bug,
+        failed. Not due: backing off, or fetched less than ``feed.every / 2``
+        ago (workers sharing a feed: another one has just polled it). Never raises but a fatal StoreError: one feed's surprise (a bug,
         a field nobody foresaw) is recorded for that feed, which backs off."""
         try:
             return self._poll(feed, force)
@@ -61,7 +62,7 @@ class Poller:
         if row.gone_reason:
             log.debug("feed %s: not polled, %s", feed.name, row.gone_reason, extra={"feed": feed.name})
             return None
-        if not force and self._waiting(row):
+        if not force and (self._waiting(row) or self._fresh(feed, row)):
             return None
         state = FeedState(url=row.url, etag=row.etag, last_modified=row.last_modified)
         try:
@@ -80,6 +81,13 @@ class Poller:
         if not row.next_poll_at or now >= row.next_poll_at:
             return False
         return not (row.last_fetch_at and row.last_fetch_at > now)
+
+    def _fresh(self, feed: FeedConfig, row) -> bool:
+        """True when the feed was fetched less than half its interval ago (a
+        last fetch in the future is a clock stepped back: not fresh)."""
+        now = self.clock()
+        last = row.last_fetch_at
+        return bool(last) and now - feed.every / 2 < last <= now
 
     def _crashed(self, feed: FeedConfig, exc: Exception) -> None:
         log.debug("feed %s: traceback of the unexpected error", feed.name, exc_info=exc, extra={"feed": feed.name})

@@ -112,3 +112,23 @@ def test_cache_control_max_age_is_a_lower_bound_on_the_interval(poller, httpserv
     f = feed(httpserver)
     poller.poll(f)
     assert poller.store.feed_row("f", f.url).next_poll_at == clock() + timedelta(minutes=30)
+
+
+def test_a_feed_fetched_less_than_half_its_interval_ago_is_skipped(poller, httpserver, clock):
+    # Several workers share feeds (issue 11): one that was just polled is not fetched again.
+    httpserver.expect_request("/rss").respond_with_data(rss(1))
+    f = feed(httpserver, every=timedelta(minutes=10))
+    assert poller.poll(f).primed
+    clock.advance(minutes=4, seconds=59)
+    assert poller.poll(f) is None and len(httpserver.log) == 1
+    assert poller.poll(f, force=True) is not None and len(httpserver.log) == 2
+    clock.advance(minutes=5)
+    assert poller.poll(f) is not None and len(httpserver.log) == 3
+
+
+def test_a_clock_stepped_back_does_not_stop_polling(poller, httpserver, clock):
+    httpserver.expect_request("/rss").respond_with_data(rss(1))
+    f = feed(httpserver, every=timedelta(minutes=10))
+    poller.poll(f)
+    clock.advance(hours=-1)
+    assert poller.poll(f) is not None and len(httpserver.log) == 2
