@@ -54,3 +54,15 @@ class Receipt:
     platform_id: str
     url: str | None = None
     extra: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One account an article goes to, and how: ``status`` "pending" (queued),
+    "held" (waits for an editor's approval) or "filtered" (recorded, never
+    sent; ``reason`` says which filter). ``priority`` orders the queue."""
+
+    account: str
+    priority: int = 0
+    status: str = "pending"
+    reason: str | None = None

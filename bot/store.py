@@ -28,12 +28,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from bot import dbguard
 from bot.errors import StoreError
 from bot.feedtext import normalise_url
-from bot.models import Article
+from bot.models import Article, Target
 
 Clock = Callable[[], datetime]
+# What ingest is told an article goes to: (account, priority) pairs for every
+# article, or a function giving each article its Targets (routes, filters).
+Accounts = Sequence[tuple[str, int]] | Callable[[Article], Sequence[Target]]
 MIGRATIONS = Path(__file__).parent / "migrations"
-OPEN = ("pending", "sending")
-SETTLED = ("sent", "failed", "skipped")   # only these are ever pruned
+OPEN = ("pending", "sending")   # on their way to the platform ("held" waits for a person)
+SETTLED = ("sent", "failed", "skipped", "filtered")   # only these are ever pruned
+TARGET_STATUSES = ("pending", "held", "filtered")
 # items.item_id is VARCHAR(1000) and PostgreSQL, unlike SQLite, enforces that
 # and caps a b-tree entry near 2.7 kB; longer keys are stored as a digest.
 KEY_BYTES = 1000
@@ -374,15 +378,17 @@ class Store:
 
     # -- ingest --------------------------------------------------------------
 
-    def ingest(self, feed: str, found: Sequence[Article], accounts: Sequence[tuple[str, int]],
+    def ingest(self, feed: str, found: Sequence[Article], accounts: Accounts,
                *, backfill: int = 0, max_age: timedelta | None = None) -> Ingested:
         """Record the articles of one poll and queue the new ones for ``accounts``
-        ((name, priority) pairs). At the feed's first sight nothing is queued but
+        ((name, priority) pairs, or a function giving each article its Targets:
+        a "held" Target makes a held row, a "filtered" one a filtered row with
+        the reason; ``queued`` counts the others). At the feed's first sight nothing is queued but
         the newest ``backfill`` items. An item already seen in this feed, or a
         story already known by its canonical URL, is never queued again for an
         account that has it. Written in batches of BATCH items, each committed
         with its outbox rows; the feed counts as seen once the last one is."""
-        now = self.clock()
+        now, targets = self.clock(), _targets(accounts)
         with self.read() as conn:
             primed = conn.execute(sa.select(feed_state.c.primed_at).where(
                 feed_state.c.name == feed)).scalar() is not None
@@ -396,14 +402,14 @@ class Store:
         queued = 0
         for chunk in _chunks(new, BATCH):
             with self.tx() as conn:
-                queued += sum(self._record(conn, feed, a, accounts, now,
+                queued += sum(self._record(conn, feed, a, targets, now,
                                            a.item_id in to_queue and not _too_old(a, max_age, now))
                               for a in chunk)
         if not primed:
             self.update_feed(feed, primed_at=now)
         return Ingested(new=len(new), queued=queued, primed=not primed)
 
-    def _record(self, conn: sa.Connection, feed: str, article: Article, accounts,
+    def _record(self, conn: sa.Connection, feed: str, article: Article, targets,
                 now: datetime, queue: bool) -> int:
         """Record one new item (and its story); queue it when ``queue``. Returns
         the outbox rows made. An item another process recorded meanwhile is
@@ -418,7 +424,7 @@ class Store:
         fresh = insert_ignore(conn, items, {"feed": feed, "item_id": db_key(article.item_id),
                                             "article_id": article_id, "first_seen_at": now},
                               ["feed", "item_id"])
-        return self._queue(conn, article_id, accounts, now) if fresh and queue else 0
+        return self._queue(conn, article_id, targets(article), now) if fresh and queue else 0
 
     def _article_id(self, conn: sa.Connection, article: Article, now: datetime) -> int:
         key = db_key(story_key(article.url))
@@ -430,11 +436,11 @@ class Store:
             "published_at": article.published, "first_seen_at": now}, ["url_key"])
         return conn.execute(sa.select(articles.c.id).where(articles.c.url_key == key)).scalar_one()
 
-    def _queue(self, conn: sa.Connection, article_id: int, accounts, now: datetime) -> int:
-        return sum(insert_ignore(conn, outbox, {
-            "article_id": article_id, "account": name, "status": "pending", "priority": priority,
-            "queued_at": now, "attempts": 0, "updated_at": now}, ["article_id", "account"])
-            for name, priority in accounts)
+    def _queue(self, conn: sa.Connection, article_id: int, targets: Sequence[Target],
+               now: datetime) -> int:
+        return sum(insert_ignore(conn, outbox, _outbox_row(article_id, t, now),
+                                 ["article_id", "account"]) and t.status != "filtered"
+                   for t in targets)
 
     def article(self, article_id: int) -> Article:
         with self.read() as conn:
@@ -529,6 +535,49 @@ class Store:
             return conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status.in_(["pending", "failed"])).values(
                 status="skipped", last_error=reason, updated_at=self.clock())).rowcount
+
+    # -- the desk: held posts, and what X's budget counts -----------------------
+
+    def held(self, account: str | None = None) -> list[sa.Row]:
+        """Held rows (all accounts, or ``account``'s) as ``queue`` gives them."""
+        where = [outbox.c.status == "held"] + ([outbox.c.account == account] if account else [])
+        with self.read() as conn:
+            return list(conn.execute(_with_article().where(*where).order_by(outbox.c.id)))
+
+    def approve(self, row_id: int, text: str | None = None) -> int:
+        """A held post goes to the queue: pending, ``queued_at`` now (so
+        ``expire_after`` counts from the approval), with the editor's ``text``
+        when given. Returns the rows changed (0: no such held post)."""
+        now = self.clock()
+        edited = {"text": _text(text)} if text is not None else {}
+        with self.tx() as conn:
+            return conn.execute(outbox.update().where(
+                outbox.c.id == row_id, outbox.c.status == "held").values(
+                status="pending", queued_at=now, updated_at=now, **edited)).rowcount
+
+    def reject(self, row_id: int, reason: str = "rejected by an editor") -> int:
+        """A held post is never sent: skipped, with ``reason``. Returns the rows changed."""
+        with self.tx() as conn:
+            return conn.execute(outbox.update().where(
+                outbox.c.id == row_id, outbox.c.status == "held").values(
+                status="skipped", last_error=_text(reason), updated_at=self.clock())).rowcount
+
+    def sent_count(self, account: str, since: datetime) -> int:
+        """Posts of ``account`` sent at or after ``since``."""
+        with self.read() as conn:
+            return conn.execute(sa.select(sa.func.count()).select_from(outbox).where(
+                *_sent_since(account, since))).scalar_one()
+
+    def sent_since(self, account: str, since: datetime) -> list[tuple[datetime, bool]]:
+        """(sent_at, has_link) of each post of ``account`` sent at or after
+        ``since``, oldest first; ``has_link``: the article's URL is in the
+        post's text (X prices such posts higher)."""
+        with self.read() as conn:
+            rows = conn.execute(sa.select(outbox.c.sent_at, outbox.c.text, articles.c.url)
+                                .join(articles, articles.c.id == outbox.c.article_id)
+                                .where(*_sent_since(account, since))
+                                .order_by(outbox.c.sent_at, outbox.c.id))
+            return [(r.sent_at, bool(r.url and r.text and r.url in r.text)) for r in rows]
 
     # -- retention -----------------------------------------------------------
 
@@ -662,6 +711,27 @@ class Store:
                 .join(articles, articles.c.id == outbox.c.article_id)
                 .where(outbox.c.status.in_(list(statuses)))
                 .order_by(outbox.c.updated_at.desc(), outbox.c.id.desc()).limit(limit)))
+
+
+def _targets(accounts: Accounts) -> Callable[[Article], Sequence[Target]]:
+    """``accounts`` as a function of the article, whichever form was given."""
+    if callable(accounts):
+        return accounts
+    fixed = [Target(name, priority) for name, priority in accounts]
+    return lambda _article: fixed
+
+
+def _outbox_row(article_id: int, target: Target, now: datetime) -> dict:
+    if target.status not in TARGET_STATUSES:
+        raise ValueError(f"unknown target status {target.status!r}")
+    return {"article_id": article_id, "account": target.account, "status": target.status,
+            "priority": target.priority, "queued_at": now, "attempts": 0, "updated_at": now,
+            "last_error": _text(target.reason) if target.status == "filtered" else None}
+
+
+def _sent_since(account: str, since: datetime) -> list[sa.ColumnElement[bool]]:
+    return [outbox.c.account == account, outbox.c.status == "sent",
+            outbox.c.sent_at >= sa.literal(since, TS())]
 
 
 def story_key(url: str) -> str:
