@@ -10,7 +10,8 @@ account, else in the config's ``timezone``.
   ``exit_code`` (0 or 1), ``problems``: the sentences that make it 1.
 - ``service``: ``running`` (a worker beat within 2 minutes) and ``workers``,
   newest beat first: ``worker``, ``host``, ``pid``, ``since``,
-  ``last_heartbeat``, ``heartbeat_age_seconds``, ``alive``.
+  ``last_heartbeat``, ``heartbeat_age_seconds``, ``alive``, ``feeds`` and
+  ``accounts`` (the names whose leases it holds: what it polls and publishes).
 - ``feeds``: ``name``, ``state`` ("ok", "retrying": failed once and backing
   off, "failing": failed again after its back-off, "gone": polling stopped),
   ``last_fetch``, ``last_success``, ``error_streak``, ``last_error``,
@@ -40,6 +41,7 @@ from bot.compose import measure
 from bot.config import Config, FeedConfig
 from bot.feeds import FeedState, fetch
 from bot.http import HttpClient
+from bot.leases import holders
 from bot.models import Article
 from bot.publish import Account, Publisher
 from bot.secret import redact_url
@@ -128,7 +130,7 @@ def gather(store: Store, publisher: Publisher, now: datetime, zone: ZoneInfo) ->
     counts = store.outbox_counts()
     doc = {
         "version": JSON_VERSION, "generated_at": now.astimezone(zone), "timezone": zone.key,
-        "service": _service(store.workers(), now, zone),
+        "service": _service(store.workers(), _holdings(store), now, zone),
         "feeds": [_feed(row, zone) for row in store.feeds()],
         "failed_posts": [_post(r, zones.get(r.account, zone), r.updated_at)
                          for r in store.recent(["failed"], FAILED_LINES)],
@@ -147,15 +149,25 @@ def _zone_of(account: Account, default: ZoneInfo) -> ZoneInfo:
     return ZoneInfo(schedule.timezone) if schedule else default
 
 
-def _service(workers: Sequence, now: datetime, zone: ZoneInfo) -> dict:
+def _service(workers: Sequence, held: Mapping[str, dict], now: datetime, zone: ZoneInfo) -> dict:
     """Workers by newest beat; the service runs while one beat recently."""
     found = []
     for w in workers:
         age = max(0, int((now - w.beat_at).total_seconds()))
+        mine = held.get(w.worker, {})
         found.append({"worker": w.worker, "host": w.host, "pid": w.pid,
                       "since": w.started_at.astimezone(zone), "last_heartbeat": w.beat_at.astimezone(zone),
-                      "heartbeat_age_seconds": age, "alive": age <= HEARTBEAT_STALE.total_seconds()})
+                      "heartbeat_age_seconds": age, "alive": age <= HEARTBEAT_STALE.total_seconds(),
+                      "feeds": mine.get("feed", []), "accounts": mine.get("account", [])})
     return {"running": any(w["alive"] for w in found), "workers": found}
+
+
+def _holdings(store: Store) -> dict[str, dict[str, list[str]]]:
+    """worker → kind ("feed", "account") → the names it holds leases on."""
+    held: dict[str, dict[str, list[str]]] = {}
+    for lease in holders(store):
+        held.setdefault(lease.holder, {}).setdefault(lease.kind, []).append(lease.name)
+    return held
 
 
 def _feed(row, zone: ZoneInfo) -> dict:
@@ -265,16 +277,27 @@ def _render(doc: dict, out: TextIO) -> None:
 def _header(service: dict) -> str:
     workers = service["workers"]
     alive = [w for w in workers if w["alive"]]
+    if len(alive) > 1:
+        return f"service running: {len(alive)} workers\n" + "\n".join(map(_worker_line, alive))
     if alive:
         w = alive[0]
-        more = f"; {len(alive) - 1} more worker(s)" if len(alive) > 1 else ""
         return (f"service running (pid {w['pid']}, host {w['host']}, since {_when(w['since'])}, "
-                f"last heartbeat {w['heartbeat_age_seconds']} s ago{more})")
+                f"last heartbeat {w['heartbeat_age_seconds']} s ago)")
     if workers:
         w = workers[0]
         return (f"no service running (last heartbeat {_when(w['last_heartbeat'])}, "
                 f"{_ago(w['heartbeat_age_seconds'])}, pid {w['pid']} on host {w['host']})")
     return "no service running"
+
+
+def _worker_line(w: dict) -> str:
+    """One worker of several: where it runs and what it holds."""
+    def names(kind: str) -> str:
+        held = w[kind]
+        shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+        return f"{len(held)} {kind}" + (f" ({shown})" if held else "")
+    return (f"  worker pid {w['pid']} on {w['host']}, since {_when(w['since'])}, beat "
+            f"{w['heartbeat_age_seconds']} s ago: {names('feeds')}; {names('accounts')}")
 
 
 def _health(feed: dict) -> str:

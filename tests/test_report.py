@@ -169,7 +169,8 @@ def test_json_has_the_documented_keys_and_iso_times_with_offsets(store, clock):
     assert doc["generated_at"] == "2026-11-27T04:00:30-05:00"
     assert set(doc["service"]) == {"running", "workers"} and doc["service"]["running"] is True
     assert set(doc["service"]["workers"][0]) == {"worker", "host", "pid", "since", "last_heartbeat",
-                                                 "heartbeat_age_seconds", "alive"}
+                                                 "heartbeat_age_seconds", "alive", "feeds",
+                                                 "accounts"}
     assert set(doc["feeds"][0]) == {"name", "state", "last_fetch", "last_success", "error_streak",
                                     "last_error", "gone_reason", "next_try"}
     (failed,) = doc["failed_posts"]
@@ -306,3 +307,21 @@ def test_a_many_line_error_is_one_line_of_the_report(store, clock):
     line = next(line for line in out.splitlines() if line.startswith("  #1 x "))
     assert "rejected: 400 Bad Request <html>" in line and line.endswith("…")
     assert out.splitlines()[out.splitlines().index(line) + 1] == "accounts:"
+
+
+def test_several_workers_are_listed_with_the_feeds_and_accounts_each_holds(store, clock):
+    from bot.leases import Leases
+    publisher, _ = make(store, clock)
+    feeds = [f"feed-{n}" for n in range(7)]
+    workers = [Leases(store, f"web{n}:1{n}", clock, timedelta(seconds=20)) for n in (1, 2)]
+    for _ in range(2):
+        for n, leases in enumerate(workers, 1):
+            store.beat(leases.worker, f"web{n}", 10 + n, clock() - timedelta(hours=1))
+            leases.refresh(feeds, ["x"])
+    doc = json.loads(status(store, publisher, as_json=True)[1])
+    held = {w["worker"]: (w["feeds"], w["accounts"]) for w in doc["service"]["workers"]}
+    assert sorted(len(f) for f, _ in held.values()) == [3, 4]
+    assert sorted(a for _, accounts in held.values() for a in accounts) == ["x"]
+    text = status(store, publisher)[1]
+    assert "service running: 2 workers" in text
+    assert re.search(r"worker pid 11 on web1, .*: [34] feeds \(feed-", text)
