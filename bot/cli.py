@@ -9,6 +9,7 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -28,6 +29,7 @@ from bot.store import Store
 log = logging.getLogger("bot")
 DEFAULT_CONFIG = os.environ.get("HERALD_CONFIG", "config/herald.yaml")
 HEALTHY_BEAT = timedelta(minutes=2)
+ONCE_POLLS = 4   # feeds ``once`` polls at the same time (the service's poll threads)
 # What a reload does not change in a running service (it says so).
 RESTART_KEYS = ("http_listen", "publish_every", "timezone", "log_level", "log_format")   # a heartbeat older than this: no service running
 
@@ -148,8 +150,10 @@ def cmd_once(args, config: Config) -> int:
 def _once(app: App, leases: Leases) -> None:
     """Poll every feed and send every due post that no running worker holds."""
     feeds = [f for f in app.config.feeds if leases.holds("feed", f.name)]
-    for feed in feeds:
-        app.poller.poll(feed, force=True)   # never raises for one feed's trouble
+    # As many polls at once as the service runs; poll never raises for one
+    # feed's trouble, and a fatal database error comes out of list().
+    with ThreadPoolExecutor(ONCE_POLLS, thread_name_prefix="poll") as pool:
+        list(pool.map(lambda feed: app.poller.poll(feed, force=True), feeds))
     app.publisher.run(limit=None)
     busy = len(app.config.feeds) - len(feeds), len(app.accounts) - len(leases.held("account"))
     if any(busy):
