@@ -16,7 +16,9 @@ account, else in the config's ``timezone``.
   off, "failing": failed again after its back-off, "gone": polling stopped),
   ``last_fetch``, ``last_success``, ``error_streak``, ``last_error``,
   ``gone_reason``, ``next_try``.
-- ``failed_posts`` and ``recent_posts`` (sent): ``id``, ``account``, ``title``,
+- ``failed_posts``, ``recent_posts`` (sent), ``held_posts`` (waiting for an editor's
+  approval, ``at``: when held) and ``filtered_posts`` (the latest kept out by a route's
+  filters, ``error``: why): ``id``, ``account``, ``title``,
   ``at``, ``article_url``, ``error``, ``platform_id``, ``permalink`` (the
   post's URL on the platform, null when the store does not keep it).
 - ``accounts``: ``name``, ``platform``, ``timezone``, ``state`` ("ok",
@@ -53,8 +55,8 @@ HEARTBEAT_STALE = timedelta(minutes=2)   # no beat for this long: no service run
 # the back-off is a person's.
 FAILING_STREAK = 2
 PLAN_HORIZON = timedelta(days=2)   # schedule.plan's default horizon, which Publisher.plan uses
-STATUSES = ("pending", "sending", "sent", "failed", "skipped")
-QUEUE_LINES, FAILED_LINES, RECENT_LINES = 20, 20, 10
+STATUSES = ("held", "pending", "sending", "sent", "failed", "skipped", "filtered")
+QUEUE_LINES, FAILED_LINES, RECENT_LINES, HELD_LINES = 20, 20, 10, 50
 TITLE_WIDTH, ERROR_WIDTH = 60, 160   # one line each, whatever the platform answered
 
 
@@ -138,6 +140,10 @@ def gather(store: Store, publisher: Publisher, now: datetime, zone: ZoneInfo) ->
                      for a in publisher.accounts],
         "recent_posts": [_post(r, zones.get(r.account, zone), r.sent_at or r.updated_at)
                          for r in store.recent(["sent"], RECENT_LINES)],
+        "held_posts": [_post(r, zones.get(r.account, zone), r.queued_at)
+                       for r in store.held()[:HELD_LINES]],
+        "filtered_posts": [_post(r, zones.get(r.account, zone), r.updated_at)
+                           for r in store.recent(["filtered"], RECENT_LINES)],
     }
     doc["problems"] = _problems(doc)
     doc["exit_code"] = 1 if doc["problems"] else 0
@@ -182,7 +188,8 @@ def _feed(row, zone: ZoneInfo) -> dict:
 
 def _post(row, zone: ZoneInfo, at: datetime | None) -> dict:
     return {"id": row.id, "account": row.account, "title": row.title or "", "at": _in(at, zone),
-            "article_url": row.url, "error": row.last_error if row.status == "failed" else None,
+            "article_url": row.url,
+            "error": row.last_error if row.status in ("failed", "filtered") else None,
             "platform_id": row.platform_id, "permalink": getattr(row, "post_url", None)}
 
 
@@ -263,6 +270,9 @@ def _render(doc: dict, out: TextIO) -> None:
         out.write(f"  {f['name']}: last fetch {_when(f['last_fetch'])}, last success "
                   f"{_when(f['last_success'])}, {_health(f)}\n")
     _posts(out, "failed posts", doc["failed_posts"], lambda p: cut(p["error"] or "", ERROR_WIDTH))
+    _posts(out, "held for approval (approve ID or reject ID)", doc["held_posts"],
+           lambda p: "waiting for an editor")
+    _posts(out, "filtered out", doc["filtered_posts"], lambda p: cut(p["error"] or "", ERROR_WIDTH))
     out.write("accounts:\n")
     for a in doc["accounts"]:
         line = ", ".join(f"{k} {n}" for k, n in a["counts"].items())

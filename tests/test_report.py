@@ -22,7 +22,7 @@ from tests.test_publish import clock, make, queue, store  # noqa: F401 (fixtures
 
 WHEN = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(?::\d\d)?( [A-Za-z_]+(?:/[A-Za-z_]+)*)?")
 TOP_KEYS = {"version", "generated_at", "timezone", "exit_code", "problems", "service", "feeds",
-            "failed_posts", "accounts", "recent_posts"}
+            "failed_posts", "accounts", "recent_posts", "held_posts", "filtered_posts"}
 
 
 def status(store, publisher, **kw):
@@ -325,3 +325,22 @@ def test_several_workers_are_listed_with_the_feeds_and_accounts_each_holds(store
     text = status(store, publisher)[1]
     assert "service running: 2 workers" in text
     assert re.search(r"worker pid 11 on web1, .*: [34] feeds \(feed-", text)
+
+
+def test_held_and_filtered_posts_are_shown_with_why(store, clock):
+    from bot.models import Target
+    publisher, _ = make(store, clock)
+
+    def targets(a):
+        if a.item_id == "guid-1":
+            return [Target("x", status="held")]
+        return [Target("x", status="filtered", reason='excluded keyword "sport"')]
+    store.ingest("world", [article(1), article(2)], targets, backfill=2)
+    doc = json.loads(status(store, publisher, as_json=True)[1])
+    assert [p["title"] for p in doc["held_posts"]] == ["Story number 1"]
+    (kept_out,) = doc["filtered_posts"]
+    assert kept_out["error"] == 'excluded keyword "sport"'
+    assert doc["accounts"][0]["counts"] == {"held": 1, "filtered": 1}
+    text = status(store, publisher)[1]
+    assert "held for approval (approve ID or reject ID):" in text
+    assert 'Story number 2 — excluded keyword "sport"' in text
