@@ -202,6 +202,26 @@ class Config:
     __repr__ = _masked_repr
 
 
+def style_for(config: Config, feed: str, account: str) -> Style:
+    """How ``feed``'s posts look on ``account``: the template of the
+    highest-priority route between them that sets one, else the account's; the
+    account's hashtags with every such route's merged over them (in the
+    file's order); the utm of
+    the highest-priority route that sets one, else the account's. KeyError
+    for an unknown account."""
+    found = next((a for a in config.accounts if a.name == account), None)
+    if found is None:
+        raise KeyError(f"no account {account!r} in the config")
+    routes = [r for r in config.routes if feed in r.feeds and account in r.accounts]
+    hashtags = dict(found.hashtags)
+    for route in routes:   # in the file's order, a later route's tag over an earlier one's
+        hashtags.update(route.hashtags)
+    routes.sort(key=lambda r: -r.priority)   # stable: the first given wins a tie
+    template = next((r.template for r in routes if r.template is not None), found.template)
+    utm = next((r.utm for r in routes if r.utm is not None), found.utm)
+    return Style(template=template, hashtags=hashtags, utm=utm)
+
+
 # ---------------------------------------------------------------- parsers
 
 _DURATION = re.compile(r"(?:(\d+)\s*([smhd]))", re.I)

@@ -1,5 +1,6 @@
-"""Which feed items a route lets through: keywords, categories and regular
-expressions, decided by pure functions over an Article.
+"""Which feed items a route lets through (keywords, categories and regular
+expressions), and so which accounts an item goes to and how (``router``):
+pure functions over an Article.
 
 Keywords and categories are compared folded (NFKD, combining marks removed,
 casefolded), so "Élection" matches "election" and "STRASSE" matches "straße".
@@ -18,14 +19,14 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 import regex
 
-from bot.configtypes import Filters
-from bot.models import Article
+from bot.configtypes import AccountConfig, Filters, RouteConfig
+from bot.models import Article, Target
 
 log = logging.getLogger(__name__)
 
@@ -168,3 +169,37 @@ def _lead(article: Article) -> str:
 def _quoted(text: str) -> str:
     text = " ".join(text.split())
     return '"' + (text if len(text) <= 60 else text[:57] + "…") + '"'
+
+
+# ---------------------------------------------------------------- routing
+
+_RANK = {"pending": 2, "held": 1, "filtered": 0}
+
+
+def router(routes: Sequence[RouteConfig], accounts: Sequence[AccountConfig],
+           feed: str) -> Callable[[Article], list[Target]]:
+    """Per article, the accounts ``feed`` is routed to, each with its route's
+    decision: "filtered" (with the reason) when the route's filters stop it,
+    else "held" when the route or the account wants approval, else "pending".
+
+    An account two routes reach gets the best decision (pending over held over
+    filtered), at the highest priority among the routes that gave it. The
+    filters are compiled once, here."""
+    approving = {a.name for a in accounts if a.approve}
+    legs = [(route, decider(route.filters)) for route in routes if feed in route.feeds]
+
+    def targets(article: Article) -> list[Target]:
+        best: dict[str, Target] = {}
+        for route, decide_one in legs:
+            reason = decide_one(article)
+            for name in route.accounts:
+                status = "filtered" if reason else "held" if route.approve or name in approving else "pending"
+                best[name] = _better(best.get(name), Target(name, route.priority, status, reason))
+        return sorted(best.values(), key=lambda t: t.account)
+    return targets
+
+
+def _better(old: Target | None, new: Target) -> Target:
+    if old is None:
+        return new
+    return max(old, new, key=lambda t: (_RANK[t.status], t.priority))
