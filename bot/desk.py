@@ -181,12 +181,14 @@ class Sessions:
         with self._lock:
             self._held.pop(session.sid, None)
 
-    def cookie(self, session: Session | None) -> str:
-        """The Set-Cookie value that gives ``session`` (None: clears it)."""
+    def cookie(self, session: Session | None, request: Request) -> str:
+        """The Set-Cookie value that gives ``session`` (None: clears it);
+        Secure when a proxy says the browser came over https."""
+        secure = "; Secure" if (request.header("X-Forwarded-Proto") or "").lower() == "https" else ""
         if session is None:
-            return f"{COOKIE}=; Path=/desk; HttpOnly; SameSite=Strict; Max-Age=0"
+            return f"{COOKIE}=; Path=/desk; HttpOnly; SameSite=Strict; Max-Age=0{secure}"
         return (f"{COOKIE}={session.sid}.{self._sign(session.sid)}; Path=/desk; HttpOnly; "
-                f"SameSite=Strict; Max-Age={int(SESSION_TTL.total_seconds())}")
+                f"SameSite=Strict; Max-Age={int(SESSION_TTL.total_seconds())}{secure}")
 
     def mac(self, value: str) -> bytes:
         """HMAC-SHA256 of ``value`` under this process's key."""
@@ -262,7 +264,7 @@ class Desk:
         if session and session.signed_in and error is None:
             return _see_other("/desk")
         session = session or self.sessions.new(signed_in=False)
-        headers = {"Set-Cookie": self.sessions.cookie(session), **PAGE_HEADERS}
+        headers = {"Set-Cookie": self.sessions.cookie(session, request), **PAGE_HEADERS}
         return status, HTML, login_page(session.csrf, error).encode(), headers
 
     # POST /desk/login
@@ -276,7 +278,7 @@ class Desk:
             return self.login_form(request, status=403, error="That is not the desk's token.")
         self.sessions.end(session)   # a new session id on login: a planted cookie gains nothing
         fresh = self.sessions.new(signed_in=True)
-        return _see_other("/desk", {"Set-Cookie": self.sessions.cookie(fresh)})
+        return _see_other("/desk", {"Set-Cookie": self.sessions.cookie(fresh, request)})
 
     # POST /desk/logout
     def logout(self, request: Request) -> Response:
@@ -284,7 +286,7 @@ class Desk:
         if session is None or not _same(request.form().get("csrf", ""), session.csrf):
             return _forbidden()
         self.sessions.end(session)
-        return _see_other("/desk/login", {"Set-Cookie": self.sessions.cookie(None)})
+        return _see_other("/desk/login", {"Set-Cookie": self.sessions.cookie(None, request)})
 
     # -- who is asking
 
@@ -330,7 +332,7 @@ class Desk:
     def _keep(self, request: Request, session: Session) -> dict[str, str]:
         """Set the cookie when the request came without it (a session just opened)."""
         cookie = request.cookies.get(COOKIE, "").partition(".")[0]
-        return {} if cookie == session.sid else {"Set-Cookie": self.sessions.cookie(session)}
+        return {} if cookie == session.sid else {"Set-Cookie": self.sessions.cookie(session, request)}
 
     def _page(self, status: int, session: Session, *, notice=None, drafts=None,
               headers: dict[str, str] | None = None) -> Response:

@@ -136,6 +136,13 @@ def test_the_page_needs_the_token_and_the_login_opens_a_new_session(serve):
     assert desk.headers["X-Frame-Options"] == "DENY"
 
 
+def test_behind_an_https_proxy_the_cookie_is_secure(serve):
+    base, _, _ = serve(token_settings())
+    plain = requests.get(f"{base}/desk/login", timeout=10)
+    proxied = requests.get(f"{base}/desk/login", headers={"X-Forwarded-Proto": "https"}, timeout=10)
+    assert "Secure" not in plain.headers["Set-Cookie"] and "; Secure" in proxied.headers["Set-Cookie"]
+
+
 def test_a_login_without_the_forms_csrf_token_is_refused(serve):
     base, _, _ = serve(token_settings())
     client = requests.Session()
