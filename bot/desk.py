@@ -161,8 +161,11 @@ class Sessions:
         session = Session(secrets.token_urlsafe(18), self.clock() + SESSION_TTL, signed_in)
         with self._lock:
             self._held[session.sid] = session
-            while len(self._held) > MAX_SESSIONS:
-                self._held.popitem(last=False)
+            if len(self._held) > MAX_SESSIONS:
+                # Anonymous visitors of the login form go first: a flood of them
+                # must not log the editors out.
+                sid = next((s.sid for s in self._held.values() if not s.signed_in), None)
+                self._held.pop(sid) if sid else self._held.popitem(last=False)
         return session
 
     def find(self, request: Request) -> Session | None:

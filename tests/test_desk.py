@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.configtypes import DeskSettings
-from bot.desk import COOKIE, Callbacks, check_password, desk_routes, hash_password
+from bot.desk import COOKIE, MAX_SESSIONS, Callbacks, check_password, desk_routes, hash_password
 from bot.deskhtml import page
 from bot.errors import ConfigError
 from bot.listener import Listener
@@ -354,3 +354,11 @@ def test_times_carry_their_zone_and_budget_and_queues_show():
 def test_callbacks_is_a_desk_data():
     data = Callbacks(doc=dict, act=lambda action, post, text: "done")
     assert data.check_text(1, "anything") is None and data.act("skip", 1, None) == "done"
+
+
+def test_a_flood_of_login_forms_does_not_log_an_editor_out(serve):
+    base, _, _ = serve(token_settings())
+    client = logged_in(base)
+    for _ in range(MAX_SESSIONS + 20):
+        requests.get(f"{base}/desk/login", timeout=10)
+    assert client.get(f"{base}/desk", allow_redirects=False, timeout=10).status_code == 200
