@@ -13,11 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from bot import __version__, listener, logs, metrics, report, sdnotify, service
+from bot import __version__, desk, listener, logs, metrics, report, sdnotify, service
 from bot.adapters import REGISTRY
 from bot.adapters.console import ConsoleAdapter
 from bot.articles import LeadFinder
 from bot.config import Config, load
+from bot.deskdata import DeskBackend
 from bot.errors import ConfigError, FeedError, HeraldError, PublishError
 from bot.http import HttpClient
 from bot.leases import ONCE, Leases
@@ -202,8 +203,7 @@ class Running:
     def run(self) -> int:
         if self.config.http_listen:
             host, port = self.config.http_listen
-            self.listener = listener.Listener(host, port, listener.operator_routes(
-                self.health, self.metrics.render))
+            self.listener = listener.Listener(host, port, self.routes())
             self.listener.start()
         try:
             self.worker.beat()   # the first poll jobs run at once: hold their leases first
@@ -212,6 +212,13 @@ class Running:
             if self.listener:
                 self.listener.stop()
             self.worker.end()
+
+    def routes(self) -> dict[str, listener.Handler]:
+        """What the listener serves: health and metrics, and the editors' desk."""
+        config = self.config
+        backend = DeskBackend(self.app.store, lambda: self.app.publisher, config.timezone, utc_now)
+        return (listener.operator_routes(self.health, self.metrics.render)
+                | desk_or_off(backend, config))
 
     def health(self) -> tuple[bool, str]:
         if not self.service.running:
@@ -248,6 +255,16 @@ class Running:
         self.app = self.build(config, self.app.store, self.app.client)
         self.config = self.worker.config = config
         return self.wiring(self.app)
+
+
+def desk_or_off(backend: DeskBackend, config: Config) -> dict[str, listener.Handler]:
+    """The desk's routes when a login is configured; without one, /desk says
+    how to turn it on (an open desk would let anyone on the host approve)."""
+    if config.desk.token is not None or config.desk.password_hash:
+        return desk.desk_routes(backend, config.desk, utc_now)
+    off = (b"the desk is off: set desk.token (or desk.password_hash) in the config, "
+           b"then restart Herald\n")
+    return {"/desk": lambda request: (404, listener.TEXT, off)}
 
 
 def cmd_status(args, config: Config) -> int:
