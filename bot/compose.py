@@ -16,11 +16,12 @@ import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from urllib.parse import quote, unquote_plus
 
 import regex
 
 from bot import twittertext
-from bot.configtypes import TEMPLATE_FIELDS
+from bot.configtypes import TEMPLATE_FIELDS, Utm
 from bot.models import Article
 
 ELLIPSIS = "…"
@@ -156,23 +157,33 @@ _PAIRS = {"(": ")", "[": "]", "{": "}", "«": "»", "“": "”", "‘": "’", 
 _CLOSERS = frozenset(_PAIRS.values())
 
 
-def _parse_template(template: str) -> tuple[list[str], list[str]]:
+def _parse_template(template: str) -> tuple[list[str], list[str], int | None]:
     """Split a template into literals and field names, ``lits[i]`` coming
-    before ``names[i]`` and ``lits[-1]`` after the last field."""
+    before ``names[i]`` and ``lits[-1]`` after the last field; and the cap of
+    ``{lead:N}`` (None without one; the smallest when given twice)."""
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as exc:
         raise ValueError(f"malformed template {template!r}: {exc}") from exc
-    lits, names = [""], []
-    for literal, name, _spec, _conversion in parts:
+    lits, names, caps = [""], [], []
+    for literal, name, spec, conversion in parts:
         lits[-1] += literal
         if name is not None:
             if name not in TEMPLATE_FIELDS:
                 raise ValueError(f"unknown template field {{{name}}}; known: "
                                  + ", ".join(f"{{{f}}}" for f in TEMPLATE_FIELDS))
+            if spec or conversion:
+                caps.append(_lead_cap(name, spec, conversion))
             names.append(name)
             lits.append("")
-    return lits, names
+    return lits, names, min(caps, default=None)
+
+
+def _lead_cap(name: str, spec: str, conversion: str | None) -> int:
+    if name != "lead" or conversion or not (spec.isascii() and spec.isdigit() and int(spec) >= 1):
+        raise ValueError(f"only {{lead:N}} takes a format (N characters, 1 or more), got "
+                         f"{{{name}{'!' + conversion if conversion else ''}:{spec}}}")
+    return int(spec)
 
 
 def _render(lits: list[str], values: list[str]) -> str:
@@ -342,20 +353,23 @@ def _best_word_cut(text: str, fits: Callable[[str], bool], any_grapheme: bool = 
 
 def compose(article: Article, template: str, limits: Limits, *,
             hashtag_map: Mapping[str, str] = {}, max_hashtags: int = 2,
-            source: str = "") -> str:
+            source: str = "", utm: Mapping[str, str] | None = None) -> str:
     """The text of a post for ``article``, at most ``limits.max_length`` long.
 
     ``template`` uses the fields of ``bot.config.TEMPLATE_FIELDS``
     (``{title}``, ``{lead}``, ``{url}``, ``{hashtags}``, ``{source}``,
-    ``{author}``) in ``str.format`` style, ``{{``/``}}`` for braces; format
-    specs are ignored. An empty field takes its separator with it. Never
+    ``{author}``) in ``str.format`` style, ``{{``/``}}`` for braces;
+    ``{lead:N}`` caps the lead at N characters, cut at a word with "…" (the
+    only format spec). ``utm`` (see ``utm_params``) is added to the link's
+    query (``tracked``). An empty field takes its separator with it. Never
     empty; raises ValueError for a bad template, or when even the URL alone
     is longer than the limit."""
-    lits, names = _parse_template(template)
+    lits, names, lead_cap = _parse_template(template)
     lits = [_strip_invisible(lit) for lit in lits]
+    url = _strip_invisible(_nfc(article.url.strip()))
     fields = {
-        "title": _field(article.title, limits), "lead": _field(article.lead, limits),
-        "url": _strip_invisible(_nfc(article.url.strip())),
+        "title": _field(article.title, limits), "lead": _capped(_field(article.lead, limits), lead_cap),
+        "url": tracked(url, utm) if utm else url,
         "source": _clean(source), "author": _clean(article.author or ""),
     }
     tags = hashtags_for(article.categories, f"{fields['title']}\n{fields['lead']}",
@@ -403,6 +417,65 @@ def _shorter_posts(title: str, lead: str, render: Callable[..., str],
     yield ("", "") if has_url and fits(render("", "")) else None
     cut = _best_word_cut(title, fits_title, any_grapheme=True)
     yield None if cut is None else (cut, "")
+
+
+def _capped(lead: str, cap: int | None) -> str:
+    """``lead`` in at most ``cap`` characters (code points, "…" included), cut
+    at a word (between characters in scripts without spaces), else at a
+    grapheme when one word is longer than the cap."""
+    if cap is None or len(lead) <= cap:
+        return lead
+    fits = lambda cut: len(cut) <= cap   # noqa: E731
+    return _best_word_cut(lead, fits) or _best_word_cut(lead, fits, any_grapheme=True) or ""
+
+
+# ------------------------------------------------------------ tracking parameters
+
+
+def utm_params(utm: Utm | None, account: str, platform: str, feed: str) -> dict[str, str]:
+    """``utm_source``/``utm_medium``/``utm_campaign`` from ``utm``, their
+    ``{account}``, ``{platform}`` and ``{feed}`` filled in; a value that comes
+    out empty is left out. {} without ``utm``. ValueError for another
+    placeholder (the config refuses them) or malformed braces."""
+    if utm is None:
+        return {}
+    values = {"account": account, "platform": platform, "feed": feed}
+    out = {}
+    for key, text in (("utm_source", utm.source), ("utm_medium", utm.medium), ("utm_campaign", utm.campaign)):
+        filled = _fill(text or "", values)
+        if filled.strip():
+            out[key] = filled.strip()
+    return out
+
+
+def _fill(text: str, values: Mapping[str, str]) -> str:
+    # by hand, not str.format: "{account.__class__}" must not reach an attribute
+    out = []
+    for literal, name, spec, conversion in string.Formatter().parse(text):
+        out.append(literal)
+        if name is not None:
+            if name not in values or spec or conversion:
+                raise ValueError(f"unknown placeholder {{{name}}} in {text!r}; known: "
+                                 "{account}, {platform}, {feed}")
+            out.append(values[name])
+    return "".join(out)
+
+
+def tracked(url: str, params: Mapping[str, str]) -> str:
+    """``url`` with ``params`` added to its query, percent-encoded, after the
+    parameters it has; one it already has (any case) is left as it is, and
+    the fragment stays last. A URL that is not http(s) is returned as is."""
+    if not params or not regex.match(r"(?i)https?://", url):
+        return url
+    rest, hash_mark, fragment = url.partition("#")
+    base, question, query = rest.partition("?")
+    have = {unquote_plus(pair.partition("=")[0]).casefold() for pair in query.split("&") if pair}
+    added = [f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in params.items()
+             if key.casefold() not in have]
+    if not added:
+        return url
+    query = "&".join([query.rstrip("&")] + added if query.rstrip("&") else added)
+    return f"{base}?{query}{hash_mark}{fragment}"
 
 
 def _nfc(text: str) -> str:
