@@ -153,14 +153,14 @@ def test_an_editor_logs_in_approves_a_held_post_and_retries_a_failed_one(app, de
 
     page.fill(f"#text-{held}", "Mayor resigns; the deputy takes over https://city.example/4")
     page.locator(f"#post-{held}").get_by_role("button", name="Approve").click()
-    assert f"post {held}: approve done" in page.locator(".notice").inner_text()
+    assert f"post {held}" in page.locator(".notice.ok").inner_text()
     assert page.locator(f"#post-{held}").count() == 0, "no longer held"
     app.publisher.run()
     texts = [p["text"] for p in fake_api.posts]
     assert "Mayor resigns; the deputy takes over https://city.example/4" in texts, "sent as edited"
 
     page.locator(f"#post-{failed}").get_by_role("button", name="Retry").click()
-    assert f"post {failed}: retry done" in page.locator(".notice").inner_text()
+    assert f"post {failed}" in page.locator(".notice.ok").inner_text()
     assert app.store.post(failed).status == "pending"
     app.publisher.run()
     assert any("Council meets" in t for t in (p["text"] for p in fake_api.posts))
@@ -178,6 +178,7 @@ def test_an_edit_over_the_platforms_limit_is_refused_and_kept(app, desk, browser
     page.click("text=Log in")
     page.fill(f"#text-{held}", "x" * 300)
     page.locator(f"#post-{held}").get_by_role("button", name="Approve").click()
-    assert "300 characters; twitter takes 280" in page.locator(".notice").inner_text()
+    said = page.locator(".notice.error").inner_text()
+    assert "300" in said and "280" in said, said
     assert page.locator(f"#text-{held}").input_value() == "x" * 300
     assert app.store.post(held).status == "held"
