@@ -1,0 +1,147 @@
+"""Push: the ways a newsroom tells Herald "this feed changed, look now".
+
+``POST /ping/<feed>`` for CMS webhooks (a per-feed token), and the WebSub
+callback of bot.websub. Both end in ``poll_now(feed)`` through one ``Gate``
+per service, which lets at most one poll start per feed per ``gap``: a flood
+of pings costs one poll a second, and a ping inside the gap is never lost (a
+poll follows it at the gap's end, so an item published just after the
+previous poll's fetch is still seen at once).
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from bot.listener import TEXT, Handler, Request, Response
+from bot.secret import Secret
+from bot.websub import ClientPost, WebSub, post_form
+
+log = logging.getLogger(__name__)
+GAP = 1.0    # seconds between two polls a push starts for one feed
+Feeds = Mapping[str, Secret | None]
+
+
+class Gate:
+    """Coalesces poll requests per feed: the first in a ``gap`` passes at
+    once, later ones become one poll at the gap's end. ``later(delay, fn)``
+    runs ``fn`` after ``delay`` seconds (a daemon timer by default)."""
+
+    def __init__(self, poll_now: Callable[[str], bool], *, gap: float = GAP,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 later: Callable[[float, Callable[[], None]], None] | None = None):
+        self.poll_now, self.gap, self.monotonic = poll_now, gap, monotonic
+        self.later = later if later is not None else _timer
+        self.last: dict[str, float] = {}
+        self.waiting: set[str] = set()
+        self.lock = threading.Lock()
+
+    def ask(self, feed: str) -> bool:
+        """Ask for a poll of ``feed``; False when the service has no such feed
+        (known only when the poll is asked at once: a deferred one says True)."""
+        with self.lock:
+            if feed in self.waiting:
+                return True        # a poll after this ping is already set
+            wait = self.last.get(feed, -self.gap) + self.gap - self.monotonic()
+            if wait > 0:
+                self.waiting.add(feed)
+            else:
+                self.last[feed] = self.monotonic()
+        if wait > 0:
+            self.later(wait, lambda: self._fire(feed))
+            return True
+        return self.poll_now(feed)
+
+    def _fire(self, feed: str) -> None:
+        with self.lock:
+            self.waiting.discard(feed)
+            self.last[feed] = self.monotonic()
+        try:
+            self.poll_now(feed)
+        except Exception:   # a timer thread has nobody to raise to
+            log.exception("feed %s: asking for a poll failed", feed, extra={"feed": feed})
+
+
+def _timer(delay: float, fn: Callable[[], None]) -> None:
+    timer = threading.Timer(delay, fn)
+    timer.daemon = True
+    timer.start()
+
+
+def ping_routes(feeds: Feeds | Callable[[], Feeds], poll_now: Callable[[str], bool]) -> dict[str, Handler]:
+    """``POST /ping/<feed>``: 202 when a poll was asked; 404 for an unknown
+    feed and for a feed without ``ping_token`` (never open); 401 without a
+    token, 403 with a wrong one. The token comes as ``Authorization: Bearer
+    <token>`` or ``?token=``. ``feeds`` maps names to tokens, or is a callable
+    giving that map now (a reload changes it); ``poll_now`` is best a Gate's ask."""
+    current = feeds if callable(feeds) else (lambda: feeds)
+
+    def handle(request: Request) -> Response:
+        name = request.params.get("feed", "")
+        token = current().get(name)
+        if token is None or not token.reveal():
+            return 404, TEXT, b"not found\n"
+        given = presented(request)
+        if given is None:
+            return 401, TEXT, b"a token is needed\n", {"WWW-Authenticate": 'Bearer realm="herald"'}
+        if not hmac.compare_digest(given.encode("utf-8", "replace"), token.reveal().encode("utf-8", "replace")):
+            return 403, TEXT, b"wrong token\n"
+        if not poll_now(name):
+            return 404, TEXT, b"not found\n"
+        log.debug("feed %s: pinged; polling now", name, extra={"feed": name})
+        return 202, TEXT, b"polling\n"
+    return {"POST /ping/<feed>": handle}
+
+
+def presented(request: Request) -> str | None:
+    """The token a ping carries: the bearer credentials, else ``?token=``."""
+    scheme, _, credentials = (request.header("Authorization") or "").strip().partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    values = request.query.get("token") or []
+    return values[0] if values and values[0] else None
+
+
+def routes_for(config: Callable[[], object], poll_now: Callable[[str], bool],
+               websub: WebSub | None) -> dict[str, Handler]:
+    """Every push route for the listener. ``config()`` gives the running
+    bot.config.Config (read at each ping, so a reload's tokens count);
+    ``poll_now`` is the Gate's ``ask``; ``websub`` None: no WebSub routes."""
+    routes = ping_routes(lambda: {f.name: f.ping_token for f in config().feeds}, poll_now)
+    return {**routes, **(websub.routes() if websub else {})}
+
+
+def websub_for(config: Callable[[], object], poll_now: Callable[[str], bool], *,
+               client_post: ClientPost | None = None,
+               clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> WebSub | None:
+    """The subscriber for ``config().public_url``, or None when it is not set.
+    Only feeds with ``websub: true`` (the default) are subscribed."""
+    public_url = config().public_url
+    if not public_url:
+        return None
+
+    def wanted(feed: str) -> bool:
+        return any(f.name == feed and f.websub for f in config().feeds)
+    return WebSub(public_url, client_post or post_form(), clock, poll_now, wanted=wanted)
+
+
+@dataclass
+class Push:
+    """What the service wires: the routes, the subscriber (or None) and the gate."""
+
+    routes: dict[str, Handler]
+    websub: WebSub | None
+    gate: Gate
+
+
+def build(config: Callable[[], object], poll_now: Callable[[str], bool], *,
+          client_post: ClientPost | None = None) -> Push:
+    """One call for cli: a Gate over ``poll_now`` (Service.poll_now), the
+    subscriber and every route, sharing that gate."""
+    gate = Gate(poll_now)
+    websub = websub_for(config, gate.ask, client_post=client_post)
+    return Push(routes_for(config, gate.ask, websub), websub, gate)

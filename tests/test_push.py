@@ -1,0 +1,185 @@
+"""POST /ping/<feed> served by bot.listener on 127.0.0.1 and asked over real
+HTTP; the Gate that coalesces pushes; the wiring helpers (routes_for, build)."""
+from __future__ import annotations
+
+import logging
+import threading
+from types import SimpleNamespace
+
+import pytest
+import requests
+from hypothesis import given, settings, strategies as st
+
+from bot.listener import Listener, Request
+from bot.push import Gate, build, ping_routes, presented, routes_for
+from bot.secret import Secret
+
+TOKEN = "ping-token-9f8e7d6c"
+
+
+class Polls(list):
+    def __init__(self, known=("news", "open")):
+        super().__init__()
+        self.known = set(known)
+
+    def __call__(self, feed: str) -> bool:
+        self.append(feed)
+        return feed in self.known
+
+
+@pytest.fixture
+def ping():
+    """(base URL, polls) of a listener serving ping routes for news (token) and open (none)."""
+    polls = Polls()
+    listener = Listener("127.0.0.1", 0, ping_routes({"news": Secret(TOKEN), "open": None}, polls))
+    listener.start()
+    yield f"http://127.0.0.1:{listener.port}", polls
+    listener.stop()
+
+
+def test_a_ping_with_the_bearer_token_asks_a_poll(ping):
+    base, polls = ping
+    answer = requests.post(f"{base}/ping/news", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+    assert (answer.status_code, polls) == (202, ["news"])
+
+
+def test_a_ping_with_the_token_in_the_query_asks_a_poll(ping):
+    base, polls = ping
+    assert requests.post(f"{base}/ping/news?token={TOKEN}", timeout=5).status_code == 202
+    assert polls == ["news"]
+
+
+def test_missing_and_wrong_tokens_are_401_and_403_and_poll_nothing(ping):
+    base, polls = ping
+    missing = requests.post(f"{base}/ping/news", timeout=5)
+    assert missing.status_code == 401 and missing.headers["WWW-Authenticate"].startswith("Bearer")
+    assert requests.post(f"{base}/ping/news", headers={"Authorization": "Basic " + TOKEN}, timeout=5).status_code == 401
+    assert requests.post(f"{base}/ping/news?token=nope", timeout=5).status_code == 403
+    assert requests.post(f"{base}/ping/news", headers={"Authorization": f"Bearer {TOKEN}x"}, timeout=5).status_code == 403
+    assert polls == []
+
+
+def test_unknown_feeds_and_feeds_without_a_token_are_404(ping):
+    base, polls = ping
+    for feed in ("sport", "open"):
+        answer = requests.post(f"{base}/ping/{feed}", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        assert answer.status_code == 404
+    assert requests.get(f"{base}/ping/news", timeout=5).status_code == 405
+    assert polls == []
+
+
+def test_a_feed_the_service_no_longer_has_is_404():
+    polls = Polls(known=())
+    handle = ping_routes({"news": Secret(TOKEN)}, polls)["POST /ping/<feed>"]
+    status, *_ = handle(Request("POST", "/ping/news", {"token": [TOKEN]}, params={"feed": "news"}))
+    assert (status, polls) == (404, ["news"])
+
+
+def test_tokens_are_read_at_each_ping_so_a_reload_counts():
+    tokens = {"news": Secret(TOKEN)}
+    handle = ping_routes(lambda: tokens, Polls())["POST /ping/<feed>"]
+    request = Request("POST", "/ping/news", {"token": [TOKEN]}, params={"feed": "news"})
+    assert handle(request)[0] == 202
+    tokens["news"] = Secret("rotated-token-1234")
+    assert handle(request)[0] == 403
+
+
+def test_the_token_is_never_logged(ping, caplog):
+    base, _ = ping
+    with caplog.at_level(logging.DEBUG):
+        requests.post(f"{base}/ping/news?token={TOKEN}", timeout=5)
+        requests.post(f"{base}/ping/news", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+        requests.post(f"{base}/ping/news?token=wrong-{TOKEN}", timeout=5)
+    ours = [r.getMessage() for r in caplog.records if r.name.startswith("bot.")]   # not the client's urllib3
+    assert ours and not any(TOKEN in line for line in ours)
+
+
+def test_presented_prefers_the_header():
+    request = Request("POST", "/", {"token": ["q"]}, {"authorization": "bearer  h "})
+    assert presented(request) == "h"
+    assert presented(Request("POST", "/", {"token": [""]}, {"Authorization": "Bearer "})) is None
+
+
+tokens = st.text(max_size=40) | st.just(TOKEN) | st.just(TOKEN.upper()) | st.just(TOKEN[:-1])
+
+
+@settings(max_examples=300, deadline=None)
+@given(feed=st.sampled_from(["news", "open", "sport"]) | st.text(max_size=20),
+       header=st.none() | tokens.map(lambda t: f"Bearer {t}") | tokens, query=st.none() | tokens)
+def test_hostile_pings_never_crash_and_poll_only_with_the_right_token(feed, header, query):
+    polls = Polls()
+    handle = ping_routes({"news": Secret(TOKEN), "open": None}, polls)["POST /ping/<feed>"]
+    headers = {} if header is None else {"Authorization": header}
+    status, *_ = handle(Request("POST", f"/ping/{feed}", {} if query is None else {"token": [query]},
+                                headers, b"", {"feed": feed}))
+    right = presented(Request("POST", "/", {} if query is None else {"token": [query]}, headers)) == TOKEN
+    assert (status == 202) == (feed == "news" and right)
+    assert polls == (["news"] if status == 202 else [])
+    assert status in (202, 401, 403, 404)
+
+
+# -- the gate ---------------------------------------------------------------------
+
+class Timers(list):
+    """``later`` that keeps (delay, fn) for the test to run."""
+
+    def __call__(self, delay, fn):
+        self.append((delay, fn))
+
+
+def gate_with(polls, gap=1.0):
+    now = [100.0]
+    timers = Timers()
+    return Gate(polls, gap=gap, monotonic=lambda: now[0], later=timers), now, timers
+
+
+def test_the_first_push_polls_at_once_and_a_burst_becomes_one_trailing_poll():
+    polls = Polls()
+    gate, now, timers = gate_with(polls)
+    assert gate.ask("news") and polls == ["news"]
+    now[0] += 0.3
+    assert gate.ask("news") and gate.ask("news") and gate.ask("news")
+    assert polls == ["news"] and [round(d, 3) for d, _ in timers] == [0.7]
+    now[0] += 0.7
+    timers[0][1]()
+    assert polls == ["news", "news"]
+    now[0] += 0.5
+    gate.ask("news")                      # within a gap of the trailing poll
+    assert polls == ["news", "news"] and len(timers) == 2
+
+
+def test_feeds_are_gated_apart_and_after_the_gap_a_push_polls_at_once():
+    polls = Polls()
+    gate, now, timers = gate_with(polls)
+    gate.ask("news")
+    gate.ask("open")
+    now[0] += 1.0
+    gate.ask("news")
+    assert polls == ["news", "open", "news"] and timers == []
+    assert gate.ask("sport") is False       # the service has no such feed
+
+
+def test_the_real_timer_fires():
+    fired = threading.Event()
+    gate = Gate(lambda feed: fired.set() or True, gap=0.05)
+    gate.ask("news")
+    fired.clear()
+    gate.ask("news")
+    assert fired.wait(5)
+
+
+# -- wiring -----------------------------------------------------------------------
+
+def config(public_url=None):
+    feeds = [SimpleNamespace(name="news", ping_token=Secret(TOKEN), websub=True),
+             SimpleNamespace(name="quiet", ping_token=None, websub=False)]
+    return SimpleNamespace(feeds=feeds, public_url=public_url)
+
+
+def test_routes_for_gives_ping_and_websub_routes():
+    assert set(routes_for(config, Polls(), None)) == {"POST /ping/<feed>"}
+    push = build(lambda: config("https://herald.example.org"), Polls(), client_post=lambda u, f: 202)
+    assert set(push.routes) == {"POST /ping/<feed>", "GET /websub/<feed>", "POST /websub/<feed>"}
+    assert push.websub.seen("news", "https://hub.example/", "https://news.example/feed")
+    assert not push.websub.seen("quiet", "https://hub.example/", "https://news.example/q")
+    assert build(config, Polls()).websub is None
