@@ -123,9 +123,9 @@ class DeskChecks(Checker):
     def keywords(self, raw: Any, path: str) -> tuple[str, ...]:
         words = self.names(raw if raw is not None else [], path)
         for i, word in enumerate(words):
-            if not word.strip() or len(word) > 200:
+            if not filters.fold(word).split() or len(word) > 200:   # a lone accent folds to nothing
                 self.err(f"{path}[{i}]", "expected a word or phrase of 1 to 200 characters")
-        return tuple(w.strip() for w in words if w.strip() and len(w) <= 200)
+        return tuple(w.strip() for w in words if filters.fold(w).split() and len(w) <= 200)
 
     def pattern(self, m: dict, key: str, path: str) -> str | None:
         text = self.value(m, key, path, str, None)

@@ -135,7 +135,7 @@ class Matcher:
 @lru_cache(maxsize=256)
 def matcher(filters: Filters) -> Matcher:
     """``filters`` compiled once (keywords folded, regexes compiled)."""
-    words = lambda items: tuple((k, keyword_pattern(k)) for k in items if k.split())  # noqa: E731
+    words = lambda items: tuple((k, keyword_pattern(k)) for k in items if fold(k).split())  # noqa: E731
     return Matcher(filters=filters, include=words(filters.include), exclude=words(filters.exclude),
                    categories=frozenset(fold(c).strip() for c in filters.categories),
                    exclude_categories=frozenset(fold(c).strip() for c in filters.exclude_categories),

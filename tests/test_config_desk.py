@@ -134,6 +134,7 @@ PROBLEMS = [
     (dict(route=", filters: {match: '(unclosed'}"), "routes[0].filters.match: not a valid regular expression"),
     (dict(route=", filters: {not_match: '[z-a]'}"), "routes[0].filters.not_match: not a valid regular expression"),
     (dict(route=", filters: {include: [' ']}"), "routes[0].filters.include[0]: expected a word or phrase"),
+    (dict(route=", filters: {exclude: [\"\\u0301\"]}"), "routes[0].filters.exclude[0]: expected a word or phrase"),
     (dict(route=", filters: {exclude: {a: 1}}"), "routes[0].filters.exclude: expected a list of names"),
     (dict(route=", filters: {keywords: [a]}"), "routes[0].filters.keywords: unknown key"),
     (dict(route=", filters: [a]"), "routes[0].filters: expected a mapping"),

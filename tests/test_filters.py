@@ -133,3 +133,7 @@ def test_hostile_text_never_raises(text, keyword, pattern):
 @given(st.text(max_size=50))
 def test_folding_is_idempotent(text):
     assert fold(fold(text)) == fold(text)
+
+
+def test_a_keyword_that_folds_to_nothing_matches_nothing():
+    assert decide(Filters(include=("\u0301",), exclude=("\u0301",)), item("é")) is None
