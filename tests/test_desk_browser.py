@@ -32,7 +32,8 @@ from bot.secret import Secret
 CHROMIUM = os.environ.get("HERALD_CHROMIUM", "/usr/bin/chromium")
 if not Path(CHROMIUM).exists():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
+sync_api = pytest.importorskip("playwright.sync_api",
+                               reason="Playwright is not installed (pip install playwright)")
 
 TOKEN = "browser-desk-token-SECRET"
 ZONE = ZoneInfo("Europe/Berlin")
@@ -101,7 +102,8 @@ def desk_data(app) -> Callbacks:
 
 @pytest.fixture
 def desk(app):
-    listener = Listener("127.0.0.1", 0, desk_routes(desk_data(app), DeskSettings(token=Secret(TOKEN)), utc_now))
+    routes = desk_routes(desk_data(app), DeskSettings(token=Secret(TOKEN)), utc_now)
+    listener = Listener("127.0.0.1", 0, routes)
     listener.start()
     yield f"http://127.0.0.1:{listener.port}"
     listener.stop()
@@ -112,7 +114,8 @@ def browser():
     with sync_api.sync_playwright() as playwright:
         # --no-sandbox: CI runs as root, where Chromium's sandbox will not start; a container
         # may have a tiny /dev/shm.
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM,
+                                              args=["--no-sandbox", "--disable-dev-shm-usage"])
         yield chromium
         chromium.close()
 
