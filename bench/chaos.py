@@ -15,6 +15,16 @@ platform's fake accepted: exactly once, none missing.
     .venv/bin/python bench/chaos.py [--platforms twitter,facebook,mastodon,bluesky]
         [--pairs 200 --kills 10 --seed N --timeout 600]
         [--fail-5xx 0.2 --rate-limit 0.05 --fb-rate-limit 0.01 --slow-accept 0.05 --keep]
+        [--workers 3 --database postgresql://...|throwaway --feeds 6]
+
+With ``--workers N`` (PostgreSQL only: ``--database`` a URL of an empty database,
+or ``throwaway`` for a cluster of its own started as tests/postgres.py does) N
+``run`` workers share the database, as one service; the kills are spread across
+them (a kill aimed at a post in flight hits the worker that claimed it), the
+articles are spread over ``--feeds`` feeds (default 2 per worker), and the note
+adds how often each feed was polled in each of its intervals, counted at the
+feed server: about once, across all workers, is right; a kill leaves its
+worker's feeds unpolled until their leases are taken over.
 
 Exit status 0 only with 0 lost, 0 duplicates, 0 strays and 0 refused re-sends
 on every platform, over at least ``--pairs`` pairs (articles x platforms). A
@@ -35,7 +45,6 @@ import random
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -43,35 +52,31 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.fakes.server import platforms as registered  # noqa: E402
 from tests.fakes.shapes import FakePlatform, Request  # noqa: E402
+from tests.fleet import READY, FeedFarm, Worker, end, pid_of, rss, throwaway_postgres  # noqa: E402
 
 LINK = "https://news.example.org/chaos/{run}/story-{n}"
 LINK_RE = re.compile(r"https://news\.example\.org/chaos/\S+/story-\d+")
-READY = "Herald running"     # what Herald logs once its scheduler started
 # Per account, on top of what the platform's fake says (``FakePlatform.account``).
 ACCOUNT = {"max_attempts": 20, "retry_backoff": "1s"}
-CONFIG = """\
-version: 1
-database: sqlite:///{db}
-log_level: INFO
-publish_every: 1s
-http: {{connect_timeout: 2, read_timeout: 5, deadline: 10}}
-feeds:
-  - {{name: chaos, url: "{feed}", every: 5s, backfill: 0, fetch_article: never}}
-accounts: {accounts}
-routes: [{route}]
-"""
+EVERY = 5                    # seconds between polls of each feed
+# Several workers: a killed one's work moves after TAKEOVER seconds, not the default 20.
+WORKERS = {"heartbeat": "1s", "takeover_after": "5s"}
+CONFIG = {"log_level": "INFO", "publish_every": "1s",
+          "http": {"connect_timeout": 2, "read_timeout": 5, "deadline": 10}}
 
 
 def platforms(names: list[str] | None = None) -> dict[str, FakePlatform]:
@@ -108,6 +113,13 @@ class Options:
     reset_seconds: int = 3
     read_timeout: float = 1.0
     keep: bool = False
+    workers: int = 1
+    database: str | None = None   # a URL, "throwaway", or None: SQLite in the run's folder
+    feeds: int = 0                # 0: one feed, or two per worker with several
+
+    @property
+    def feed_count(self) -> int:
+        return self.feeds or (1 if self.workers == 1 else 2 * self.workers)
 
 
 @dataclass
@@ -164,6 +176,8 @@ class Result:
     exit_code: int | None = None
     seconds: float = 0.0
     error: str | None = None
+    workers: int = 1
+    polls: Polls | None = None
 
     @property
     def pairs(self) -> int:
@@ -189,30 +203,58 @@ class Result:
     def ok(self) -> bool:
         return (self.error is None and self.exit_code == 0 and bool(self.platforms)
                 and all(t.ok for t in self.platforms.values()))
-# -- the feed ------------------------------------------------------------------
+@dataclass
+class Polls:
+    """How often each feed was polled in each whole interval of ``every``
+    seconds between ``start`` and ``stop``, counted at the feed server."""
 
-class FeedServer:
-    """An RSS feed on 127.0.0.1 that grows when ``add`` is called; starts empty."""
-
-    def __init__(self, run_id: str):
-        self.run_id = run_id
-        self.items: list[tuple[int, datetime]] = []
-        self.lock = threading.Lock()
-        self.server = _QuietServer(("127.0.0.1", 0), _FeedHandler)
-        self.server.feed = self
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
+    every: float
+    seconds: float
+    per_interval: Counter = field(default_factory=Counter)   # polls -> feed-intervals
+    per_feed: dict[str, int] = field(default_factory=dict)   # polls in all
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/feed.xml"
+    def intervals(self) -> int:
+        """Whole intervals per feed."""
+        return int(self.seconds // self.every)
+
+    @property
+    def mean(self) -> float:
+        cells = sum(self.per_interval.values())
+        return sum(k * v for k, v in self.per_interval.items()) / cells if cells else 0.0
+
+
+def count_polls(times: dict[str, list[float]], start: float, stop: float, every: float) -> Polls:
+    """``times``: each feed's request times (``time.monotonic()``)."""
+    polls = Polls(every, stop - start)
+    for feed, seen in sorted(times.items()):
+        cells = Counter(int((t - start) // every) for t in seen if start <= t < stop)
+        polls.per_interval.update(cells[i] for i in range(polls.intervals))
+        polls.per_feed[feed] = sum(cells.values())
+    return polls
+
+
+# -- the feeds -----------------------------------------------------------------
+
+class FeedServer:
+    """RSS feeds on 127.0.0.1 that grow when ``add`` is called; start empty.
+    Article n is on feed ``n % len(names)``; every request is logged (``farm.log``)."""
+
+    def __init__(self, run_id: str, names: list[str]):
+        self.run_id, self.names = run_id, names
+        self.items: list[tuple[int, datetime]] = []
+        self.lock = threading.Lock()
+        self.farm = FeedFarm(self.rss)
+
+    def url(self, name: str) -> str:
+        return self.farm.url(name)
 
     def start(self) -> FeedServer:
-        self.thread.start()
+        self.farm.start()
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.farm.stop()
 
     def add(self, n: int) -> None:
         with self.lock:
@@ -222,14 +264,16 @@ class FeedServer:
     def link(self, n: int) -> str:
         return LINK.format(run=self.run_id, n=n)
 
-    def rss(self) -> bytes:
+    def polls(self, start: float, stop: float) -> Polls:
+        return count_polls({name: self.farm.times(name) for name in self.names}, start, stop,
+                           EVERY)
+
+    def rss(self, name: str = "") -> bytes:
+        mine = self.names.index(name) if name in self.names else 0
         with self.lock:
-            items = list(reversed(self.items))     # newest first, as feeds do
-        body = "".join(self._item(n, when) for n, when in items)
-        return (f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel>'
-                f"<title>Chaos news</title><link>https://news.example.org/</link>"
-                f"<description>Stories for the chaos test</description>{body}"
-                f"</channel></rss>").encode()
+            items = [(n, when) for n, when in reversed(self.items)   # newest first, as feeds do
+                     if n % len(self.names) == mine]
+        return rss("Chaos news", "".join(self._item(n, when) for n, when in items))
 
     def _item(self, n: int, when: datetime) -> str:
         link = escape(self.link(n))
@@ -239,26 +283,6 @@ class FeedServer:
                 f"<link>{link}</link><guid isPermaLink=\"true\">{link}</guid>"
                 f"<pubDate>{format_datetime(when)}</pubDate>"
                 f"<description>{escape(lead)}</description></item>")
-
-
-class _QuietServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address) -> None:
-        pass    # Herald killed mid-fetch resets the connection: expected here
-
-
-class _FeedHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        data = self.server.feed.rss()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/rss+xml; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, format, *args) -> None:
-        pass
 
 
 # -- the fake platforms and Herald, as subprocesses -------------------------------
@@ -321,7 +345,7 @@ class FakeServer:
         return line["method"] == "POST" and line["path"].endswith(self.platform.posting)
 
     def stop(self) -> None:
-        _end(self.proc, signal.SIGTERM)
+        end(self.proc, signal.SIGTERM)
 
 
 def _fakes(opts: Options, chosen: dict[str, FakePlatform], folder: Path) -> dict[str, FakeServer]:
@@ -335,70 +359,32 @@ def _fakes(opts: Options, chosen: dict[str, FakePlatform], folder: Path) -> dict
             for name, p in chosen.items()}
 
 
-class Herald:
-    """``run_bot.py --config CFG run``, restartable; stderr appended to ``log``."""
-
-    def __init__(self, config: Path, log: Path, env: dict[str, str]):
-        self.config = config
-        self.log = log
-        self.proc: subprocess.Popen | None = None
-        self.env = {**os.environ, **env}
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        with open(self.log, "a") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(REPO / "run_bot.py"), "--config", str(self.config), "run"],
-                cwd=REPO, env=self.env, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
-
-    def ready(self) -> bool:
-        """True once this run's Herald logged that its jobs run (starts counted)."""
-        return self.log.read_text(errors="replace").count(READY) >= self.starts
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self, grace: float = 30.0) -> int | None:
-        """SIGTERM; the exit code, or None if it had to be killed."""
-        return _end(self.proc, signal.SIGTERM, grace)
-
-
-def _end(proc: subprocess.Popen | None, sig: int, grace: float = 10.0) -> int | None:
-    """Signal ``proc`` and wait; SIGKILL after ``grace`` seconds. None if killed."""
-    if proc is None or proc.poll() is not None:
-        return proc.returncode if proc else None
-    proc.send_signal(sig)
-    try:
-        return proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return None
-
-
 # -- the database, read-only ------------------------------------------------------
 
 class Outbox:
-    """Read-only looks at Herald's SQLite database while Herald runs."""
+    """Read-only looks at Herald's database (SQLite or PostgreSQL) while it runs."""
 
-    def __init__(self, db: Path):
-        self.db = db
+    def __init__(self, url: str):
+        self.url = url
+        self.file = Path(url[len("sqlite:///"):]) if url.startswith("sqlite:///") else None
+        # SQLite read-only: a look never creates the file or takes a write lock.
+        self.engine = sa.create_engine(f"sqlite:///file:{self.file}?mode=ro&uri=true"
+                                       if self.file else url, poolclass=sa.pool.NullPool)
 
     def _query(self, sql: str) -> list[tuple]:
-        if not self.db.exists():
+        if self.file and not self.file.exists():
             return []
-        conn = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10)
         try:
-            return conn.execute(sql).fetchall()
-        except sqlite3.OperationalError:    # tables not yet created
+            with self.engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(sa.text(sql))]
+        except sa.exc.DBAPIError:    # tables not yet created
             return []
-        finally:
-            conn.close()
 
-    def primed(self) -> bool:
-        return bool(self._query("SELECT 1 FROM feed_state WHERE primed_at IS NOT NULL"))
+    def empty(self) -> bool:
+        return not self._query("SELECT 1 FROM feed_state")
+
+    def primed(self, feeds: int = 1) -> bool:
+        return len(self._query("SELECT 1 FROM feed_state WHERE primed_at IS NOT NULL")) >= feeds
 
     def counts(self) -> Counter:
         return Counter(dict(self._query("SELECT status, count(*) FROM outbox GROUP BY status")))
@@ -406,9 +392,17 @@ class Outbox:
     def sending(self) -> int:
         return self.counts()["sending"]
 
+    def senders(self) -> list[int]:
+        """Pids of the workers that claimed the posts in 'sending'."""
+        return [pid_of(worker) for (worker,) in self._query(
+            "SELECT claimed_by FROM outbox WHERE status = 'sending' AND claimed_by IS NOT NULL")]
+
     def failed(self) -> list[str]:
         return [f"{account} #{row_id}: {error}" for row_id, account, error in self._query(
             "SELECT id, account, last_error FROM outbox WHERE status NOT IN ('sent', 'pending', 'sending')")]
+
+    def close(self) -> None:
+        self.engine.dispose()
 
 
 # -- the run ----------------------------------------------------------------------
@@ -421,16 +415,22 @@ class Chaos:
         self.out = out
         self.rng = random.Random(opts.seed)
         self.feed_rng = random.Random(opts.seed + 2)    # the drip thread's own
+        self.victim_rng = random.Random(opts.seed + 3)  # which worker a kill hits
         self.platforms = platforms(opts.platforms)
         self.articles = math.ceil(opts.pairs / len(self.platforms))
         self.dir = Path(tempfile.mkdtemp(prefix="herald-chaos-"))
-        self.feed = FeedServer(run_id=f"{opts.seed}-{os.getpid()}")
+        names = ["chaos"] if opts.feed_count == 1 else [f"chaos-{i}" for i in range(opts.feed_count)]
+        self.feed = FeedServer(f"{opts.seed}-{os.getpid()}", names)
         self.fakes = _fakes(opts, self.platforms, self.dir)
-        self.outbox = Outbox(self.dir / "herald.db")
-        env = {var: value for p in self.platforms.values() for var, value in p.env.items()}
-        self.herald = Herald(self.dir / "herald.yaml", self.dir / "herald.log", env)
-        self.result = Result()
+        self.env = {var: value for p in self.platforms.values() for var, value in p.env.items()}
+        logs = (["herald.log"] if opts.workers == 1
+                else [f"herald-{i}.log" for i in range(opts.workers)])
+        self.workers = [Worker(self.dir / "herald.yaml", self.dir / log, self.env) for log in logs]
+        self.stack = ExitStack()
+        self.outbox: Outbox | None = None
+        self.result = Result(workers=opts.workers)
         self.deadline = 0.0
+        self.polls_from = 0.0
 
     def say(self, message: str) -> None:
         print(f"[{time.monotonic() - self.started:6.1f}s] {message}", file=self.out, flush=True)
@@ -443,38 +443,60 @@ class Chaos:
         except TimedOut as exc:
             self.result.error = f"timed out: {exc}"
             self._tally()    # what got through so far; "lost" then counts posts still queued
+        except RuntimeError as exc:     # a database that will not do, a fake that did not start
+            self.result.error = str(exc)
         finally:
             self._clean_up()
         self.result.seconds = time.monotonic() - self.started
         return self.result
 
     def _run(self) -> None:
+        self.outbox = Outbox(self._database())
+        if not self.outbox.empty():
+            raise RuntimeError(f"the database {self._shown()} is not empty: give chaos a new one")
         self.feed.start()
         for fake in self.fakes.values():
             fake.start()
         self._write_config()
-        self.herald.start()
-        self._wait(self.outbox.primed, "Herald's first sight of the empty feed")
-        self.say(f"feed primed; publishing {self.articles} articles to "
-                 f"{', '.join(self.platforms)}")
+        for worker in self.workers:
+            worker.start()
+        self._wait(lambda: self.outbox.primed(len(self.feed.names)),
+                   "Herald's first sight of the empty feeds")
+        self._wait(lambda: all(w.ready() for w in self.workers), "every worker to start")
+        self.polls_from = time.monotonic()
+        self.say(f"{len(self.feed.names)} feed(s) primed by {len(self.workers)} worker(s); "
+                 f"publishing {self.articles} articles to {', '.join(self.platforms)}")
         dripping = threading.Thread(target=self._drip, daemon=True)
         dripping.start()
         self._kill_while(dripping.is_alive)
         self.say(f"feed done after {self.result.kills} kills; waiting for the outbox to settle")
         self._wait(self._settled, "the outbox to settle")
-        self.result.exit_code = self.herald.stop()
-        self.say(f"Herald stopped with SIGTERM, exit code {self.result.exit_code}")
+        self.result.polls = self.feed.polls(self.polls_from, time.monotonic())
+        codes = [worker.stop() for worker in self.workers]
+        self.result.exit_code = next((c for c in codes if c != 0), 0)
+        self.say(f"Herald stopped with SIGTERM, exit code(s) {codes}")
         self._tally()
+
+    def _database(self) -> str:
+        if self.opts.database == "throwaway":
+            return self.stack.enter_context(throwaway_postgres())
+        return self.opts.database or f"sqlite:///{self.dir / 'herald.db'}"
+
+    def _shown(self) -> str:
+        return re.sub(r"//[^@/]*@", "//***@", self.outbox.url)   # no password in the note
 
     def _write_config(self) -> None:
         # JSON is YAML: the accounts as the fakes describe them, one per platform.
         accounts = [{"name": account_name(name), **p.account(self.fakes[name].url), **ACCOUNT,
                      "read_timeout": self.opts.read_timeout}
                     for name, p in self.platforms.items()]
-        route = {"feeds": ["chaos"], "accounts": [a["name"] for a in accounts]}
-        self.herald.config.write_text(CONFIG.format(
-            db=self.outbox.db, feed=self.feed.url, accounts=json.dumps(accounts),
-            route=json.dumps(route)))
+        feeds = [{"name": name, "url": self.feed.url(name), "every": f"{EVERY}s", "backfill": 0,
+                  "fetch_article": "never"} for name in self.feed.names]
+        route = {"feeds": self.feed.names, "accounts": [a["name"] for a in accounts]}
+        workers = {"workers": WORKERS} if self.opts.workers > 1 else {}
+        config = {"version": 1, "database": self.outbox.url, **CONFIG, "feeds": feeds,
+                  "accounts": accounts, "routes": [route], **workers}
+        (self.dir / "herald.yaml").write_text(json.dumps(config, indent=1))
 
     def _drip(self) -> None:
         """Publish the articles a few at a time, every second or two."""
@@ -486,19 +508,27 @@ class Chaos:
             time.sleep(self.feed_rng.uniform(1.0, 2.0))
 
     def _kill_while(self, feeding) -> None:
-        """SIGKILL and restart Herald at random moments, at least ``--kills`` times
-        and for as long as the feed publishes."""
+        """SIGKILL and restart a worker at random moments, at least ``--kills``
+        times and for as long as the feed publishes."""
         while self.result.kills < self.opts.kills or feeding():
             self._check_time("the kill loop")
-            self._until(self.herald.ready, 20.0)    # a kill at start-up tests little
+            self._until(lambda: all(w.ready() for w in self.workers), 20.0)   # not at start-up
             time.sleep(self.rng.uniform(0.5, 3.5))
-            if self.rng.random() < 0.5:
+            aimed = self.rng.random() < 0.5
+            if aimed:
                 self._until(lambda: self.outbox.sending() > 0, 3.0)   # aim at a send in flight
-            self.herald.kill()
+            victim = self._victim(aimed)
+            victim.kill()
             self.result.kills += 1
-            self.result.kills_mid_send += self.outbox.sending() > 0
+            self.result.kills_mid_send += victim.pid in self.outbox.senders()
             time.sleep(self.rng.uniform(0.0, 1.0))
-            self.herald.start()
+            victim.start()
+
+    def _victim(self, aimed: bool) -> Worker:
+        """The worker sending a post when aimed and one is, else one at random."""
+        sending = set(self.outbox.senders()) if aimed else set()
+        hit = [w for w in self.workers if w.pid in sending]
+        return hit[0] if hit else self.victim_rng.choice(self.workers)
 
     def _settled(self) -> bool:
         counts = self.outbox.counts()
@@ -510,12 +540,20 @@ class Chaos:
             self._check_time(what)
             time.sleep(0.2)
 
+    def _check_workers(self) -> None:
+        """A worker that exited on its own (not killed here) ends the run."""
+        for worker in self.workers:
+            if worker.proc and worker.proc.poll() is not None:
+                raise RuntimeError(f"{worker.log.name} exited with code {worker.proc.returncode}: "
+                                   f"{worker.text()[-1500:]}")
+
     def _until(self, done, seconds: float) -> None:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not done():
+        end_at = time.monotonic() + seconds
+        while time.monotonic() < end_at and not done():
             time.sleep(0.01)
 
     def _check_time(self, what: str) -> None:
+        self._check_workers()
         if time.monotonic() > self.deadline:
             raise TimedOut(f"{self.opts.timeout:.0f}s passed while waiting for {what}; "
                            f"outbox {dict(self.outbox.counts())}")
@@ -528,14 +566,19 @@ class Chaos:
         self.result.failed_rows = self.outbox.failed()
 
     def _clean_up(self) -> None:
-        self.herald.stop(grace=5.0)
+        for worker in self.workers:
+            worker.stop(grace=5.0)
         for name, fake in self.fakes.items():
             fake.stop()
             self.result.platforms.setdefault(name, Tally()).faults.update(fake.faults())
         self.feed.stop()
-        self.result.herald_log = _herald_events(self.herald.log)
+        for worker in self.workers:
+            self.result.herald_log.update(_herald_events(worker.log))
+        if self.outbox:
+            self.outbox.close()
+        self.stack.close()     # a throwaway cluster goes here
         if self.opts.keep or not self.result.ok:
-            self.say(f"kept {self.dir} (config, herald.db, herald.log, fake-*.jsonl)")
+            self.say(f"kept {self.dir} (config, herald*.log, fake-*.jsonl; herald.db with SQLite)")
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -589,7 +632,10 @@ def report(r: Result, command: str, out=sys.stdout) -> None:
         if t.lost or t.duplicates or t.strays:
             p(f"{name}: lost articles {t.lost[:10]}, duplicated (article, copies) "
               f"{t.duplicates[:10]}, strays {t.strays[:5]}")
-    p(f"kills:              {r.kills} (a post left in 'sending': {r.kills_mid_send})")
+    p(f"kills:              {r.kills} (a post left in 'sending': {r.kills_mid_send})"
+      + (f", spread over {r.workers} workers" if r.workers > 1 else ""))
+    if r.polls:
+        p(polls_note(r.polls))
     p("herald log:         " + ", ".join(f"{k} {r.herald_log[k]}" for k in EVENTS))
     if r.failed_rows:
         p(f"failed rows:        {r.failed_rows[:10]}")
@@ -598,6 +644,16 @@ def report(r: Result, command: str, out=sys.stdout) -> None:
     if r.error:
         p(f"error:              {r.error}")
     p("verdict:            " + ("OK" if r.ok else "FAILED"))
+
+
+def polls_note(polls: Polls) -> str:
+    """How often each feed was polled per interval, as two lines."""
+    shown = ", ".join(f"{k} polls: {polls.per_interval[k]}" for k in sorted(polls.per_interval))
+    totals = sorted(polls.per_feed.values())
+    return (f"polls per feed per {polls.every:g} s interval: {shown} (feed-intervals; "
+            f"mean {polls.mean:.2f}, 1.00 is right)\n"
+            f"polls per feed:     {totals[0]}-{totals[-1]} over {polls.seconds:.0f} s "
+            f"({polls.intervals} intervals each, {len(totals)} feeds)")
 
 
 def parse(argv: list[str] | None) -> Options:
@@ -616,7 +672,20 @@ def parse(argv: list[str] | None) -> Options:
     p.add_argument("--slow-accept", type=float, default=d.slow_accept)
     p.add_argument("--reset-seconds", type=int, default=d.reset_seconds)
     p.add_argument("--keep", action="store_true", help="keep the temp dir (db, logs)")
-    return Options(**vars(p.parse_args(argv)))
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="run workers sharing the database (several: PostgreSQL only)")
+    p.add_argument("--database", default=d.database,
+                   help="a SQLAlchemy URL of an empty database, or 'throwaway' for a PostgreSQL "
+                        "cluster of the run's own (default: SQLite in the run's folder)")
+    p.add_argument("--feeds", type=int, default=d.feeds,
+                   help="feeds the articles are spread over (default 1, or 2 per worker)")
+    opts = Options(**vars(p.parse_args(argv)))
+    if opts.workers < 1 or opts.feeds < 0:
+        p.error("--workers must be at least 1 and --feeds at least 0")
+    if opts.workers > 1 and (opts.database or "sqlite").startswith("sqlite"):
+        p.error("several workers share one PostgreSQL database: give --database "
+                "postgresql+psycopg://... or --database throwaway (SQLite allows one)")
+    return opts
 
 
 def _names(text: str) -> list[str]:

@@ -224,3 +224,40 @@ def test_kills_and_platform_faults_lose_nothing_and_double_nothing_on_any_platfo
         assert t.faults["refused"] == 0, f"{name}: no accepted post was sent again"
     assert result.kills >= 3 and result.exit_code == 0 and result.ok, log
     assert result.faults["5xx"] > 0, "the platforms did misbehave"
+
+
+def test_poll_counts_are_per_feed_per_whole_interval():
+    chaos = load_chaos()
+    # a: one poll in each of three 5 s intervals, two in the third; b: two in the first only
+    times = {"a": [0.1, 5.2, 10.3, 10.4, 15.0], "b": [1.0, 2.0, -1.0]}
+    polls = chaos.count_polls(times, 0.0, 15.0, 5)
+    assert polls.intervals == 3
+    assert polls.per_interval == {0: 2, 1: 2, 2: 2}
+    assert polls.per_feed == {"a": 4, "b": 2}, "polls outside the window are left out"
+    assert polls.mean == 1.0
+    assert "0 polls: 2, 1 polls: 2, 2 polls: 2" in chaos.polls_note(polls)
+
+
+def test_articles_are_spread_over_the_feeds_and_each_request_is_counted():
+    chaos = load_chaos()
+    feeds = chaos.FeedServer("1-2", ["chaos-0", "chaos-1", "chaos-2"])
+    feeds.add(7)
+    with feeds.farm:
+        import urllib.request
+        bodies = {name: urllib.request.urlopen(feeds.url(name), timeout=10).read().decode()
+                  for name in feeds.names}
+    for n in range(7):
+        holding = [name for name, body in bodies.items() if f"{feeds.link(n)}<" in body]
+        assert holding == [f"chaos-{n % 3}"], n
+    assert feeds.farm.polls() == {name: 1 for name in feeds.names}
+
+
+def test_several_workers_need_a_postgresql_database():
+    chaos = load_chaos()
+    with pytest.raises(SystemExit):
+        chaos.parse(["--workers", "2"])
+    with pytest.raises(SystemExit):
+        chaos.parse(["--workers", "2", "--database", "sqlite:////tmp/x.db"])
+    opts = chaos.parse(["--workers", "3", "--database", "throwaway"])
+    assert (opts.workers, opts.feed_count) == (3, 6)
+    assert chaos.parse([]).feed_count == 1
