@@ -44,6 +44,8 @@ _TAG = regex.compile(r"<[^<>]{0,2000}>")
 def fold(text: str) -> str:
     """``text`` for comparing: compatibility-decomposed, without combining
     marks, casefolded (twice over: casefolding can yield marks, "ǰ")."""
+    if text.isascii():   # most titles: nothing to decompose
+        return text.lower()
     for _ in range(2):
         text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
         text = text.casefold()
