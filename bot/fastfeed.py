@@ -1,19 +1,21 @@
-"""A fast reader for plain RSS 2.0 that gives what feedparser gives, or declines.
+"""A fast reader for plain RSS 2.0 and Atom 1.0 that gives what feedparser gives, or declines.
 
 feedparser spends most of a 50-item feed in its Python SAX handlers and in
 re-writing every description through its HTML sanitiser. Most feeds are
-well-formed UTF-8 RSS 2.0 whose items use a handful of elements; for those,
-lxml finds the items in C and the fields are built here with feedparser's own
-finishing steps (its URI join, date parser, sanitiser, character fix-ups), so
-the entries are the ones feedparser would make. ``entries`` returns None, and
-the caller uses feedparser, for anything outside that subset: another format
-or encoding, a DOCTYPE (entities), xml:base, an element or attribute in an
-item it does not model, a field given twice, markup inside a field, an author
-with an e-mail address, malformed XML.
+well-formed UTF-8 RSS 2.0 or Atom 1.0 whose items use a handful of elements;
+for those, lxml finds the items in C and the fields are built here with
+feedparser's own finishing steps (its URI join, date parser, sanitiser,
+character fix-ups), so the entries are the ones feedparser would make.
+``read`` returns None, and the caller uses feedparser, for anything outside
+that subset: another format or encoding, a DOCTYPE (entities), xml:base, an
+element or attribute in an item it does not model, a field given twice, markup
+inside a field (Atom's xhtml), an author with an e-mail address, a link element
+it would read differently from feedparser, malformed XML.
 
 Entries are plain dicts with feedparser's keys, so bot.feeds builds Articles
 from both the same way. ``Entry.cheap`` holds the id and link, known before the
 costly fields: a caller that knows an item already never pays for the rest.
+The feed-level links (``Feed.links``) carry WebSub's rel="hub" and rel="self".
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from feedparser.urls import _urljoin, resolve_relative_uris
 from lxml import etree
 
 ATOM = "{http://www.w3.org/2005/Atom}"
+XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
@@ -56,13 +59,14 @@ _OPEN_CLOSE = re.compile(r'<(/?)([a-z0-9]+)[ >]')
 class Entry(dict):
     """A feedparser-shaped entry; ``complete()`` adds the costly fields."""
 
-    def __init__(self, item, cheap: dict):
+    def __init__(self, item, cheap: dict, costly=None):
         super().__init__(cheap)
         self._item = item
+        self._costly = costly or _costly
 
     def complete(self) -> Entry:
         if self._item is not None:
-            self.update(_costly(self._item))
+            self.update(self._costly(self._item))
             self._item = None
         return self
 
@@ -80,33 +84,54 @@ def read(body: bytes) -> Feed | None:
     filled, and its links; None when the fast path does not fully understand
     the document."""
     root = _root(body)
-    if root is None or root.tag != "rss" or root.get("version") != "2.0":
+    # feedparser takes a plain "base" attribute for xml:base too
+    if root is None or root.xpath("boolean(//@xml:base | //@base)"):
         return None
+    if root.tag == "rss" and root.get("version") == "2.0":
+        return _rss(root)
+    if root.tag == f"{ATOM}feed" and not set(root.keys()) - {XML_LANG}:
+        return _atom(root)
+    return None
+
+
+def _rss(root) -> Feed | None:
     channels = [child for child in root if child.tag == "channel"]
-    if len(channels) != 1 or root.xpath("boolean(//@xml:base)"):
+    if len(channels) != 1:
         return None
     items = [child for child in channels[0] if child.tag == "item"]
+    return _built(root, channels[0], items, "item", _fields, _cheap, _costly)
+
+
+def _atom(root) -> Feed | None:
+    entries = [child for child in root if child.tag == f"{ATOM}entry"]
+    return _built(root, root, entries, f"{ATOM}entry", _atom_fields, _atom_cheap, _atom_costly)
+
+
+def _built(root, top, items: list, item_tag: str, fields_of, cheap, costly) -> Feed | None:
+    """The Feed of ``items`` (children of ``top``), or None when anything in it
+    is outside the subset."""
     if sum(1 for _ in root.iter("{*}item", "{*}entry", "item", "entry")) != len(items):
-        return None  # items elsewhere (RSS 0.9 style, Atom entries): feedparser reads those
-    links = _channel_links(channels[0])
+        return None  # items elsewhere (RSS 0.9 style, Atom entries in RSS): feedparser reads those
+    links = _feed_links(top, item_tag)
     if links is None:
         return None
     built = []
     for item in items:
-        fields = _fields(item)
+        fields = fields_of(item)
         if fields is None:
             return None
-        built.append(Entry(fields, _cheap(fields)))
+        built.append(Entry(fields, cheap(fields), costly))
     return Feed(built, links)
 
 
-def _channel_links(channel) -> list[dict] | None:
-    """The channel's atom:link elements as feedparser lists them; None when a
-    link element with attributes sits anywhere else outside the items (in an
-    image, or without the Atom namespace), where feedparser's reading varies."""
+def _feed_links(top, item_tag: str) -> list[dict] | None:
+    """The feed's (or channel's) atom:link elements as feedparser lists them;
+    None when a link element with attributes sits anywhere else outside the
+    items (in an image, or without the Atom namespace), where feedparser's
+    reading varies."""
     links = []
-    for child in channel:
-        if child.tag == "item":
+    for child in top:
+        if child.tag == item_tag:
             continue
         for element in child.iter():
             tag = element.tag
@@ -124,6 +149,7 @@ def _link(element) -> dict:
     uri or href, in that order; rel "alternate" when absent)."""
     attrs = _attrs(element)
     attrs.setdefault("rel", "alternate")
+    attrs.setdefault("type", "application/atom+xml" if attrs["rel"] == "self" else "text/html")
     href = next((attrs[key] for key in ("url", "uri", "href") if key in attrs), None)
     if href:
         attrs.pop("url", None)
@@ -294,3 +320,109 @@ def _balanced(html: str) -> bool:
             return False
     return not stack
 
+
+
+# ---------------------------------------------------------------- Atom 1.0
+
+# Entry children read here, once at most each, with the attributes allowed on them.
+ATOM_SINGLE = {f"{ATOM}{tag}": attrs for tag, attrs in (
+    ("title", ("type", XML_LANG)), ("summary", ("type", XML_LANG)),
+    ("content", ("type", XML_LANG)), ("id", ()), ("published", ()), ("updated", ()),
+    ("author", ()))}
+ATOM_REPEATED = {f"{ATOM}link": ("rel", "href", "url", "uri", "type", "hreflang", "title", "length"),
+                 f"{ATOM}category": ("term", "scheme", "label"),
+                 f"{MEDIA}content": None, f"{MEDIA}thumbnail": None}
+TEXT_TYPES = ("text/plain", "text/html")  # of title, summary, content; others decline
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+_mapped = _FeedParserMixin.map_content_type  # "html" -> "text/html", as feedparser reads a type
+
+
+def _atom_fields(entry) -> dict | None:
+    """``entry``'s children by tag, or None when one is outside the subset."""
+    if set(entry.keys()) - {XML_LANG}:
+        return None
+    fields: dict = {}
+    for child in entry:
+        tag = child.tag
+        allowed = ATOM_SINGLE.get(tag, ATOM_REPEATED.get(tag, ())) if isinstance(tag, str) else ()
+        if tag not in ATOM_SINGLE and tag not in ATOM_REPEATED:
+            return None  # also comments and processing instructions
+        if allowed is not None and any(key not in allowed for key in child.keys()):
+            return None
+        if (tag in ATOM_SINGLE and tag in fields) or not _atom_child_ok(tag, child):
+            return None
+        fields.setdefault(tag, []).append(child)
+    return fields
+
+
+def _atom_child_ok(tag: str, child) -> bool:
+    if tag == f"{ATOM}author":
+        return _author_name(child) is not None
+    if len(child):
+        return False
+    if tag == f"{ATOM}link":
+        return "href" in _link(child)  # without one feedparser reads the text instead
+    if tag == f"{ATOM}category":
+        return not (child.text or "").strip()
+    if tag in (f"{ATOM}title", f"{ATOM}summary", f"{ATOM}content"):
+        return _mapped(child.get("type") or "text") in TEXT_TYPES
+    return True
+
+
+def _author_name(author) -> str | None:
+    """The name of an author with one name (and at most one uri), else None."""
+    tags = [child.tag for child in author]
+    if tags.count(f"{ATOM}name") != 1 or not set(tags) <= {f"{ATOM}name", f"{ATOM}uri"} \
+            or tags.count(f"{ATOM}uri") > 1 or (author.text or "").strip():
+        return None
+    for child in author:
+        if child.keys() or len(child):
+            return None
+    return (author.find(f"{ATOM}name").text or "").strip()
+
+
+def _atom_cheap(fields: dict) -> dict:
+    entry: dict = {"links": []}
+    value = _text(fields, f"{ATOM}id")
+    if value is not None:
+        entry["id"] = entry["link"] = _finish(_urljoin("", value) if value else value)
+    for element in fields.get(f"{ATOM}link", ()):
+        link = _link(element)
+        entry["links"].append(link)
+        if link["rel"] == "alternate" and _mapped(link["type"]) in HTML_TYPES:
+            entry["link"] = link["href"]  # the last HTML alternate wins, over the id
+    return entry
+
+
+def _atom_costly(fields: dict) -> dict:
+    entry: dict = {}
+    title = _text(fields, f"{ATOM}title")
+    if title is not None:
+        kind = _text_type(fields[f"{ATOM}title"][0])
+        entry["title"] = _finish(_markup(title) if kind == "text/html" else title)
+        entry["title_detail"] = {"type": kind}
+    for tag in ("summary", "content"):  # a summary wins over the content feedparser copies
+        text = _text(fields, f"{ATOM}{tag}")
+        if text is not None:
+            html = _text_type(fields[f"{ATOM}{tag}"][0]) == "text/html"
+            value = _finish(_markup(text) if html else text)
+            entry.setdefault("summary", value)
+            if tag == "content":
+                entry["content"] = [{"value": value}]
+    for tag, key in (("published", "published_parsed"), ("updated", "updated_parsed")):
+        text = _text(fields, f"{ATOM}{tag}")
+        if text is not None:
+            entry[key] = _parse_date(_finish(text))
+    author = fields.get(f"{ATOM}author")
+    name = _author_name(author[0]) if author else None
+    if name:  # feedparser keeps an author's name as written (no character fix-ups)
+        entry["author"] = name
+        entry["author_detail"] = {"name": name}
+    entry["tags"] = [{"term": c.get("term")} for c in fields.get(f"{ATOM}category", ())]
+    entry["media_content"] = [_attrs(m) for m in fields.get(f"{MEDIA}content", ())]
+    entry["media_thumbnail"] = [_thumbnail(m) for m in fields.get(f"{MEDIA}thumbnail", ())]
+    return entry
+
+
+def _text_type(element) -> str:
+    return _mapped(element.get("type") or "text")

@@ -1,13 +1,14 @@
 """Fetch a feed and turn its items into Articles, whatever the format.
 
-RSS 0.9x/1.0/2.0 and Atom go through feedparser (handed the bytes we fetched,
-never a URL), plain UTF-8 RSS 2.0 through bot/fastfeed.py, which gives the same
-entries ten times faster or declines and leaves the feed to feedparser; JSON Feed 1.0/1.1 through bot/jsonfeed.py; the text and URL
-clean-up both share is in bot/feedtext.py. ``fetch`` raises FeedError for
-anything that is not a usable feed; one feed's failure is the caller's to
-isolate. Inside a feed, one bad item costs only that item and
-one bad field only that field: every Article has an http(s) link and text
-without control characters.
+Well-formed UTF-8 RSS 2.0 and Atom 1.0 go through bot/fastfeed.py, which gives
+the entries feedparser would give, ten times faster, or declines; everything
+else (RSS 0.9x/1.0, other encodings, what the fast path does not model) goes
+through feedparser, handed the bytes we fetched, never a URL. JSON Feed 1.0/1.1
+goes through bot/jsonfeed.py; the text and URL clean-up all share is in
+bot/feedtext.py. ``fetch`` raises FeedError for anything that is not a usable
+feed; one feed's failure is the caller's to isolate. Inside a feed, one bad
+item costs only that item and one bad field only that field: every Article has
+an http(s) link and text without control characters.
 """
 from __future__ import annotations
 
