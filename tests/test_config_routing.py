@@ -5,9 +5,12 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.config import load
-from bot.configtypes import Style, Utm
+from bot.configtypes import AccountConfig, Filters, RouteConfig, Style, Utm
+from bot.filters import decide, router
 from bot.models import Article, Target
 
 CONFIG = """
@@ -72,3 +75,33 @@ def test_style_takes_the_route_over_the_account(config):
 def test_style_of_an_unknown_account_is_a_key_error(config):
     with pytest.raises(KeyError):
         config.style("world", "zz")
+
+
+# -- properties of the routing, over drawn routes ----------------------------------
+
+ACCOUNTS = ("a", "b", "c")
+ROUTES = st.lists(st.builds(
+    RouteConfig, feeds=st.just(("world",)), accounts=st.lists(st.sampled_from(ACCOUNTS), min_size=1,
+                                                              unique=True).map(tuple),
+    priority=st.integers(-3, 3), approve=st.booleans(),
+    filters=st.one_of(st.none(), st.builds(Filters, include=st.lists(st.sampled_from(["vote", "rain"]),
+                                                                     max_size=1).map(tuple),
+                                           exclude=st.lists(st.sampled_from(["quiz", "rain"]), max_size=1).map(tuple)))),
+    max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ROUTES, st.sets(st.sampled_from(ACCOUNTS)), st.sampled_from(["vote", "rain", "quiz vote", "calm"]))
+def test_each_routed_account_once_with_the_best_decision(routes, approving, title):
+    accounts = [AccountConfig(name=n, platform="console", template="{title}", approve=n in approving)
+                for n in ACCOUNTS]
+    targets = router(routes, accounts, "world")(item(title))
+    assert [t.account for t in targets] == sorted({n for r in routes for n in r.accounts})
+    for target in targets:
+        legs = [r for r in routes if target.account in r.accounts]
+        passing = [r for r in legs if decide(r.filters, item(title)) is None]
+        free = [r for r in passing if not r.approve and target.account not in approving]
+        expected = "pending" if free else "held" if passing else "filtered"
+        assert target.status == expected
+        assert target.priority == max(r.priority for r in (free or passing or legs))
+        assert (target.reason is None) == (expected != "filtered")
