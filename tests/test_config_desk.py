@@ -123,6 +123,8 @@ PROBLEMS = [
     (dict(account=", budget: {amount: 2}", platform="twitter"), "accounts[0].budget.price_per_post: required"),
     (dict(account=", budget: {amount: -2, price_per_post: 1}", platform="twitter"), "accounts[0].budget.amount: expected an amount above 0"),
     (dict(account=", budget: {amount: .nan, price_per_post: 1}", platform="twitter"), "accounts[0].budget.amount: expected an amount"),
+    (dict(account=", budget: {amount: '1e-99999', price_per_post: 1}", platform="twitter"), "accounts[0].budget.amount: expected an amount"),
+    (dict(account=", budget: {amount: 1, price_per_post: [1]}", platform="twitter"), "accounts[0].budget.price_per_post: expected an amount"),
     (dict(account=", budget: {posts: 0}", platform="twitter"), "accounts[0].budget.posts: expected a whole number"),
     (dict(account=", budget: {cost: 1}", platform="twitter"), "accounts[0].budget.cost: unknown key"),
     (dict(account=", utm: {source: '{site}'}"), "accounts[0].utm.source: unknown placeholder {site}"),
