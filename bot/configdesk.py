@@ -183,11 +183,11 @@ class DeskChecks(Checker):
             value = None if isinstance(raw, bool) else Decimal(str(raw).strip())
         except InvalidOperation:
             value = None
-        # six decimals at most: a price like 1e-99999 would only overflow a sum later
+        # twelve decimals at most: a price like 1e-99999 would only overflow a sum later
         if value is None or not value.is_finite() or not _MONEY[0] < value <= _MONEY[1] \
-                or value.as_tuple().exponent < -6:
+                or value.as_tuple().exponent < -12:
             self.err(f"{path}.{key}", f"expected an amount above 0 like 0.01 or 100 "
-                                      f"(6 decimals at most), got {shown(raw)}")
+                                      f"(12 decimals at most), got {shown(raw)}")
             return None
         return value
 

@@ -80,10 +80,11 @@ UTM = st.fixed_dictionaries({"source": st.sampled_from(["{platform}", "herald", 
                             optional={"medium": st.just("social"), "campaign": st.text("abc{}", max_size=8).filter(
                                 lambda t: "{" not in t and "}" not in t)})
 COMMON |= dict(approve=st.booleans(), utm=UTM)
+PRICE = st.decimals(Decimal("0.0001"), Decimal(10), places=4).map(float)   # as a person writes one
 BUDGET = st.one_of(st.fixed_dictionaries({"posts": st.integers(1, 10_000_000)}),
                    st.fixed_dictionaries({"amount": st.decimals(Decimal("0.01"), Decimal(10**6), places=2).map(str),
-                                          "price_per_post": st.floats(0.001, 10)},
-                                         optional={"price_per_link_post": st.floats(0.001, 10)}))
+                                          "price_per_post": PRICE},
+                                         optional={"price_per_link_post": PRICE}))
 FILTERS = optional(include=st.lists(st.text(min_size=1, max_size=10).filter(str.strip), max_size=3),
                    exclude=st.lists(st.sampled_from(["sport", "Élection", "東京", "live blog"]), max_size=3),
                    categories=st.lists(st.sampled_from(["World", "Opinion"]), max_size=2),
