@@ -137,3 +137,12 @@ def test_folding_is_idempotent(text):
 
 def test_a_keyword_that_folds_to_nothing_matches_nothing():
     assert decide(Filters(include=("\u0301",), exclude=("\u0301",)), item("é")) is None
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(st.characters(codec="utf-8"), max_size=40) | st.text("()[]{}?*+|\\^$.<>=!:-,0123456789pPx", max_size=30))
+def test_any_pattern_is_accepted_or_refused_with_a_reason(pattern):
+    problem = filters.pattern_problem(pattern)
+    assert problem is None or problem.startswith(("not a valid regular expression", "expected"))
+    if problem is None:
+        decide(Filters(match=pattern), item("some title " * 50))
