@@ -8,11 +8,12 @@ PostgreSQL; the schema is created and upgraded by Alembic migrations.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -341,6 +342,10 @@ class Store:
     def feed_row(self, name: str, configured_url: str) -> sa.Row:
         """The feed's state row, created on first use. When the configured URL
         changed, a remembered redirect and the validators are dropped."""
+        with self.read() as conn:   # the common case writes nothing, so locks nothing
+            row = conn.execute(_stmts(conn.dialect.name).feed, {"name": name}).first()
+        if row is not None and row.configured_url == configured_url:
+            return row
         with self.tx() as conn:
             insert_ignore(conn, feed_state, {"name": name, "configured_url": configured_url,
                                              "error_streak": 0}, ["name"])
@@ -362,85 +367,45 @@ class Store:
 
     def known_items(self, feed: str, item_ids: Sequence[str]) -> set[str]:
         """Which of ``item_ids`` this feed has shown before (to skip work on them)."""
-        keys = {db_key(item_id): item_id for item_id in item_ids}
-        found: set[str] = set()
         with self.read() as conn:
-            for chunk in _chunks(list(keys), BATCH):
-                rows = conn.execute(sa.select(items.c.item_id).where(
-                    items.c.feed == feed, items.c.item_id.in_(chunk)))
-                found.update(keys[r.item_id] for r in rows)
-            # Items pruned after the retention are remembered by digest only.
-            digests = {item_digest(feed, k): v for k, v in keys.items() if v not in found}
-            for chunk in _chunks(list(digests), BATCH):
-                rows = conn.execute(sa.select(seen_keys.c.key).where(seen_keys.c.key.in_(chunk)))
-                found.update(digests[r.key] for r in rows)
-        return found
+            return _known(conn, feed, item_ids)
 
     # -- ingest --------------------------------------------------------------
 
     def ingest(self, feed: str, found: Sequence[Article], accounts: Accounts,
-               *, backfill: int = 0, max_age: timedelta | None = None) -> Ingested:
+               *, backfill: int = 0, max_age: timedelta | None = None,
+               known: Collection[str] | None = None) -> Ingested:
         """Record the articles of one poll and queue the new ones for ``accounts``
         ((name, priority) pairs, or a function giving each article its Targets:
         a "held" Target makes a held row, a "filtered" one a filtered row with
-        the reason; ``queued`` counts the others). At the feed's first sight nothing is queued but
-        the newest ``backfill`` items. An item already seen in this feed, or a
-        story already known by its canonical URL, is never queued again for an
-        account that has it. Written in batches of BATCH items, each committed
-        with its outbox rows; the feed counts as seen once the last one is."""
-        now, targets = self.clock(), _targets(accounts)
+        the reason; ``queued`` counts the others). At the feed's first sight
+        nothing is queued but the newest ``backfill`` items. An item already
+        seen in this feed, or a story already known by its canonical URL, is
+        never queued again for an account that has it. Written in batches of
+        BATCH items, each one transaction of a few statements with its outbox
+        rows; the feed counts as seen with the last one. ``known``: what
+        ``known_items`` answered for these items just before (saves asking
+        again; an item recorded since by another process is still not queued
+        twice)."""
+        now, targets, unique = self.clock(), _targets(accounts), _unique(found)
         with self.read() as conn:
-            primed = conn.execute(sa.select(feed_state.c.primed_at).where(
-                feed_state.c.name == feed)).scalar() is not None
-        unique = _unique(found)
-        known = self.known_items(feed, [a.item_id for a in unique])
+            primed = conn.execute(_stmts(conn.dialect.name).primed, {"name": feed}).scalar() is not None
+            if known is None:
+                known = _known(conn, feed, [a.item_id for a in unique])
         new = [a for a in unique if a.item_id not in known]
         # The backfill is chosen over the whole document, not over what is still
         # unrecorded: a first sight cut short by a failed batch must not, when
         # tried again, queue the next-newest items as well.
-        to_queue = {a.item_id for a in (new if primed else newest(unique, backfill))} - known
-        queued = 0
-        for chunk in _chunks(new, BATCH):
+        to_queue = {a.item_id for a in (new if primed else newest(unique, backfill))
+                    if a.item_id not in known and not _too_old(a, max_age, now)}
+        queued, chunks = 0, _chunks(new, BATCH) or [[]]
+        for n, chunk in enumerate(chunks, 1):
             with self.tx() as conn:
-                queued += sum(self._record(conn, feed, a, targets, now,
-                                           a.item_id in to_queue and not _too_old(a, max_age, now))
-                              for a in chunk)
-        if not primed:
-            self.update_feed(feed, primed_at=now)
+                queued += _record(conn, feed, chunk, targets, now, to_queue)
+                if n == len(chunks) and not primed:
+                    conn.execute(feed_state.update().where(feed_state.c.name == feed)
+                                 .values(primed_at=now))
         return Ingested(new=len(new), queued=queued, primed=not primed)
-
-    def _record(self, conn: sa.Connection, feed: str, article: Article, targets,
-                now: datetime, queue: bool) -> int:
-        """Record one new item (and its story); queue it when ``queue``. Returns
-        the outbox rows made. An item another process recorded meanwhile is
-        not queued again."""
-        if _seen(conn, story_digest(db_key(story_key(article.url)))):
-            # A story pruned long ago, back under a new item id: remember the
-            # id too (it is not new next time) and queue nothing.
-            insert_ignore(conn, seen_keys, {"key": item_digest(feed, db_key(article.item_id))},
-                          ["key"])
-            return 0
-        article_id = self._article_id(conn, article, now)
-        fresh = insert_ignore(conn, items, {"feed": feed, "item_id": db_key(article.item_id),
-                                            "article_id": article_id, "first_seen_at": now},
-                              ["feed", "item_id"])
-        return self._queue(conn, article_id, targets(article), now) if fresh and queue else 0
-
-    def _article_id(self, conn: sa.Connection, article: Article, now: datetime) -> int:
-        key = db_key(story_key(article.url))
-        insert_ignore(conn, articles, {
-            "url_key": key, "url": _text(article.url), "feed": article.feed,
-            "title": _text(article.title), "lead": _text(article.lead),
-            "image": _text(article.image), "author": _text(article.author),
-            "categories": json.dumps([_text(c) for c in article.categories]),
-            "published_at": article.published, "first_seen_at": now}, ["url_key"])
-        return conn.execute(sa.select(articles.c.id).where(articles.c.url_key == key)).scalar_one()
-
-    def _queue(self, conn: sa.Connection, article_id: int, targets: Sequence[Target],
-               now: datetime) -> int:
-        return sum(insert_ignore(conn, outbox, _outbox_row(article_id, t, now),
-                                 ["article_id", "account"]) and t.status != "filtered"
-                   for t in targets)
 
     def article(self, article_id: int) -> Article:
         with self.read() as conn:
@@ -734,6 +699,101 @@ def _sent_since(account: str, since: datetime) -> list[sa.ColumnElement[bool]]:
             outbox.c.sent_at >= sa.literal(since, TS())]
 
 
+@dataclass(frozen=True)
+class _Statements:
+    """Ingest's statements, built once per dialect: SQLAlchemy then only looks
+    its compiled form up (building one costs more than SQLite running it)."""
+
+    feed: sa.Select
+    primed: sa.Select
+    known: sa.Select
+    seen: sa.Select
+    article_ids: sa.Select
+    add_articles: sa.Insert
+    add_items: sa.Insert
+    add_posts: sa.Insert
+    remember: sa.Insert
+
+
+@functools.cache
+def _stmts(dialect: str) -> _Statements:
+    ins = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
+    return _Statements(
+        feed=feed_state.select().where(feed_state.c.name == sa.bindparam("name")),
+        primed=sa.select(feed_state.c.primed_at).where(feed_state.c.name == sa.bindparam("name")),
+        known=sa.select(items.c.item_id).where(items.c.feed == sa.bindparam("feed"),
+                                               _among(items.c.item_id, dialect, sa.String)),
+        seen=sa.select(seen_keys.c.key).where(_among(seen_keys.c.key, dialect, sa.LargeBinary)),
+        article_ids=sa.select(articles.c.url_key, articles.c.id).where(
+            _among(articles.c.url_key, dialect, sa.Text)),
+        add_articles=ins(articles).on_conflict_do_nothing(index_elements=["url_key"]),
+        add_items=ins(items).on_conflict_do_nothing(index_elements=["feed", "item_id"])
+        .returning(items.c.item_id),
+        add_posts=ins(outbox).on_conflict_do_nothing(index_elements=["article_id", "account"])
+        .returning(outbox.c.status),
+        remember=ins(seen_keys).on_conflict_do_nothing(index_elements=["key"]))
+
+
+def _known(conn: sa.Connection, feed: str, item_ids: Sequence[str]) -> set[str]:
+    """Which of ``item_ids`` ``feed`` has shown: in ``items``, or pruned since
+    and remembered by digest in ``seen_keys`` (asked only for the rest)."""
+    stmts, keys = _stmts(conn.dialect.name), {db_key(item_id): item_id for item_id in item_ids}
+    found: set[str] = set()
+    for chunk in _chunks(list(keys), BATCH):
+        found.update(keys[k] for k in conn.execute(stmts.known, {"feed": feed, "ids": chunk}).scalars())
+    digests = {item_digest(feed, k): v for k, v in keys.items() if v not in found}
+    return found | {digests[d] for d in _seen_among(conn, list(digests))}
+
+
+def _seen_among(conn: sa.Connection, digests: Sequence[bytes]) -> set[bytes]:
+    """Those of ``digests`` seen_keys holds."""
+    stmt, seen = _stmts(conn.dialect.name).seen, set()
+    for chunk in _chunks(list(digests), BATCH):
+        seen.update(conn.execute(stmt, {"ids": chunk}).scalars())
+    return seen
+
+
+def _record(conn: sa.Connection, feed: str, chunk: Sequence[Article],
+            targets: Callable[[Article], Sequence[Target]], now: datetime,
+            to_queue: set[str]) -> int:
+    """Record one chunk of new items and their stories in a few statements,
+    queueing those in ``to_queue``. Returns the rows queued (held included,
+    filtered not). An item another process recorded meanwhile is not queued
+    again: only the items this INSERT made are."""
+    if not chunk:
+        return 0
+    stmts = _stmts(conn.dialect.name)
+    story = {a.item_id: db_key(story_key(a.url)) for a in chunk}
+    digest = {k: story_digest(k) for k in set(story.values())}
+    pruned = _seen_among(conn, sorted(digest.values()))
+    # A story pruned long ago, back under a new item id: remember the id too
+    # (it is not new next time) and record or queue nothing of it.
+    gone = [a for a in chunk if digest[story[a.item_id]] in pruned]
+    if gone:
+        conn.execute(stmts.remember, [{"key": item_digest(feed, db_key(a.item_id))} for a in gone])
+    live = [a for a in chunk if digest[story[a.item_id]] not in pruned]
+    if not live:
+        return 0
+    conn.execute(stmts.add_articles, [_article_row(a, story[a.item_id], now) for a in live])
+    ids = dict(conn.execute(stmts.article_ids, {"ids": sorted(set(story.values()))}).all())
+    fresh = set(conn.execute(stmts.add_items, [
+        {"feed": feed, "item_id": db_key(a.item_id), "article_id": ids[story[a.item_id]],
+         "first_seen_at": now} for a in live]).scalars())
+    posts = [_outbox_row(ids[story[a.item_id]], t, now) for a in live
+             if a.item_id in to_queue and db_key(a.item_id) in fresh for t in targets(a)]
+    if not posts:
+        return 0
+    return sum(status != "filtered" for status in conn.execute(stmts.add_posts, posts).scalars())
+
+
+def _article_row(article: Article, key: str, now: datetime) -> dict:
+    return {"url_key": key, "url": _text(article.url), "feed": article.feed,
+            "title": _text(article.title), "lead": _text(article.lead),
+            "image": _text(article.image), "author": _text(article.author),
+            "categories": json.dumps([_text(c) for c in article.categories]),
+            "published_at": article.published, "first_seen_at": now}
+
+
 def story_key(url: str) -> str:
     """The key that makes one story of many links to it: the normalised URL
     without its scheme and a leading ``www.``, since a site that moved to https
@@ -772,21 +832,17 @@ def _with_article() -> sa.Select:
             .join(articles, articles.c.id == outbox.c.article_id))
 
 
-def _seen(conn: sa.Connection, key: bytes) -> bool:
-    return conn.execute(sa.select(seen_keys.c.key).where(seen_keys.c.key == key)).first() is not None
-
-
 def _referenced(table: sa.Table = articles, column: str = "id") -> sa.ColumnElement[bool]:
     """True for a story some outbox row (of any status) still refers to."""
     return sa.exists().where(outbox.c.article_id == table.c[column])
 
 
-def _among(column: sa.Column, dialect: str) -> sa.ColumnElement[bool]:
+def _among(column: sa.Column, dialect: str, kind=sa.Integer) -> sa.ColumnElement[bool]:
     """``column`` is one of the bound list ``ids``: an expanding IN on SQLite;
     on PostgreSQL one array parameter (``= ANY``), which psycopg neither parses
     nor plans anew for every length of the list."""
     if dialect == "postgresql":
-        return column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Integer)))
+        return column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(kind)))
     return column.in_(sa.bindparam("ids", expanding=True))
 
 

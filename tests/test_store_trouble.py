@@ -173,22 +173,24 @@ def test_migration_0003_rekeys_stories_recorded_before_it(tmp_path):
                     3: "news.example.org/b"}, "a collision keeps its old key"
 
 
-def test_a_first_sight_cut_short_queues_only_the_backfill_when_tried_again(db_url, monkeypatch):
+def test_a_first_sight_cut_short_queues_only_the_backfill_when_tried_again(db_url):
     store = open_store(db_url)
     store.feed_row("world", "https://news.example.org/rss")
     many = [article(n) for n in range(BATCH * 2 + 100)]
-    real, calls = store._record, [0]
+    calls = [0]
 
-    def disk_fills(conn, feed, art, *rest):
-        calls[0] += 1
-        if calls[0] == BATCH + 200:
-            raise StoreError("database h.db: the disk is full")
-        return real(conn, feed, art, *rest)
+    def disk_fills(_conn, _cursor, statement, *_rest):
+        # The second batch's items never reach the database (the first is committed).
+        if statement.lstrip().upper().startswith("INSERT INTO ITEMS"):
+            calls[0] += 1
+            if calls[0] == 2:
+                raise StoreError("database h.db: the disk is full")
 
-    monkeypatch.setattr(store, "_record", disk_fills)
+    sa.event.listen(store.engine, "before_cursor_execute", disk_fills)
     with pytest.raises(StoreError):
         store.ingest("world", many, ACCOUNTS, backfill=3)
-    monkeypatch.undo()
+    sa.event.remove(store.engine, "before_cursor_execute", disk_fills)
+    assert len(store.known_items("world", [a.item_id for a in many])) == BATCH
     result = store.ingest("world", many, ACCOUNTS, backfill=3)
     assert result.primed
     assert sorted(r.title for r in store.queue("x")) == ["Story number 0", "Story number 1",

@@ -1,0 +1,99 @@
+"""Ingest writes a chunk in a few statements and keeps every guarantee of the
+one-item-at-a-time version: no item queued twice when two processes see it,
+a story known by its canonical URL not queued again, pruned stories remembered;
+on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+import threading
+
+import sqlalchemy as sa
+
+from bot.store import BATCH, Store, articles, outbox
+from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
+from tests.helpers import Clock, article
+
+ACCOUNTS = [("x", 0), ("fb", 0)]
+FEED = "world"
+
+
+def open_store(url: str, clock=None) -> Store:
+    store = Store(url, clock or Clock())
+    store.migrate()
+    store.feed_row(FEED, "https://news.example.org/rss")
+    return store
+
+
+class Statements:
+    """The statements an engine sends (an executemany counts once)."""
+
+    def __init__(self, engine: sa.Engine):
+        self.sent: list[str] = []
+        sa.event.listen(engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn, _cursor, statement, *_rest):
+        self.sent.append(statement.split(None, 3)[:3])
+
+
+def count(store: Store, table: sa.Table) -> int:
+    with store.read() as conn:
+        return conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+
+
+def test_a_chunk_is_a_handful_of_statements_whatever_its_size(db_url):
+    store = open_store(db_url)
+    store.ingest(FEED, [article(0)], ACCOUNTS)
+    sent = Statements(store.engine)
+    result = store.ingest(FEED, [article(n) for n in range(1, 201)], ACCOUNTS)
+    assert (result.new, result.queued) == (200, 400)
+    assert len(sent.sent) <= 12, sent.sent   # was about 6 per item
+    assert count(store, articles) == 201 and count(store, outbox) == 400
+
+
+def test_a_first_sight_larger_than_a_batch_is_recorded_whole(db_url):
+    store = open_store(db_url)
+    many = [article(n) for n in range(BATCH + 7)]
+    result = store.ingest(FEED, many, ACCOUNTS, backfill=2)
+    assert (result.new, result.queued, result.primed) == (BATCH + 7, 4, True)
+    assert store.known_items(FEED, [a.item_id for a in many]) == {a.item_id for a in many}
+    assert store.ingest(FEED, many, ACCOUNTS).primed is False
+
+
+def test_items_recorded_by_another_process_since_known_items_are_not_queued(db_url):
+    store, other = open_store(db_url), open_store(db_url)
+    store.ingest(FEED, [article(0)], ACCOUNTS)
+    found = [article(1), article(2), article(0)]
+    known = store.known_items(FEED, [a.item_id for a in found])
+    assert known == {"guid-0"}
+    assert other.ingest(FEED, [article(1)], ACCOUNTS).queued == 2   # meanwhile
+    result = store.ingest(FEED, found, ACCOUNTS, known=known)
+    assert result.queued == 2   # story 2 only
+    assert sorted(r.title for r in store.queue("x")) == ["Story number 1", "Story number 2"]
+
+
+def test_two_items_of_one_story_in_one_chunk_make_one_story_queued_once(db_url):
+    store = open_store(db_url)
+    store.ingest(FEED, [article(0)], ACCOUNTS)
+    twin = article(1, item_id="guid-1-again", url="http://www.news.example.org/story-1")
+    result = store.ingest(FEED, [article(1), twin], ACCOUNTS)
+    assert (result.new, result.queued) == (2, 2)
+    assert count(store, articles) == 2
+    assert store.known_items(FEED, ["guid-1", "guid-1-again"]) == {"guid-1", "guid-1-again"}
+
+
+def test_workers_ingesting_the_same_poll_together_queue_each_item_once(db_url):
+    stores = [open_store(db_url) for _ in range(4)]
+    stores[0].ingest(FEED, [article(0)], ACCOUNTS)
+    found = [article(n) for n in range(1, 60)]
+    results, start = [], threading.Barrier(len(stores))
+
+    def poll(store: Store) -> None:
+        known = store.known_items(FEED, [a.item_id for a in found])
+        start.wait(timeout=30)
+        results.append(store.ingest(FEED, found, ACCOUNTS, known=known).queued)
+
+    threads = [threading.Thread(target=poll, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert sum(results) == 2 * 59 and count(store=stores[0], table=outbox) == 2 * 59
