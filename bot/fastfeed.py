@@ -57,16 +57,19 @@ _OPEN_CLOSE = re.compile(r'<(/?)([a-z0-9]+)[ >]')
 
 
 class Entry(dict):
-    """A feedparser-shaped entry; ``complete()`` adds the costly fields."""
+    """A feedparser-shaped entry; ``complete()`` adds the costly fields, and
+    the summary and content unless ``texts=False`` (they cost the sanitiser,
+    and only an item that may be posted needs them)."""
 
-    def __init__(self, item, cheap: dict, costly=None):
+    def __init__(self, item, cheap: dict, costly=None, texts=None):
         super().__init__(cheap)
         self._item = item
-        self._costly = costly or _costly
+        self._steps = [costly or _costly, texts or _texts]
 
-    def complete(self) -> Entry:
-        if self._item is not None:
-            self.update(self._costly(self._item))
+    def complete(self, texts: bool = True) -> Entry:
+        while self._steps and (texts or len(self._steps) == 2):
+            self.update(self._steps.pop(0)(self._item))
+        if not self._steps:
             self._item = None
         return self
 
@@ -99,17 +102,19 @@ def _rss(root) -> Feed | None:
     if len(channels) != 1:
         return None
     items = [child for child in channels[0] if child.tag == "item"]
-    return _built(root, channels[0], items, "item", _fields, _cheap, _costly)
+    return _built(root, channels[0], items, "item", _fields, (_cheap, _costly, _texts))
 
 
 def _atom(root) -> Feed | None:
     entries = [child for child in root if child.tag == f"{ATOM}entry"]
-    return _built(root, root, entries, f"{ATOM}entry", _atom_fields, _atom_cheap, _atom_costly)
+    return _built(root, root, entries, f"{ATOM}entry", _atom_fields,
+                  (_atom_cheap, _atom_costly, _atom_texts))
 
 
-def _built(root, top, items: list, item_tag: str, fields_of, cheap, costly) -> Feed | None:
+def _built(root, top, items: list, item_tag: str, fields_of, steps) -> Feed | None:
     """The Feed of ``items`` (children of ``top``), or None when anything in it
-    is outside the subset."""
+    is outside the subset. ``steps``: the cheap, costly and texts builders."""
+    cheap, costly, texts = steps
     if sum(1 for _ in root.iter("{*}item", "{*}entry", "item", "entry")) != len(items):
         return None  # items elsewhere (RSS 0.9 style, Atom entries in RSS): feedparser reads those
     links = _feed_links(top, item_tag)
@@ -120,7 +125,7 @@ def _built(root, top, items: list, item_tag: str, fields_of, cheap, costly) -> F
         fields = fields_of(item)
         if fields is None:
             return None
-        built.append(Entry(fields, cheap(fields), costly))
+        built.append(Entry(fields, cheap(fields), costly, texts))
     return Feed(built, links)
 
 
@@ -243,14 +248,6 @@ def _costly(fields: dict) -> dict:
         html = _FeedParserMixin.looks_like_html(title)
         entry["title"] = _finish(_markup(title) if html else title)
         entry["title_detail"] = {"type": "text/html" if html else "text/plain"}
-    texts = [(tag, _text(fields, tag)) for tag in ("description", f"{CONTENT}encoded")]
-    for tag, text in texts:
-        if text is not None:
-            key = "summary" if tag == "description" else "content"
-            value = _finish(_markup(text))
-            entry.setdefault("summary", value)  # feedparser copies content to a missing summary
-            if key == "content":
-                entry["content"] = [{"value": value}]
     _dates(fields, entry)
     author = _text(fields, "author") if "author" in fields else _text(fields, f"{DC}creator")
     if author:
@@ -260,6 +257,18 @@ def _costly(fields: dict) -> dict:
                      ((c.text or "").strip() for c in fields.get("category", ())) if t]
     entry["media_content"] = [_attrs(m) for m in fields.get(f"{MEDIA}content", ())]
     entry["media_thumbnail"] = [_thumbnail(m) for m in fields.get(f"{MEDIA}thumbnail", ())]
+    return entry
+
+
+def _texts(fields: dict) -> dict:
+    entry: dict = {}
+    for tag in ("description", f"{CONTENT}encoded"):
+        text = _text(fields, tag)
+        if text is not None:
+            value = _finish(_markup(text))
+            entry.setdefault("summary", value)  # feedparser copies content to a missing summary
+            if tag != "description":
+                entry["content"] = [{"value": value}]
     return entry
 
 
@@ -401,14 +410,6 @@ def _atom_costly(fields: dict) -> dict:
         kind = _text_type(fields[f"{ATOM}title"][0])
         entry["title"] = _finish(_markup(title) if kind == "text/html" else title)
         entry["title_detail"] = {"type": kind}
-    for tag in ("summary", "content"):  # a summary wins over the content feedparser copies
-        text = _text(fields, f"{ATOM}{tag}")
-        if text is not None:
-            html = _text_type(fields[f"{ATOM}{tag}"][0]) == "text/html"
-            value = _finish(_markup(text) if html else text)
-            entry.setdefault("summary", value)
-            if tag == "content":
-                entry["content"] = [{"value": value}]
     for tag, key in (("published", "published_parsed"), ("updated", "updated_parsed")):
         text = _text(fields, f"{ATOM}{tag}")
         if text is not None:
@@ -421,6 +422,19 @@ def _atom_costly(fields: dict) -> dict:
     entry["tags"] = [{"term": c.get("term")} for c in fields.get(f"{ATOM}category", ())]
     entry["media_content"] = [_attrs(m) for m in fields.get(f"{MEDIA}content", ())]
     entry["media_thumbnail"] = [_thumbnail(m) for m in fields.get(f"{MEDIA}thumbnail", ())]
+    return entry
+
+
+def _atom_texts(fields: dict) -> dict:
+    entry: dict = {}
+    for tag in ("summary", "content"):  # a summary wins over the content feedparser copies
+        text = _text(fields, f"{ATOM}{tag}")
+        if text is not None:
+            html = _text_type(fields[f"{ATOM}{tag}"][0]) == "text/html"
+            value = _finish(_markup(text) if html else text)
+            entry.setdefault("summary", value)
+            if tag == "content":
+                entry["content"] = [{"value": value}]
     return entry
 
 

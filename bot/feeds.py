@@ -17,6 +17,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +48,8 @@ HTML_TYPES = ("text/html", "application/xhtml+xml")
 SERVER_DEFAULTS = frozenset({"ascii", "iso8859-1", "cp1252"})
 # ``known(item_ids)`` answers which of them the caller has already seen.
 Known = Callable[[list[str]], Collection[str]]
+# ``wanted(articles)`` names those of them that may be posted (they need their summary).
+Wanted = Callable[[list[Article]], Collection[str]]
 _XML_ENCODING = re.compile(
     rb"""^(?:\xef\xbb\xbf)?\s*<\?xml[^>]{0,200}?\bencoding\s*=\s*["']([A-Za-z0-9._:-]{1,40})["']""")
 
@@ -87,16 +90,18 @@ class Parsed:
 
 
 def fetch(client: HttpClient, feed: FeedConfig, state: FeedState, *,
-          known: Known | None = None) -> FetchResult:
+          known: Known | None = None, wanted: Wanted | None = None) -> FetchResult:
     """Fetch and parse ``feed``, conditionally when ``state`` has validators.
 
-    With ``known``, items it names are left out (see ``parse``). URLs go through ``client.get`` without the address guard (the user chose
+    ``known`` and ``wanted`` skip work on items (see ``read``). URLs go
+    through ``client.get`` without the address guard (the user chose
     the feed); local paths and file:// URLs are read with the size cap.
     Raises FeedError for any failure, including 410 (``gone``) and non-feeds."""
     url = state.url or feed.url
     path = _local_path(url)
     if path is not None:
-        got = read(client.read_local(path), feed.name, path.resolve().as_uri(), known=known)
+        got = read(client.read_local(path), feed.name, path.resolve().as_uri(), known=known,
+                   wanted=wanted)
         return FetchResult(got.articles, None, None, None, None, got.hub, got.topic)
     resp = client.get(url, etag=state.etag, last_modified=state.last_modified,
                       guard=False, accept=FEED_ACCEPT)
@@ -104,7 +109,7 @@ def fetch(client: HttpClient, feed: FeedConfig, state: FeedState, *,
     modified = resp.headers.get("last-modified") or (
         state.last_modified if resp.status == 304 else None)
     got = None if resp.status == 304 else read(resp.body, feed.name, resp.url,
-                                               resp.headers, known=known)
+                                               resp.headers, known=known, wanted=wanted)
     return FetchResult(got and got.articles, etag, modified, resp.permanent_url,
                        _max_age(resp.headers.get("cache-control", "")),
                        got and got.hub, got and got.topic)
@@ -138,7 +143,7 @@ def parse(body: bytes, feed_name: str, base_url: str,
 
 def read(body: bytes, feed_name: str, base_url: str,
          headers: Mapping[str, str] | None = None, *, known: Known | None = None,
-         fast: bool = True) -> Parsed:
+         wanted: Wanted | None = None, fast: bool = True) -> Parsed:
     """Articles from a feed body; relative links are resolved against ``base_url``.
 
     ``headers`` are the HTTP answer's: the Content-Type's charset decides the
@@ -148,8 +153,11 @@ def read(body: bytes, feed_name: str, base_url: str,
     link or id, or one that fails for any other reason, is left out; a field
     that cannot be used is left empty; each with one log line naming the feed.
     ``known(item_ids)`` names items the caller has seen: they are left out,
-    and on the fast path never cost more than their id and link. ``fast=False``
-    sends every XML feed through feedparser (to compare, and to measure).
+    and on the fast path never cost more than their id and link. With
+    ``wanted``, the fast path gives a summary only to the items it names (the
+    rest have summary ""): at a first sight most items are only recorded.
+    ``fast=False`` sends every XML feed through feedparser (to compare, and to
+    measure).
     ``hub`` and ``topic`` are the first usable http(s) URLs of the feed's links
     rel="hub" and rel="self" (JSON Feed: ``hubs[]`` of type WebSub, ``feed_url``)."""
     headers = headers or {}
@@ -159,7 +167,7 @@ def read(body: bytes, feed_name: str, base_url: str,
     if text_start in (b"{", b"[") or body[:4] in (b"\xff\xfe{\x00", b"\xfe\xff\x00{"):
         articles, hub, topic = read_json_feed(body, feed_name, base_url, content_charset(headers))
         return Parsed(_unknown(articles, known), hub, topic)
-    return _parse_xml_feed(body, feed_name, base_url, headers, known, fast)
+    return _parse_xml_feed(body, feed_name, base_url, headers, (known, wanted), fast)
 
 
 def _unknown(articles: list[Article], known: Known | None) -> list[Article]:
@@ -168,12 +176,12 @@ def _unknown(articles: list[Article], known: Known | None) -> list[Article]:
 
 
 def _parse_xml_feed(body: bytes, feed_name: str, base_url: str,
-                    headers: Mapping[str, str], known: Known | None,
+                    headers: Mapping[str, str], skip: tuple[Known | None, Wanted | None],
                     fast: bool) -> Parsed:
     body, charset = _xml_body(body, content_charset(headers), feed_name)
     doc = fastfeed.read(body) if fast and charset in (None, "utf-8") else None
     if doc is not None:
-        return Parsed(_fast_articles(doc.entries, feed_name, base_url, known),
+        return Parsed(_fast_articles(doc.entries, feed_name, base_url, *skip),
                       *_websub(doc.links, base_url))
     result = _feedparser(body, _feed_headers(headers, charset))
     if not result.version and not result.entries:
@@ -183,7 +191,7 @@ def _parse_xml_feed(body: bytes, feed_name: str, base_url: str,
                     feed_name, short(result.get("bozo_exception")), len(result.entries))
     articles = articles_from(result.entries, lambda e: _from_entry(e, feed_name, base_url),
                              feed_name)
-    return Parsed(_unknown(articles, known), *_websub(result.feed.get("links") or (), base_url))
+    return Parsed(_unknown(articles, skip[0]), *_websub(result.feed.get("links") or (), base_url))
 
 
 def _websub(links, base_url: str) -> tuple[str | None, str | None]:
@@ -199,14 +207,21 @@ def _websub(links, base_url: str) -> tuple[str | None, str | None]:
 
 
 def _fast_articles(entries: list[fastfeed.Entry], feed_name: str, base_url: str,
-                   known: Known | None) -> list[Article]:
-    """Articles from the fast path's entries; known items skip the costly fields."""
+                   known: Known | None, wanted: Wanted | None) -> list[Article]:
+    """Articles from the fast path's entries; known items skip the costly
+    fields, and items not ``wanted`` the summary."""
     if known and entries:
         ids = {id(e): _item_id(e, base_url) for e in entries}
         seen = known([i for i in ids.values() if i])
         entries = [e for e in entries if not ids[id(e)] or ids[id(e)] not in seen]
-    return articles_from((e.complete() for e in entries),
-                         lambda e: _from_entry(e, feed_name, base_url), feed_name)
+    build = partial(_from_entry, feed_name=feed_name, base_url=base_url)
+    if wanted is None or not entries:
+        return articles_from((e.complete() for e in entries), build, feed_name)
+    light = articles_from((e.complete(texts=False) for e in entries), build, feed_name)
+    chosen = set(wanted(light))
+    full = {a.item_id: a for a in articles_from(
+        (e.complete() for e in entries if _item_id(e, base_url) in chosen), build, feed_name)}
+    return [full.get(a.item_id, a) for a in light]
 
 
 def _item_id(entry, base_url: str) -> str:

@@ -120,6 +120,8 @@ class _TextOnly(HTMLParser):
 def clean_text(html: str) -> str:
     """Plain text from an HTML title: tags stripped, script and style dropped,
     entities decoded, control characters removed, whitespace collapsed."""
+    if "<" not in html and "&" not in html:
+        return plain_text(html)  # no markup to parse: the parser would give it back as is
     parser = _TextOnly()
     parser.feed(html)
     parser.close()

@@ -65,13 +65,23 @@ class Poller:
         if not force and (self._waiting(row) or self._fresh(feed, row)):
             return None
         state = FeedState(url=row.url, etag=row.etag, last_modified=row.last_modified)
+        primed = row.primed_at is not None
         try:
-            result = fetch(self.client, feed, state)
+            result = fetch(self.client, feed, state, **self._skips(feed, primed))
         except FeedError as exc:
             self._failed(feed, row.error_streak or 0, exc)
             self._observe(feed, False, 0)
             return None
-        return self._succeeded(feed, row.primed_at is not None, result)
+        return self._succeeded(feed, primed, result)
+
+    def _skips(self, feed: FeedConfig, primed: bool) -> dict:
+        """What ``fetch`` may skip. Once primed, items the store knows (no per-item
+        work for them). At first sight nothing is left out (the backfill is
+        chosen over the whole document, see Store.ingest), but only the backfill
+        may be posted, so only it needs a summary."""
+        if primed:
+            return {"known": lambda ids: self.store.known_items(feed.name, ids)}
+        return {"wanted": lambda found: {a.item_id for a in newest(found, feed.backfill)}}
 
     def _waiting(self, row) -> bool:
         """True while the feed's back-off runs. A wall clock stepped back must
@@ -113,9 +123,12 @@ class Poller:
             self._observe(feed, True, 0)
             return Ingested(new=0, queued=0, primed=False)
         values.update(etag=result.etag, last_modified=result.last_modified)
-        found = self._with_leads(feed, primed, result.articles)
-        ingested = self.store.ingest(feed.name, found, self.accounts_for(feed.name),
-                                     backfill=feed.backfill, max_age=feed.max_age)
+        if primed and not result.articles:  # a changed feed with nothing new: nothing to ingest
+            ingested = Ingested(new=0, queued=0, primed=False)
+        else:
+            found = self._with_leads(feed, primed, result.articles)
+            ingested = self.store.ingest(feed.name, found, self.accounts_for(feed.name),
+                                         backfill=feed.backfill, max_age=feed.max_age)
         self.store.update_feed(feed.name, **values)
         self._log(feed, ingested)
         self._observe(feed, True, ingested.new)
@@ -123,8 +136,9 @@ class Poller:
 
     def _with_leads(self, feed: FeedConfig, primed: bool, found: list[Article]) -> list[Article]:
         """Find leads only for items that may be posted: new ones, and at first
-        sight only the backfill (a 200-item feed must not cost 200 page fetches)."""
-        known = self.store.known_items(feed.name, [a.item_id for a in found])
+        sight only the backfill (a 200-item feed must not cost 200 page fetches).
+        Once primed, ``fetch`` has already left the known items out."""
+        known = set() if primed else self.store.known_items(feed.name, [a.item_id for a in found])
         new = [a for a in found if a.item_id not in known]
         wanted = {a.item_id for a in (new if primed else newest(found, feed.backfill))} - known
         return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)

@@ -375,3 +375,28 @@ def test_a_huge_author_without_an_at_sign_costs_no_regex_time():
     began = time.monotonic()
     assert _author_detail("A" * 200_000) == {"name": "A" * 200_000}
     assert time.monotonic() - began < 1.0   # the regex took minutes here
+
+
+@pytest.mark.parametrize("atom", [False, True], ids=["rss", "atom"])
+def test_only_wanted_items_get_their_summary(atom):
+    if atom:
+        body = atom_document([f'<entry><id>id-{n}</id><link href="https://a.example/{n}"/>'
+                              f'<title>t{n}</title><summary type="html">&lt;p&gt;s{n} '
+                              f'&lt;script&gt;x&lt;/script&gt;&lt;/p&gt;</summary></entry>'
+                              for n in range(4)])
+    else:
+        body = rss_document([f"<item><guid>id-{n}</guid><link>https://a.example/{n}</link>"
+                             f"<title>t{n}</title><description>&lt;p&gt;s{n} &lt;script&gt;x"
+                             f"&lt;/script&gt;&lt;/p&gt;</description></item>" for n in range(4)])
+    offered = []
+
+    def wanted(articles):
+        offered.append([(a.item_id, a.summary) for a in articles])
+        return {"id-2"}
+    some = read(body, "f", BASE, wanted=wanted).articles
+    whole = parse(body, "f", BASE)
+    assert offered == [[(f"id-{n}", "") for n in range(4)]]
+    assert some[2] == whole[2] and whole[2].summary == "<p>s2 </p>"
+    assert [a.summary for a in some] == ["", "", "<p>s2 </p>", ""]
+    assert [a.__class__(**{**vars(a), "summary": ""}) for a in whole] == \
+        [a.__class__(**{**vars(a), "summary": ""}) for a in some]

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from bot.errors import FeedError
 from bot.feeds import parse
-from bot.feedtext import normalise_url
+from bot.feedtext import _TextOnly, clean_text, normalise_url, plain_text
 
 BASE = "https://feeds.example/hostile.xml"
 FAST = settings(max_examples=120, deadline=None,
@@ -236,3 +236,12 @@ def test_deep_nesting_gives_articles_or_feed_error(kind, depth):
         item = dict(good_items(1)[0], depth=depth)
         body = xml_document(kind, [item], "utf-8")
     parse_or_feed_error(body)
+
+
+@settings(max_examples=500, deadline=None)
+@given(html=st.text())
+def test_clean_text_shortcut_gives_what_the_html_parser_gives(html):
+    parser = _TextOnly()
+    parser.feed(html)
+    parser.close()
+    assert clean_text(html) == plain_text("".join(parser.parts))

@@ -132,3 +132,32 @@ def test_a_clock_stepped_back_does_not_stop_polling(poller, httpserver, clock):
     poller.poll(f)
     clock.advance(hours=-1)
     assert poller.poll(f) is not None and len(httpserver.log) == 2
+
+
+class RecordingStore(Store):
+    """A real store that notes what each ingest was handed."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.ingested: list[list[str]] = []
+
+    def ingest(self, feed, found, accounts, **kwargs):
+        self.ingested.append([a.item_id for a in found])
+        return super().ingest(feed, found, accounts, **kwargs)
+
+
+def test_known_items_are_left_out_before_any_per_item_work(tmp_path, clock, httpserver):
+    store = RecordingStore(f"sqlite:///{tmp_path / 'r.db'}", clock)
+    store.migrate()
+    poller = Poller(store, HttpClient(HttpSettings(deadline=5, read_timeout=2)), LeadFinder(None),
+                    lambda feed: [("x", 0)], clock)
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(2, 1))
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(3, 2, 1))
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(3, 2, 1) + " ")
+    f = feed(httpserver)
+    poller.poll(f)
+    assert (poller.poll(f, force=True).new, poller.poll(f, force=True).new) == (1, 0)
+    # The first sight hands over the whole document; then only what the store did not know,
+    # and a changed document with nothing new is not ingested at all.
+    assert store.ingested == [["g2", "g1"], ["g3"]]
+    assert [r.status for r in store.queue("x")] == ["pending"]
