@@ -61,7 +61,8 @@ def imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("bot"):
-            found.add(node.module if node.module != "bot" else f"bot.{node.names[0].name}")
+            found.update([node.module] if node.module != "bot" else
+                         [f"bot.{alias.name}" for alias in node.names])
         elif isinstance(node, ast.Import):
             found.update(a.name for a in node.names if a.name.startswith("bot"))
     return {".".join(m.split(".")[:2]) for m in found}
