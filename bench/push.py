@@ -226,6 +226,9 @@ class Bench:
             return self._run()
         finally:
             print(f"Herald exit code: {end(self.herald)}")
+            modes = [form.get("hub.mode") for form in self.hub.requests]
+            print(f"hub requests: {modes.count('subscribe')} subscribe, {modes.count('unsubscribe')} "
+                  f"unsubscribe (one at stop expected)")
             end(self.fake)
             self.room.stop()
             self.hub.__exit__()

@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from bot.listener import TEXT, Handler, Request, Response
@@ -129,13 +129,50 @@ def websub_for(config: Callable[[], object], poll_now: Callable[[str], bool], *,
     return WebSub(public_url, client_post or post_form(), clock, poll_now, wanted=wanted)
 
 
+RENEW_EVERY = 60.0   # seconds between two looks at the leases
+
+
 @dataclass
 class Push:
-    """What the service wires: the routes, the subscriber (or None) and the gate."""
+    """What the service wires: the routes, the subscriber (or None) and the
+    gate. ``start()`` runs the renewals in a daemon thread; ``stop()`` ends
+    them and unsubscribes (call it while the listener still answers)."""
 
     routes: dict[str, Handler]
     websub: WebSub | None
     gate: Gate
+    stopping: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    def seen(self, feed: str, hub: str | None, topic: str | None) -> None:
+        """After each poll of ``feed`` (FetchResult.hub, .topic); never raises."""
+        if self.websub is None:
+            return
+        try:
+            self.websub.seen(feed, hub, topic)
+        except Exception:   # a poll must not fail for its subscription
+            log.exception("feed %s: WebSub subscription failed", feed, extra={"feed": feed})
+
+    def start(self, every: float = RENEW_EVERY) -> None:
+        if self.websub is None or self.thread is not None:
+            return
+        self.thread = threading.Thread(target=self._renewing, args=(every,), name="herald-websub",
+                                       daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        if self.websub is not None:
+            self.websub.unsubscribe_all()
+
+    def _renewing(self, every: float) -> None:
+        while not self.stopping.wait(every):
+            try:
+                self.websub.renew()
+            except Exception:   # the next round tries again
+                log.exception("WebSub renewal failed")
 
 
 def build(config: Callable[[], object], poll_now: Callable[[str], bool], *,

@@ -108,7 +108,12 @@ class WebSub:
     def renew(self) -> int:
         """Ask again for what needs it: active ones past ``RENEW_AT`` of their
         lease, pending ones the hub never verified, failed ones whose retry is
-        due. Call every minute or so; returns the requests sent."""
+        due. Feeds no longer wanted (a reload removed them or set ``websub:
+        false``) are unsubscribed first. Call every minute or so; returns the
+        subscription requests sent."""
+        with self.lock:
+            unwanted = [feed for feed in self.subs if not self.wanted(feed)]
+        self.forget(unwanted)
         now = self.clock()
         with self.lock:
             due = [(feed, sub) for feed, sub in self.subs.items() if _due(sub, now)]
@@ -130,8 +135,10 @@ class WebSub:
             self._unsubscribe(feed, sub)
 
     def _subscribe(self, feed: str, hub: str, topic: str, old: Subscription | None) -> bool:
-        # A renewal keeps its secret: notifications signed with it may be in flight.
-        secret = old.secret if old and old.state == "active" else Secret(self.token())
+        # Asking again (renewal, retry) keeps the secret: notifications signed
+        # with it may be in flight, and a hub that answers an earlier request
+        # late stores that request's secret.
+        secret = old.secret if old else Secret(self.token())
         sub = Subscription(hub, topic, secret, "pending", self.clock(),
                            old.lease_until if old else None, failures=old.failures if old else 0)
         with self.lock:
@@ -151,6 +158,8 @@ class WebSub:
         with self.lock:
             self.leaving.setdefault(feed, set()).add(sub.topic)
         fields = {"hub.mode": "unsubscribe", "hub.topic": sub.topic, "hub.callback": self.callback(feed)}
+        log.info("feed %s: asking %s to stop WebSub notifications", feed, redact_url(sub.hub),
+                 extra={"feed": feed})
         return self._post(feed, sub.hub, fields) is not None
 
     def _post(self, feed: str, hub: str, fields: Mapping[str, str]) -> int | None:

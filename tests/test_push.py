@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -183,3 +185,36 @@ def test_routes_for_gives_ping_and_websub_routes():
     assert push.websub.seen("news", "https://hub.example/", "https://news.example/feed")
     assert not push.websub.seen("quiet", "https://hub.example/", "https://news.example/q")
     assert build(config, Polls()).websub is None
+
+
+def test_push_renews_in_a_thread_and_unsubscribes_at_stop():
+    posts = []
+    cfg = config("https://herald.example.org")
+    push = build(lambda: cfg, Polls(), client_post=lambda url, f: posts.append(f["hub.mode"]) or 202)
+    push.seen("news", "https://hub.example/", "https://news.example/feed")
+    # as if the hub had refused and the retry were due now
+    push.websub.subs["news"] = replace(push.websub.subs["news"], state="failed", retry_at=push.websub.clock())
+    push.start(every=0.01)
+    try:
+        assert wait_until(lambda: posts.count("subscribe") >= 2)
+    finally:
+        push.stop()
+    assert posts[-1] == "unsubscribe" and not push.thread.is_alive()
+
+
+def test_push_seen_never_raises_into_the_poll(caplog):
+    def broken(url, fields):
+        raise RuntimeError("bug")
+    push = build(lambda: config("https://herald.example.org"), Polls(), client_post=broken)
+    push.seen("news", "https://hub.example/", "https://news.example/feed")
+    assert "WebSub subscription failed" in caplog.text
+    build(config, Polls()).seen("news", "https://hub.example/", "t")     # no WebSub: nothing
+
+
+def wait_until(done, seconds=10.0):
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if done():
+            return True
+        time.sleep(0.01)
+    return False

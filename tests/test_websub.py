@@ -39,7 +39,8 @@ class Polls(list):
 def world():
     """A started listener serving a WebSub's routes, and a fake hub."""
     clock, polls = Clock(), Polls()
-    websub = WebSub("http://127.0.0.1:0", post_form(timeout=5), clock, polls, token=lambda: SECRET)
+    drawn = iter([SECRET] + [f"{SECRET}-{n}" for n in range(2, 100)])
+    websub = WebSub("http://127.0.0.1:0", post_form(timeout=5), clock, polls, token=lambda: next(drawn))
     listener = Listener("127.0.0.1", 0, websub.routes())
     listener.start()
     websub.public_url = f"http://127.0.0.1:{listener.port}"   # the port is known only now
@@ -169,6 +170,7 @@ def test_a_new_hub_or_topic_unsubscribes_the_old_one(world):
     websub.seen("news", hub.url, TOPIC + "?v=2")
     assert hub.wait_for(lambda h: [s.topic for s in h.subs.values()] == [TOPIC + "?v=2"])
     assert [f["hub.mode"] for f in hub.requests] == ["subscribe", "unsubscribe", "subscribe"]
+    assert hub.requests[2]["hub.secret"] == f"{SECRET}-2"     # a new subscription, a new secret
 
 
 def test_unsubscribe_all_is_verified_and_later_notifications_poll_nothing(world):
@@ -289,3 +291,28 @@ def test_garbage_over_real_http_is_answered(world):
     assert requests.post(f"{base}/websub/news", data=b"\xff" * 1000,
                          headers={"X-Hub-Signature": "sha256=\u00e9"}, timeout=5).status_code == 202
     assert polls == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=300), algorithm=st.sampled_from(["sha1", "sha256", "sha384", "sha512"]),
+       upper=st.booleans(), name=st.sampled_from(["X-Hub-Signature", "x-hub-signature", "X-HUB-SIGNATURE"]))
+def test_any_body_signed_with_the_secret_polls(body, algorithm, upper, name):
+    websub, polls = subscribed()
+    mac = hmac.new(SECRET.encode(), body, getattr(hashlib, algorithm)).hexdigest()
+    header = f"{algorithm.upper() if upper else algorithm}={mac.upper() if upper else mac}"
+    status, _, _ = websub.notified(Request("POST", "/websub/news", {}, {name: header}, body, {"feed": "news"}))
+    assert (status, polls) == (202, ["news"])
+    flipped = bytes([body[0] ^ 1]) + body[1:] if body else b"x"
+    websub.notified(Request("POST", "/websub/news", {}, {name: header}, flipped, {"feed": "news"}))
+    assert polls == ["news"]      # one changed byte: ignored
+
+
+def test_renew_unsubscribes_feeds_no_longer_wanted():
+    posts, wanted = [], {"news"}
+    websub = WebSub("https://herald.example.org", lambda url, f: posts.append(dict(f)) or 202, Clock(), Polls(),
+                    wanted=lambda feed: feed in wanted)
+    websub.seen("news", "https://hub.example/", TOPIC)
+    wanted.clear()                        # a reload removed the feed
+    assert websub.renew() == 0
+    assert [p["hub.mode"] for p in posts] == ["subscribe", "unsubscribe"]
+    assert websub.subs == {}
