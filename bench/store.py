@@ -141,6 +141,7 @@ def floor_sqlite(path: str, feeds: int) -> tuple[float, float, float]:
     50 known ids and write 1, update one feed row), each its own transaction."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")   # what the store's poll writes use
     for ddl in FLOOR_DDL + ["CREATE TABLE fs (name TEXT PRIMARY KEY, last_fetch_at TIMESTAMP)"]:
         conn.execute(ddl)
     spent = [0.0, 0.0, 0.0]

@@ -124,11 +124,21 @@ class Ingested:
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and BEGIN IMMEDIATE
     so concurrent writers queue instead of failing half-way. Nothing is
-    created until the first connection (``Store.migrate`` makes the folder)."""
+    created until the first connection (``Store.migrate`` makes the folder).
+
+    Durability: a transaction commits without waiting for the disk (SQLite
+    ``synchronous=NORMAL``, PostgreSQL ``synchronous_commit=off``): a crash may
+    lose the last few, never corrupt. One run with the execution option
+    ``herald_durable`` (``Store.durable``: what records a post's outcome) waits:
+    FULL / on. The log is written in order, so a durable commit makes every
+    earlier one durable too."""
     engine = sa.create_engine(url, future=True)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
+    elif engine.dialect.name == "postgresql":
+        sa.event.listen(engine, "connect", _postgres_connect)
+        sa.event.listen(engine, "begin", _postgres_begin)
     return engine
 
 
@@ -168,14 +178,36 @@ def code_revision() -> str:
 def _sqlite_begin(conn: sa.Connection) -> None:
     # Writers take the write lock up front so they queue instead of failing
     # half-way; readers take none (WAL lets them read beside a writer).
-    reading = conn.get_execution_options().get("herald_read")
-    conn.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
+    options = conn.get_execution_options()
+    if options.get("herald_read"):
+        conn.exec_driver_sql("BEGIN")
+        return
+    # SQLite takes the level per connection, and only outside a transaction;
+    # it is set only when this transaction wants another than the last one.
+    level = "FULL" if options.get("herald_durable") else "NORMAL"
+    if conn.info.get("synchronous") != level:
+        conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+        conn.info["synchronous"] = level
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _sqlite_connect(dbapi_conn, _record) -> None:
+def _postgres_connect(dbapi_conn, _record) -> None:
+    with dbapi_conn.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO off")
+    dbapi_conn.commit()   # or the pool's rollback would undo the SET
+
+
+def _postgres_begin(conn: sa.Connection) -> None:
+    if conn.get_execution_options().get("herald_durable"):
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO on")
+
+
+def _sqlite_connect(dbapi_conn, record) -> None:
     dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    record.info["synchronous"] = "NORMAL"
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -219,6 +251,8 @@ class Store:
         self.url = url
         self.engine = make_engine(url)
         self.reader = self.engine.execution_options(herald_read=True)
+        # For what records a post's outcome: committed to disk before it returns.
+        self.durable = self.engine.execution_options(herald_durable=True)
         self.clock = clock
         self.where = dbguard.describe(self.engine.url)
         self.watch = dbguard.FileWatch(sqlite_file(url))
@@ -277,7 +311,10 @@ class Store:
     @contextmanager
     def tx(self, engine: sa.Engine | None = None) -> Iterator[sa.Connection]:
         """A transaction. Raises StoreError (logged once per problem) when the
-        database itself fails: full disk, read-only, deleted, server down."""
+        database itself fails: full disk, read-only, deleted, server down.
+        ``engine``: ``self.reader`` (reads only), ``self.durable`` (on disk at
+        commit: a post's outcome), or the default (a crash may lose it: feed
+        state, what a poll saw, heartbeats, leases)."""
         try:
             self.watch.check()
             with (engine or self.engine).begin() as conn:
@@ -291,7 +328,7 @@ class Store:
             error = dbguard.translate(exc, self.where)
             self.health.failed(error)
             raise error from exc
-        if engine is None:  # only a write shows that a full disk has room again
+        if engine is not self.reader:  # only a write shows that a full disk has room again
             self.health.ok()
 
     def read(self) -> AbstractContextManager[sa.Connection]:
@@ -450,7 +487,7 @@ class Store:
         the post cannot have reached the platform before it."""
         now = self.clock()
         where = [outbox.c.id == row_id, outbox.c.status == "pending"]
-        with self.tx() as conn:
+        with self.tx(self.durable) as conn:
             result = conn.execute(outbox.update().where(
                 *where, *([guard] if guard is not None else [])).values(
                 status="sending", claimed_at=now, claimed_by=worker, text=_text(text), updated_at=now,
@@ -481,7 +518,7 @@ class Store:
     def _set(self, row_id: int, **values) -> None:
         if isinstance(values.get("last_error"), str):
             values["last_error"] = _text(values["last_error"])
-        with self.tx() as conn:
+        with self.tx(self.durable) as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(
                 updated_at=self.clock(), **values))
 
@@ -489,14 +526,14 @@ class Store:
         """Re-queue one failed/skipped post, or all failed posts of an account."""
         where = [outbox.c.id == row_id] if row_id is not None else \
             [outbox.c.account == account, outbox.c.status == "failed"]
-        with self.tx() as conn:
+        with self.tx(self.durable) as conn:
             return conn.execute(outbox.update().where(
                 *where, outbox.c.status.in_(["failed", "skipped"])).values(
                 status="pending", attempts=0, not_before=None, queued_at=self.clock(),
                 updated_at=self.clock())).rowcount
 
     def skip(self, row_id: int, reason: str = "skipped by the user") -> int:
-        with self.tx() as conn:
+        with self.tx(self.durable) as conn:
             return conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status.in_(["pending", "failed"])).values(
                 status="skipped", last_error=reason, updated_at=self.clock())).rowcount
@@ -515,14 +552,14 @@ class Store:
         when given. Returns the rows changed (0: no such held post)."""
         now = self.clock()
         edited = {"text": _text(text)} if text is not None else {}
-        with self.tx() as conn:
+        with self.tx(self.durable) as conn:
             return conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status == "held").values(
                 status="pending", queued_at=now, updated_at=now, **edited)).rowcount
 
     def reject(self, row_id: int, reason: str = "rejected by an editor") -> int:
         """A held post is never sent: skipped, with ``reason``. Returns the rows changed."""
-        with self.tx() as conn:
+        with self.tx(self.durable) as conn:
             return conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status == "held").values(
                 status="skipped", last_error=_text(reason), updated_at=self.clock())).rowcount
@@ -608,7 +645,7 @@ class Store:
             return conn.execute(account_state.select().where(account_state.c.name == name)).first()
 
     def set_account(self, name: str, **values) -> None:
-        with self.tx() as conn:
+        with self.tx(self.durable) as conn:
             insert_ignore(conn, account_state, {"name": name, "updated_at": self.clock()}, ["name"])
             conn.execute(account_state.update().where(account_state.c.name == name).values(
                 updated_at=self.clock(), **values))
