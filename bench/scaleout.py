@@ -112,7 +112,11 @@ class Bench:
         try:
             for worker in workers:
                 worker.start()
-            wait_for(lambda: all(w.ready() for w in workers), START, f"{n} workers started")
+            wait_for(lambda: all(w.ready() or not w.running() for w in workers), START,
+                     f"{n} workers started")
+            gone = [w.log.name for w in workers if not w.running()]
+            if gone:
+                raise RuntimeError(f"workers exited at start: {gone} (see {self.dir})")
             wait_for(lambda: self._spread(leases, workers), START, f"leases spread over {n}")
             self.say(f"{n} worker(s) hold all {len(self.names)} feeds; warming up")
             time.sleep(self.opts.warmup)
@@ -151,7 +155,7 @@ class Bench:
         account = {"name": "console", "platform": "console", "template": "{title} {url}"}
         return write_config(self.dir / f"workers-{n}-{time.monotonic_ns()}.yaml", database,
                             feeds, [account], [{"feeds": self.names, "accounts": ["console"]}],
-                            log_level="WARNING",
+                            # INFO as by default: a line per poll is part of its cost
                             workers={"heartbeat": "1s", "takeover_after": "5s"})
 
 

@@ -202,16 +202,18 @@ def end(proc: subprocess.Popen | None, sig: int, grace: float = 10.0) -> int | N
         return None
 
 
-def wait_for(done: Callable[[], object], seconds: float, what: str, step: float = 0.1):
+def wait_for(done: Callable[[], object], seconds: float, what: str, step: float = 0.1,
+             detail: Callable[[], str] | None = None):
     """``done()``'s first true value within ``seconds``; AssertionError naming
-    ``what`` otherwise."""
+    ``what`` otherwise, followed by ``detail()``."""
     end_at = time.monotonic() + seconds
     while True:
         value = done()
         if value:
             return value
         if time.monotonic() > end_at:
-            raise AssertionError(f"{what}: not within {seconds:g} s")
+            raise AssertionError(f"{what}: not within {seconds:g} s"
+                                 + (f"\n{detail()}" if detail else ""))
         time.sleep(step)
 
 

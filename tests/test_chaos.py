@@ -261,3 +261,22 @@ def test_several_workers_need_a_postgresql_database():
     opts = chaos.parse(["--workers", "3", "--database", "throwaway"])
     assert (opts.workers, opts.feed_count) == (3, 6)
     assert chaos.parse([]).feed_count == 1
+
+
+@pytest.mark.slow
+def test_kills_spread_over_three_workers_on_postgresql_lose_and_double_nothing(postgres_url):
+    chaos = load_chaos()
+    opts = chaos.Options(platforms=["twitter", "mastodon"], pairs=24, kills=3, seed=12,
+                         fail_5xx=0.1, timeout=150, workers=3, database=postgres_url)
+    out = io.StringIO()
+    result = chaos.Chaos(opts, out=out).run()
+    chaos.report(result, "test_chaos --workers 3", out=out)
+    log = out.getvalue()
+    assert result.error is None, log
+    for name, t in result.platforms.items():
+        assert t.once == t.pairs == 12 and not t.lost and not t.duplicates, (name, log)
+        assert t.faults["refused"] == 0, f"{name}: no accepted post was sent again"
+    assert result.kills >= 3 and result.exit_code == 0 and result.ok, log
+    # Three workers polling every feed would make about 3 polls per interval; a
+    # kill leaves its feeds unpolled until the takeover.
+    assert 0.5 <= result.polls.mean <= 1.3, log
