@@ -9,8 +9,10 @@ previous poll's fetch is still seen at once).
 """
 from __future__ import annotations
 
+import contextlib
 import hmac
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -116,69 +118,86 @@ def routes_for(config: Callable[[], object], poll_now: Callable[[str], bool],
 
 
 def websub_for(config: Callable[[], object], poll_now: Callable[[str], bool], *,
-               client_post: ClientPost | None = None,
+               client_post: ClientPost | None = None, owns: Callable[[str], bool] = lambda feed: True,
                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> WebSub | None:
     """The subscriber for ``config().public_url``, or None when it is not set.
-    Only feeds with ``websub: true`` (the default) are subscribed."""
+    Only feeds with ``websub: true`` (the default) that this worker ``owns``
+    (its lease: two workers subscribing one callback would overwrite each
+    other's secret at the hub) are subscribed."""
     public_url = config().public_url
     if not public_url:
         return None
 
     def wanted(feed: str) -> bool:
-        return any(f.name == feed and f.websub for f in config().feeds)
+        return owns(feed) and any(f.name == feed and f.websub for f in config().feeds)
     return WebSub(public_url, client_post or post_form(), clock, poll_now, wanted=wanted)
 
 
 RENEW_EVERY = 60.0   # seconds between two looks at the leases
+QUEUED = 10_000      # polls' hub sightings waiting for the subscriber thread
 
 
 @dataclass
 class Push:
     """What the service wires: the routes, the subscriber (or None) and the
-    gate. ``start()`` runs the renewals in a daemon thread; ``stop()`` ends
-    them and unsubscribes (call it while the listener still answers)."""
+    gate. ``start()`` runs the subscriber's thread: the hub requests that
+    ``seen`` queues, and renewals every ``every`` seconds, so a slow hub never
+    holds a poll. ``stop()`` ends it and unsubscribes (call it while the
+    listener still answers the hubs' checks)."""
 
     routes: dict[str, Handler]
     websub: WebSub | None
     gate: Gate
+    sightings: queue.Queue = field(default_factory=lambda: queue.Queue(QUEUED))
     stopping: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
     def seen(self, feed: str, hub: str | None, topic: str | None) -> None:
-        """After each poll of ``feed`` (FetchResult.hub, .topic); never raises."""
-        if self.websub is None:
-            return
-        try:
-            self.websub.seen(feed, hub, topic)
-        except Exception:   # a poll must not fail for its subscription
-            log.exception("feed %s: WebSub subscription failed", feed, extra={"feed": feed})
+        """After each poll of ``feed`` (FetchResult.hub, .topic): queued for
+        the subscriber thread; never blocks or raises. A sighting dropped
+        from a full queue comes again at the feed's next poll."""
+        if self.websub is not None and hub and topic:
+            with contextlib.suppress(queue.Full):
+                self.sightings.put_nowait((feed, hub, topic))
 
     def start(self, every: float = RENEW_EVERY) -> None:
         if self.websub is None or self.thread is not None:
             return
-        self.thread = threading.Thread(target=self._renewing, args=(every,), name="herald-websub",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self._work, args=(every,), name="herald-websub", daemon=True)
         self.thread.start()
 
     def stop(self) -> None:
         self.stopping.set()
         if self.thread is not None:
-            self.thread.join(timeout=5)
+            self.thread.join(timeout=15)
         if self.websub is not None:
-            self.websub.unsubscribe_all()
+            self._guarded(self.websub.unsubscribe_all)
 
-    def _renewing(self, every: float) -> None:
-        while not self.stopping.wait(every):
+    def _work(self, every: float) -> None:
+        next_renewal = time.monotonic() + every
+        while not self.stopping.is_set():
             try:
-                self.websub.renew()
-            except Exception:   # the next round tries again
-                log.exception("WebSub renewal failed")
+                sighting = self.sightings.get(timeout=max(0.0, min(1.0, next_renewal - time.monotonic())))
+                self._guarded(self.websub.seen, *sighting)
+            except queue.Empty:
+                pass
+            if time.monotonic() >= next_renewal:
+                next_renewal = time.monotonic() + every
+                self._guarded(self.websub.renew)
+
+    @staticmethod
+    def _guarded(work: Callable, *args) -> None:
+        try:
+            work(*args)
+        except Exception:   # a bug in one request must not end the thread or the stop
+            log.exception("WebSub: subscribing or renewing failed")
 
 
 def build(config: Callable[[], object], poll_now: Callable[[str], bool], *,
-          client_post: ClientPost | None = None) -> Push:
+          client_post: ClientPost | None = None, owns: Callable[[str], bool] = lambda feed: True) -> Push:
     """One call for cli: a Gate over ``poll_now`` (Service.poll_now), the
-    subscriber and every route, sharing that gate."""
+    subscriber and every route, sharing that gate. ``owns(feed)``: this
+    worker holds the feed's lease (Leases.holds("feed", name))."""
     gate = Gate(poll_now)
-    websub = websub_for(config, gate.ask, client_post=client_post)
+    websub = websub_for(config, gate.ask, client_post=client_post, owns=owns)
     return Push(routes_for(config, gate.ask, websub), websub, gate)

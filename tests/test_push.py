@@ -187,27 +187,47 @@ def test_routes_for_gives_ping_and_websub_routes():
     assert build(config, Polls()).websub is None
 
 
-def test_push_renews_in_a_thread_and_unsubscribes_at_stop():
+def test_push_subscribes_and_renews_in_its_thread_and_unsubscribes_at_stop():
     posts = []
     cfg = config("https://herald.example.org")
     push = build(lambda: cfg, Polls(), client_post=lambda url, f: posts.append(f["hub.mode"]) or 202)
     push.seen("news", "https://hub.example/", "https://news.example/feed")
-    # as if the hub had refused and the retry were due now
-    push.websub.subs["news"] = replace(push.websub.subs["news"], state="failed", retry_at=push.websub.clock())
+    assert posts == []                        # queued: the poll does not wait for the hub
     push.start(every=0.01)
     try:
-        assert wait_until(lambda: posts.count("subscribe") >= 2)
+        assert wait_until(lambda: posts == ["subscribe"])
+        # as if the hub had refused and the retry were due now
+        push.websub.subs["news"] = replace(push.websub.subs["news"], state="failed",
+                                           retry_at=push.websub.clock())
+        assert wait_until(lambda: posts.count("subscribe") == 2)
     finally:
         push.stop()
     assert posts[-1] == "unsubscribe" and not push.thread.is_alive()
 
 
-def test_push_seen_never_raises_into_the_poll(caplog):
+def test_a_failing_hub_request_never_ends_the_thread(caplog):
+    calls = []
+
     def broken(url, fields):
+        calls.append(url)
         raise RuntimeError("bug")
     push = build(lambda: config("https://herald.example.org"), Polls(), client_post=broken)
-    push.seen("news", "https://hub.example/", "https://news.example/feed")
-    assert "WebSub subscription failed" in caplog.text
+    push.start(every=60)
+    try:
+        push.seen("news", "https://hub.example/", "https://news.example/feed")
+        assert wait_until(lambda: "subscribing or renewing failed" in caplog.text)
+        push.websub.subs.clear()
+        push.seen("news", "https://hub2.example/", "https://news.example/feed")
+        assert wait_until(lambda: calls == ["https://hub.example/", "https://hub2.example/"])
+    finally:
+        push.stop()
+
+
+def test_only_feeds_this_worker_owns_are_subscribed():
+    posts = []
+    push = build(lambda: config("https://herald.example.org"), Polls(),
+                 client_post=lambda url, f: posts.append(url) or 202, owns=lambda feed: False)
+    assert not push.websub.seen("news", "https://hub.example/", "https://news.example/feed")
     build(config, Polls()).seen("news", "https://hub.example/", "t")     # no WebSub: nothing
 
 
