@@ -31,6 +31,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -278,7 +279,16 @@ class Bench:
         if status != 401:     # a tokenless ping: 401 once wired
             raise SystemExit(f"POST /ping/{FEED} is not served (answer {status}): bot/cli.py must put "
                              f"bot.push's routes on the listener")
-        time.sleep(1.0)    # the first poll primes the empty feed: nothing before it is posted
+        # The first poll primes the empty feed; an item it saw would be recorded, never posted.
+        if not wait_for(self._primed, 60, 0.1):
+            raise SystemExit(f"Herald did not poll the feed in 60 s (see {log})")
+
+    def _primed(self) -> bool:
+        try:
+            with sqlite3.connect(f"file:{self.dir / 'herald.db'}?mode=ro", uri=True, timeout=5) as db:
+                return bool(db.execute("SELECT 1 FROM feed_state WHERE primed_at IS NOT NULL").fetchall())
+        except sqlite3.Error:    # not created yet
+            return False
 
     def _ping_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/ping/{FEED}"
