@@ -113,8 +113,21 @@ def routes_for(config: Callable[[], object], poll_now: Callable[[str], bool],
     """Every push route for the listener. ``config()`` gives the running
     bot.config.Config (read at each ping, so a reload's tokens count);
     ``poll_now`` is the Gate's ``ask``; ``websub`` None: no WebSub routes."""
-    routes = ping_routes(lambda: {f.name: f.ping_token for f in config().feeds}, poll_now)
-    return {**routes, **(websub.routes() if websub else {})}
+    tokens = per_config(config, lambda c: {f.name: f.ping_token for f in c.feeds})
+    return {**ping_routes(tokens, poll_now), **(websub.routes() if websub else {})}
+
+
+def per_config(config: Callable[[], object], derive: Callable[[object], object]) -> Callable[[], object]:
+    """``derive(config())``, computed again only when ``config()`` is another
+    object (a reload): at 10,000 feeds, not a scan of them all per request."""
+    memo: list = [None, None]
+
+    def current():
+        now = config()
+        if memo[0] is not now:
+            memo[:] = [now, derive(now)]
+        return memo[1]
+    return current
 
 
 def websub_for(config: Callable[[], object], poll_now: Callable[[str], bool], *,
@@ -128,8 +141,10 @@ def websub_for(config: Callable[[], object], poll_now: Callable[[str], bool], *,
     if not public_url:
         return None
 
+    subscribed = per_config(config, lambda c: frozenset(f.name for f in c.feeds if f.websub))
+
     def wanted(feed: str) -> bool:
-        return owns(feed) and any(f.name == feed and f.websub for f in config().feeds)
+        return feed in subscribed() and owns(feed)
     return WebSub(public_url, client_post or post_form(), clock, poll_now, wanted=wanted)
 
 

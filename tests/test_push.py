@@ -238,3 +238,15 @@ def wait_until(done, seconds=10.0):
             return True
         time.sleep(0.01)
     return False
+
+
+def test_what_is_derived_from_the_config_follows_a_reload():
+    current = [config("https://herald.example.org")]
+    push = build(lambda: current[0], Polls(), client_post=lambda url, f: 202)
+    handle = push.routes["POST /ping/<feed>"]
+    request = Request("POST", "/ping/news", {"token": [TOKEN]}, params={"feed": "news"})
+    assert handle(request)[0] == 202 and push.websub.wanted("news")
+    reloaded = config("https://herald.example.org")
+    reloaded.feeds[0] = SimpleNamespace(name="news", ping_token=Secret("new-token-5678"), websub=False)
+    current[0] = reloaded
+    assert handle(request)[0] == 403 and not push.websub.wanted("news")
