@@ -540,11 +540,13 @@ class Store:
 
     # -- the desk: held posts, and what X's budget counts -----------------------
 
-    def held(self, account: str | None = None) -> list[sa.Row]:
-        """Held rows (all accounts, or ``account``'s) as ``queue`` gives them."""
+    def held(self, account: str | None = None, limit: int | None = None) -> list[sa.Row]:
+        """Held rows (all accounts, or ``account``'s) as ``queue`` gives them,
+        oldest first; the first ``limit`` only when given (a page of them)."""
         where = [outbox.c.status == "held"] + ([outbox.c.account == account] if account else [])
         with self.read() as conn:
-            return list(conn.execute(_with_article().where(*where).order_by(outbox.c.id)))
+            return list(conn.execute(_with_article().where(*where).order_by(outbox.c.id)
+                                     .limit(limit)))
 
     def approve(self, row_id: int, text: str | None = None) -> int:
         """A held post goes to the queue: pending, ``queued_at`` now (so

@@ -70,6 +70,8 @@ def test_held_lists_held_rows_per_account_or_all(db_url):
     assert [(r.account, r.title) for r in store.held("fb")] == \
         [("fb", "Story number 1"), ("fb", "Story number 2")]
     assert len(store.held()) == 4 and store.queue("x") == []
+    assert [(r.account, r.title) for r in store.held(limit=3)] == \
+        [("x", "Story number 1"), ("fb", "Story number 1"), ("x", "Story number 2")]
     assert store.held("mastodon") == []
 
 
