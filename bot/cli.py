@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from bot import __version__, desk, listener, logs, metrics, report, sdnotify, service
+from bot import __version__, desk, listener, logs, metrics, push, report, sdnotify, service
 from bot.adapters import REGISTRY
 from bot.adapters.console import ConsoleAdapter
 from bot.articles import LeadFinder
@@ -30,6 +30,7 @@ from bot.store import Store
 log = logging.getLogger("bot")
 DEFAULT_CONFIG = os.environ.get("HERALD_CONFIG", "config/herald.yaml")
 HEALTHY_BEAT = timedelta(minutes=2)
+WEBSUB_BODY = 4_000_000   # bytes a hub's notification may carry (a fat ping: the feed itself)
 ONCE_POLLS = 4   # feeds ``once`` polls at the same time (the service's poll threads)
 # What a reload does not change in a running service (it says so).
 RESTART_KEYS = ("http_listen", "publish_every", "timezone", "log_level", "log_format")   # a heartbeat older than this: no service running
@@ -70,8 +71,9 @@ def build(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime
     accounts = [Account(a, REGISTRY[a.platform](a.name, a.options, a.credentials, clock=clock,
                                                 fetch_media=client.get_media))
                 for a in config.accounts]
-    poller = Poller(store, client, LeadFinder(client.get_page),
-                    lambda feed: accounts_for(config, feed), clock, observer=observer)
+    targets = {feed.name: config.targets(feed.name) for feed in config.feeds}  # filters compiled once
+    poller = Poller(store, client, LeadFinder(client.get_page), targets.__getitem__, clock,
+                    observer=observer)
     worker = worker or worker_id(clock)
     console = ConsoleAdapter("dry-run", {}, {}) if dry_run else None
     publisher = Publisher(store, accounts, clock, worker, dry_run=console, exclusive=exclusive,
@@ -181,6 +183,9 @@ class Running:
         store.migrate()
         # A dry run takes only work no worker holds, and no worker makes room for it.
         self.worker = Worker(store, config, prefix=ONCE if dry_run else "")
+        # Late-bound: the service is made below, and a reload swaps the config.
+        self.push = push.build(lambda: self.config, lambda feed: self.service.poll_now(feed),
+                               owns=lambda feed: self.worker.leases.holds("feed", feed))
         self.app = self.build(config, store)
         self.service = service.Service(self.wiring(self.app), config.timezone,
                                        config.publish_every, beat=self.worker.beat,
@@ -203,13 +208,17 @@ class Running:
     def run(self) -> int:
         if self.config.http_listen:
             host, port = self.config.http_listen
-            self.listener = listener.Listener(host, port, self.routes())
+            # A WebSub notification carries the whole feed.
+            size = WEBSUB_BODY if self.push.websub is not None else listener.MAX_BODY
+            self.listener = listener.Listener(host, port, self.routes(), max_body=size)
             self.listener.start()
+            self.push.start()
         try:
             self.worker.beat()   # the first poll jobs run at once: hold their leases first
             return self.service.run()
         finally:
             if self.listener:
+                self.push.stop()   # while the listener answers the hub's check of the unsubscribe
                 self.listener.stop()
             self.worker.end()
 
@@ -218,7 +227,7 @@ class Running:
         config = self.config
         backend = DeskBackend(self.app.store, lambda: self.app.publisher, config.timezone, utc_now)
         return (listener.operator_routes(self.health, self.metrics.render)
-                | desk_or_off(backend, config))
+                | desk_or_off(backend, config) | self.push.routes)
 
     def health(self) -> tuple[bool, str]:
         if not self.service.running:
@@ -382,6 +391,26 @@ def _change_post(app: App, post_id: int, verb: str, allowed: tuple[str, ...],
     return 0
 
 
+def cmd_approve(args, config: Config) -> int:
+    return _desk_action(config, "approve", args.post, args.text)
+
+
+def cmd_reject(args, config: Config) -> int:
+    return _desk_action(config, "reject", args.post, None)
+
+
+def _desk_action(config: Config, action: str, post_id: int, text: str | None) -> int:
+    """What the desk's buttons do, from the command line."""
+    app = build(config, exclusive=False, schema=REQUIRE)
+    backend = DeskBackend(app.store, lambda: app.publisher, config.timezone, utc_now)
+    try:
+        print(backend.act(action, post_id, text))
+    except ValueError as exc:
+        print(f"{action} {post_id}: {exc}")
+        return 1
+    return 0
+
+
 def cmd_resume(args, config: Config) -> int:
     if args.account not in {a.name for a in config.accounts}:
         print(f"resume: unknown account {args.account!r}", file=sys.stderr)
@@ -431,6 +460,8 @@ COMMANDS = {
     "verify": (cmd_verify, "check each account's credentials against its platform"),
     "retry": (cmd_retry, "queue a failed post again, or all failed posts of an account"),
     "skip": (cmd_skip, "drop a pending or failed post for good"),
+    "approve": (cmd_approve, "send a post held for approval (optionally with edited --text)"),
+    "reject": (cmd_reject, "drop a post held for approval"),
     "resume": (cmd_resume, "resume an account paused after an auth failure or rate limit"),
     "migrate": (cmd_migrate, "bring the database up to this Herald's schema (the service does it at start)"),
     "backup": (cmd_backup, "copy the database to PATH while the service runs (SQLite)"),
@@ -463,6 +494,10 @@ def parser() -> argparse.ArgumentParser:
     group.add_argument("post", nargs="?", type=int, help="outbox id of the post (see status)")
     group.add_argument("--account", help="re-queue every failed post of this account")
     subs["skip"].add_argument("post", type=int, help="outbox id of the post (see status)")
+    for name in ("approve", "reject"):
+        subs[name].add_argument("post", type=int, help="outbox id of the held post (see status)")
+    subs["approve"].add_argument("--text", help="the post's text instead of the composed one "
+                                 "(checked against the platform's limit)")
     subs["resume"].add_argument("account", help="account name from the config")
     subs["status"].add_argument("--json", action="store_true", help="the same report as one JSON object")
     subs["backup"].add_argument("path", help="where to write the copy (must not exist)")
