@@ -9,7 +9,6 @@ PostgreSQL; the schema is created and upgraded by Alembic migrations.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import sqlite3
@@ -26,10 +25,13 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot import dbguard
+from bot import dbguard, retention
 from bot.errors import StoreError
-from bot.feedtext import normalise_url
 from bot.models import Article, Target
+from bot.retention import SETTLED  # noqa: F401  (what callers import from here)
+from bot.schema import (  # noqa: F401  (the tables and keys, as callers import them from here)
+    KEY_BYTES, TS, UTCDateTime, account_state, among, articles, db_key, db_text, feed_state,
+    item_digest, items, meta, outbox, seen_keys, story_digest, story_key, workers)
 
 Clock = Callable[[], datetime]
 # What ingest is told an article goes to: (account, priority) pairs for every
@@ -37,78 +39,12 @@ Clock = Callable[[], datetime]
 Accounts = Sequence[tuple[str, int]] | Callable[[Article], Sequence[Target]]
 MIGRATIONS = Path(__file__).parent / "migrations"
 OPEN = ("pending", "sending")   # on their way to the platform ("held" waits for a person)
-SETTLED = ("sent", "failed", "skipped", "filtered")   # only these are ever pruned
 TARGET_STATUSES = ("pending", "held", "filtered")
-# items.item_id is VARCHAR(1000) and PostgreSQL, unlike SQLite, enforces that
-# and caps a b-tree entry near 2.7 kB; longer keys are stored as a digest.
-KEY_BYTES = 1000
 MIGRATE_LOCK = 0x4865_7261_6C64  # "Herald": one advisory lock id for migrations
 # A first sight of a huge feed is written in transactions of this many items,
 # so readers (status) and other writers wait seconds, not minutes, and no
 # statement carries more parameters than PostgreSQL takes (65,535).
 BATCH = 500
-
-
-class UTCDateTime(sa.types.TypeDecorator):
-    """Aware UTC datetimes in and out, whatever the database keeps."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is not None and value.tzinfo is None:
-            raise ValueError("naive datetime given to the store")
-        return value.astimezone(timezone.utc) if value is not None else None
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-meta = sa.MetaData()
-TS = UTCDateTime
-feed_state = sa.Table(
-    "feed_state", meta,
-    sa.Column("name", sa.String(200), primary_key=True), sa.Column("configured_url", sa.Text),
-    sa.Column("url", sa.Text), sa.Column("etag", sa.Text), sa.Column("last_modified", sa.Text),
-    sa.Column("primed_at", TS), sa.Column("last_fetch_at", TS), sa.Column("last_success_at", TS),
-    sa.Column("error_streak", sa.Integer), sa.Column("last_error", sa.Text),
-    sa.Column("next_poll_at", TS), sa.Column("gone_reason", sa.Text))
-articles = sa.Table(
-    "articles", meta,
-    sa.Column("id", sa.Integer, primary_key=True), sa.Column("url_key", sa.Text),
-    sa.Column("url", sa.Text), sa.Column("feed", sa.String(200)), sa.Column("title", sa.Text),
-    sa.Column("lead", sa.Text), sa.Column("image", sa.Text), sa.Column("author", sa.Text),
-    sa.Column("categories", sa.Text), sa.Column("published_at", TS), sa.Column("first_seen_at", TS))
-items = sa.Table(
-    "items", meta,
-    sa.Column("feed", sa.String(200), primary_key=True),
-    sa.Column("item_id", sa.String(1000), primary_key=True),
-    sa.Column("article_id", sa.Integer), sa.Column("first_seen_at", TS))
-outbox = sa.Table(
-    "outbox", meta,
-    sa.Column("id", sa.Integer, primary_key=True), sa.Column("article_id", sa.Integer),
-    sa.Column("account", sa.String(200)), sa.Column("status", sa.String(16)),
-    sa.Column("priority", sa.Integer), sa.Column("queued_at", TS), sa.Column("not_before", TS),
-    sa.Column("attempts", sa.Integer), sa.Column("claimed_at", TS),
-    sa.Column("claimed_by", sa.String(200)), sa.Column("sent_at", TS),
-    sa.Column("platform_id", sa.String(200)), sa.Column("text", sa.Text),
-    sa.Column("last_error", sa.Text), sa.Column("updated_at", TS),
-    sa.Column("first_tried_at", TS),   # first claim; never cleared (0002)
-    sa.Column("post_url", sa.Text))   # the receipt's permalink (0007)
-account_state = sa.Table(
-    "account_state", meta,
-    sa.Column("name", sa.String(200), primary_key=True), sa.Column("paused_reason", sa.Text),
-    sa.Column("paused_until", TS), sa.Column("auth_failed_fingerprint", sa.String(64)),
-    sa.Column("updated_at", TS), sa.Column("wait_reason", sa.Text))   # 0004
-workers = sa.Table(
-    "workers", meta,   # 0005
-    sa.Column("worker", sa.String(200), primary_key=True), sa.Column("host", sa.String(255)),
-    sa.Column("pid", sa.Integer), sa.Column("started_at", TS), sa.Column("beat_at", TS))
-seen_keys = sa.Table(
-    "seen_keys", meta,   # 0006: digests of pruned items and stories (item_digest, story_digest)
-    sa.Column("key", sa.LargeBinary(16), primary_key=True))
 
 
 @dataclass(frozen=True)
@@ -232,16 +168,6 @@ def upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[st
     stmt = dialect.insert(table).values(**values)
     changed = {k: v for k, v in values.items() if k not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
-
-
-def db_key(value: str) -> str:
-    """``value`` as kept in a key column: itself up to KEY_BYTES of UTF-8,
-    else its first 200 characters and the SHA-256 of the whole."""
-    value = _text(value) or ""
-    raw = value.encode("utf-8", "surrogatepass")
-    if len(raw) <= KEY_BYTES:
-        return value
-    return f"{value[:200]} sha256:{hashlib.sha256(raw).hexdigest()}"
 
 
 class Store:
@@ -490,7 +416,7 @@ class Store:
         with self.tx(self.durable) as conn:
             result = conn.execute(outbox.update().where(
                 *where, *([guard] if guard is not None else [])).values(
-                status="sending", claimed_at=now, claimed_by=worker, text=_text(text), updated_at=now,
+                status="sending", claimed_at=now, claimed_by=worker, text=db_text(text), updated_at=now,
                 first_tried_at=sa.func.coalesce(outbox.c.first_tried_at, sa.literal(now, TS()))))
             return result.rowcount == 1
 
@@ -500,7 +426,7 @@ class Store:
         post's permalink ``url``; ``note`` says how it was found (a duplicate)."""
         now = self.clock()
         self._set(row_id, status="sent", sent_at=now, platform_id=platform_id, last_error=note,
-                  post_url=_text(url), attempts=outbox.c.attempts + 1)
+                  post_url=db_text(url), attempts=outbox.c.attempts + 1)
 
     def release(self, row_id: int, error: str | None, *, not_before: datetime | None = None,
                 count_attempt: bool = True) -> None:
@@ -517,7 +443,7 @@ class Store:
 
     def _set(self, row_id: int, **values) -> None:
         if isinstance(values.get("last_error"), str):
-            values["last_error"] = _text(values["last_error"])
+            values["last_error"] = db_text(values["last_error"])
         with self.tx(self.durable) as conn:
             conn.execute(outbox.update().where(outbox.c.id == row_id).values(
                 updated_at=self.clock(), **values))
@@ -553,7 +479,7 @@ class Store:
         ``expire_after`` counts from the approval), with the editor's ``text``
         when given. Returns the rows changed (0: no such held post)."""
         now = self.clock()
-        edited = {"text": _text(text)} if text is not None else {}
+        edited = {"text": db_text(text)} if text is not None else {}
         with self.tx(self.durable) as conn:
             return conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status == "held").values(
@@ -564,7 +490,7 @@ class Store:
         with self.tx(self.durable) as conn:
             return conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status == "held").values(
-                status="skipped", last_error=_text(reason), updated_at=self.clock())).rowcount
+                status="skipped", last_error=db_text(reason), updated_at=self.clock())).rowcount
 
     def sent_count(self, account: str, since: datetime) -> int:
         """Posts of ``account`` sent at or after ``since``."""
@@ -586,59 +512,9 @@ class Store:
     # -- retention -----------------------------------------------------------
 
     def prune(self, before: datetime, limit: int = 5000, batch: int = 500) -> int:
-        """Delete up to ``limit`` settled (sent, failed, skipped) outbox rows
-        settled before ``before``, then the stories no outbox row references
-        any more, with their items: those whose last post went now, and those
-        first seen before ``before`` and never queued (up to ``limit`` too).
-        What dedupe needs stays in ``seen_keys``. Pending, sending and held
-        rows, and the stories they refer to, are never touched. Each ``batch``
-        is one short transaction, so the service's writers wait little.
-        Returns the outbox rows plus the stories deleted."""
-        done = posts = 0
-        while posts < limit:
-            want = min(batch, limit - posts)
-            n, stories, whole = self._prune_posts(before, want)
-            posts, done = posts + n, done + n + stories
-            if whole < want:
-                break
-        after: int | None = 0
-        stories = 0
-        while after is not None and stories < limit:
-            n, after = self._prune_unqueued(before, min(batch, limit - stories), after)
-            stories, done = stories + n, done + n
-        return done
-
-    def _prune_posts(self, before: datetime, n: int) -> tuple[int, int, int]:
-        """One batch of up to ``n`` stories whose posts are all settled before
-        ``before``: their posts, then the stories and their dedupe digests.
-        A story goes whole or not at all: while one account's post of it is
-        kept, the others' must be too, or the story coming back under a new
-        id would be queued again for them. Returns (posts, stories, stories
-        chosen)."""
-        other = outbox.alias("other")
-        kept = sa.exists().where(other.c.article_id == outbox.c.article_id, sa.or_(
-            other.c.status.not_in(SETTLED), other.c.updated_at >= before))
-        ready = (sa.select(outbox.c.article_id).where(outbox.c.status.in_(SETTLED),
-                                                      outbox.c.updated_at < before, ~kept)
-                 .group_by(outbox.c.article_id).limit(n))
-        with self.tx() as conn:
-            chosen = conn.execute(ready).scalars().all()
-            if not chosen:
-                return 0, 0, 0
-            gone = conn.execute(outbox.delete().where(_among(outbox.c.article_id, conn.dialect.name)),
-                                {"ids": list(chosen)}).rowcount
-            return gone, _forget(conn, sorted(chosen)), len(chosen)
-
-    def _prune_unqueued(self, before: datetime, n: int, after: int) -> tuple[int, int | None]:
-        """One batch of stories first seen before ``before`` that no post
-        refers to, from id ``after`` on. Returns (deleted, the id to go on
-        from, None when no more)."""
-        with self.tx() as conn:
-            ids = conn.execute(sa.select(articles.c.id).where(
-                articles.c.id > after, articles.c.first_seen_at < before, ~_referenced())
-                .order_by(articles.c.id).limit(n)).scalars().all()
-            _forget(conn, ids)
-        return len(ids), (ids[-1] if len(ids) == n else None)
+        """Delete up to ``limit`` settled outbox rows settled before ``before``
+        and the stories no post refers to any more (bot.retention.prune)."""
+        return retention.prune(self.tx, before, limit, batch)
 
     # -- accounts ------------------------------------------------------------
 
@@ -660,7 +536,7 @@ class Store:
         longer = sa.and_(c.paused_until.is_not(None), c.paused_until > sa.literal(until, TS()))
         self.set_account(name,
                          paused_until=sa.case((longer, c.paused_until), else_=sa.literal(until, TS())),
-                         wait_reason=sa.case((longer, c.wait_reason), else_=sa.literal(_text(reason))))
+                         wait_reason=sa.case((longer, c.wait_reason), else_=sa.literal(db_text(reason))))
 
     # -- workers -------------------------------------------------------------
 
@@ -730,7 +606,7 @@ def _outbox_row(article_id: int, target: Target, now: datetime) -> dict:
         raise ValueError(f"unknown target status {target.status!r}")
     return {"article_id": article_id, "account": target.account, "status": target.status,
             "priority": target.priority, "queued_at": now, "attempts": 0, "updated_at": now,
-            "last_error": _text(target.reason) if target.status == "filtered" else None}
+            "last_error": db_text(target.reason) if target.status == "filtered" else None}
 
 
 def _sent_since(account: str, since: datetime) -> list[sa.ColumnElement[bool]]:
@@ -761,10 +637,10 @@ def _stmts(dialect: str) -> _Statements:
         feed=feed_state.select().where(feed_state.c.name == sa.bindparam("name")),
         primed=sa.select(feed_state.c.primed_at).where(feed_state.c.name == sa.bindparam("name")),
         known=sa.select(items.c.item_id).where(items.c.feed == sa.bindparam("feed"),
-                                               _among(items.c.item_id, dialect, sa.String)),
-        seen=sa.select(seen_keys.c.key).where(_among(seen_keys.c.key, dialect, sa.LargeBinary)),
+                                               among(items.c.item_id, dialect, sa.String)),
+        seen=sa.select(seen_keys.c.key).where(among(seen_keys.c.key, dialect, sa.LargeBinary)),
         article_ids=sa.select(articles.c.url_key, articles.c.id).where(
-            _among(articles.c.url_key, dialect, sa.Text)),
+            among(articles.c.url_key, dialect, sa.Text)),
         add_articles=ins(articles).on_conflict_do_nothing(index_elements=["url_key"]),
         add_items=ins(items).on_conflict_do_nothing(index_elements=["feed", "item_id"])
         .returning(items.c.item_id),
@@ -781,10 +657,10 @@ def _known(conn: sa.Connection, feed: str, item_ids: Sequence[str]) -> set[str]:
     for chunk in _chunks(list(keys), BATCH):
         found.update(keys[k] for k in conn.execute(stmts.known, {"feed": feed, "ids": chunk}).scalars())
     digests = {item_digest(feed, k): v for k, v in keys.items() if v not in found}
-    return found | {digests[d] for d in _seen_among(conn, list(digests))}
+    return found | {digests[d] for d in _seenamong(conn, list(digests))}
 
 
-def _seen_among(conn: sa.Connection, digests: Sequence[bytes]) -> set[bytes]:
+def _seenamong(conn: sa.Connection, digests: Sequence[bytes]) -> set[bytes]:
     """Those of ``digests`` seen_keys holds."""
     stmt, seen = _stmts(conn.dialect.name).seen, set()
     for chunk in _chunks(list(digests), BATCH):
@@ -804,7 +680,7 @@ def _record(conn: sa.Connection, feed: str, chunk: Sequence[Article],
     stmts = _stmts(conn.dialect.name)
     story = {a.item_id: db_key(story_key(a.url)) for a in chunk}
     digest = {k: story_digest(k) for k in set(story.values())}
-    pruned = _seen_among(conn, sorted(digest.values()))
+    pruned = _seenamong(conn, sorted(digest.values()))
     # A story pruned long ago, back under a new item id: remember the id too
     # (it is not new next time) and record or queue nothing of it.
     gone = [a for a in chunk if digest[story[a.item_id]] in pruned]
@@ -826,41 +702,11 @@ def _record(conn: sa.Connection, feed: str, chunk: Sequence[Article],
 
 
 def _article_row(article: Article, key: str, now: datetime) -> dict:
-    return {"url_key": key, "url": _text(article.url), "feed": article.feed,
-            "title": _text(article.title), "lead": _text(article.lead),
-            "image": _text(article.image), "author": _text(article.author),
-            "categories": json.dumps([_text(c) for c in article.categories]),
+    return {"url_key": key, "url": db_text(article.url), "feed": article.feed,
+            "title": db_text(article.title), "lead": db_text(article.lead),
+            "image": db_text(article.image), "author": db_text(article.author),
+            "categories": json.dumps([db_text(c) for c in article.categories]),
             "published_at": article.published, "first_seen_at": now}
-
-
-def story_key(url: str) -> str:
-    """The key that makes one story of many links to it: the normalised URL
-    without its scheme and a leading ``www.``, since a site that moved to https
-    or gained ``www.`` still publishes the same article."""
-    try:
-        key = normalise_url(url)
-    except ValueError:  # a link urlsplit refuses is kept as written
-        return _text(url)
-    scheme, sep, rest = key.partition("://")
-    if sep and scheme in ("http", "https"):
-        key = rest.removeprefix("www.")
-    return _text(key)
-
-
-def item_digest(feed: str, stored_id: str) -> bytes:
-    """The seen_keys digest of an item as ``items`` keeps it (feed, db_key)."""
-    return _digest(b"item", feed, stored_id)
-
-
-def story_digest(url_key: str) -> bytes:
-    """The seen_keys digest of a story key as ``articles.url_key`` keeps it."""
-    return _digest(b"story", url_key)
-
-
-def _digest(kind: bytes, *parts: str) -> bytes:
-    # 128 bits: a false "seen" needs a collision among ~2^64 keys.
-    raw = "\0".join(parts).encode("utf-8", "surrogatepass")
-    return hashlib.sha256(kind + b"\0" + raw).digest()[:16]
 
 
 def _with_article() -> sa.Select:
@@ -869,43 +715,6 @@ def _with_article() -> sa.Select:
     return (sa.select(outbox, articles.c.published_at, articles.c.first_seen_at,
                       articles.c.title, articles.c.url)
             .join(articles, articles.c.id == outbox.c.article_id))
-
-
-def _referenced(table: sa.Table = articles, column: str = "id") -> sa.ColumnElement[bool]:
-    """True for a story some outbox row (of any status) still refers to."""
-    return sa.exists().where(outbox.c.article_id == table.c[column])
-
-
-def _among(column: sa.Column, dialect: str, kind=sa.Integer) -> sa.ColumnElement[bool]:
-    """``column`` is one of the bound list ``ids``: an expanding IN on SQLite;
-    on PostgreSQL one array parameter (``= ANY``), which psycopg neither parses
-    nor plans anew for every length of the list."""
-    if dialect == "postgresql":
-        return column == sa.any_(sa.bindparam("ids", type_=postgresql.ARRAY(kind)))
-    return column.in_(sa.bindparam("ids", expanding=True))
-
-
-def _forget(conn: sa.Connection, article_ids: Sequence[int]) -> int:
-    """Delete those of ``article_ids`` no post refers to, with their items,
-    keeping their dedupe digests. Returns the stories deleted."""
-    if not article_ids:
-        return 0
-    dialect, ids = conn.dialect.name, {"ids": list(article_ids)}
-    gone_items = conn.execute(items.delete().where(
-        _among(items.c.article_id, dialect), ~_referenced(items, "article_id"))
-        .returning(items.c.feed, items.c.item_id), ids).all()
-    keys = conn.execute(articles.delete().where(_among(articles.c.id, dialect), ~_referenced())
-                        .returning(articles.c.url_key), ids).scalars().all()
-    digests = sorted({item_digest(f, i) for f, i in gone_items} | {story_digest(k) for k in keys})
-    if digests and dialect == "postgresql":
-        conn.execute(PG_REMEMBER, {"keys": digests})   # one statement, not one per key
-    elif digests:
-        conn.execute(sqlite.insert(seen_keys).on_conflict_do_nothing(), [{"key": d} for d in digests])
-    return len(keys)
-
-
-PG_REMEMBER = sa.text("INSERT INTO seen_keys (key) SELECT unnest(:keys) ON CONFLICT DO NOTHING") \
-    .bindparams(sa.bindparam("keys", type_=postgresql.ARRAY(sa.LargeBinary)))
 
 
 def _check_target(target: Path) -> None:
@@ -923,11 +732,6 @@ def _sync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _text(value: str | None) -> str | None:
-    """What every database takes: PostgreSQL refuses NUL in text."""
-    return value.replace("\x00", "") if value else value
 
 
 def _chunks(seq: Sequence, size: int) -> list:
