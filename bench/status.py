@@ -26,12 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # HERALD_ROOT runs the same benchmark against another checkout (the "before" figures).
 sys.path.insert(0, os.environ.get("HERALD_ROOT") or str(ROOT))
-sys.path.insert(1, str(ROOT / "tests"))
+sys.path.insert(1, str(ROOT / "bench"))
 
 import psycopg  # noqa: E402
 
 from bot.store import Store  # noqa: E402
-from postgres import find_bindir, start_server, stop_server  # noqa: E402
+from pgcluster import cluster, dsn  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 ACCOUNTS = ("x", "fb", "mastodon", "bluesky")
@@ -179,22 +179,12 @@ def main() -> None:
             fill_sqlite(f"{tmp}/full.db", data)
         fill.ts = sqlite_ts
         run("SQLite", lambda name: f"sqlite:///{tmp}/{name}.db", fill, args)
-    bindir = None if args.skip_postgres else find_bindir()
-    if bindir is None:
-        print("\nPostgreSQL: skipped (no server binaries, or --skip-postgres)")
-        return
-    server = start_server(bindir)
-    try:
-        server.sql("CREATE DATABASE herald_empty", "CREATE DATABASE herald_full")
-        dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=herald_full"
-
-        def fill_pg(data):
-            fill_postgres(dsn, data)
-        fill_pg.ts = lambda at: at
-        run("PostgreSQL", lambda name: server.url(f"herald_{name}"), fill_pg, args)
-    finally:
-        stop_server(server)
-
+    with cluster("herald_empty", "herald_full", skip=args.skip_postgres) as server:
+        if server is not None:
+            def fill_pg(data):
+                fill_postgres(dsn(server, "herald_full"), data)
+            fill_pg.ts = lambda at: at
+            run("PostgreSQL", lambda name: server.url(f"herald_{name}"), fill_pg, args)
 
 if __name__ == "__main__":
     main()

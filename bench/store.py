@@ -35,14 +35,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # HERALD_ROOT runs the same benchmark against another checkout (the "before" figures).
 sys.path.insert(0, os.environ.get("HERALD_ROOT") or str(ROOT))
-sys.path.insert(1, str(ROOT / "tests"))
+sys.path.insert(1, str(ROOT / "bench"))
 
 import psycopg  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from bot.models import Article  # noqa: E402
 from bot.store import Store  # noqa: E402
-from postgres import find_bindir, start_server, stop_server  # noqa: E402
+from pgcluster import cluster, dsn  # noqa: E402
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=timezone.utc)
 ACCOUNTS = [("x", 0), ("fb", 0)]
@@ -217,19 +217,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = run_store(f"sqlite:///{tmp}/herald.db", args.feeds)
         report("SQLite", rows, floor_sqlite(f"{tmp}/floor.db", args.feeds))
-    bindir = None if args.skip_postgres else find_bindir()
-    if bindir is None:
-        print("\nPostgreSQL: skipped (no server binaries, or --skip-postgres)")
-        return
-    server = start_server(bindir)
-    try:
-        server.sql("CREATE DATABASE bench", "CREATE DATABASE floor")
-        rows = run_store(server.url("bench"), args.feeds)
-        dsn = f"host=127.0.0.1 port={server.port} user=postgres dbname=floor"
-        report("PostgreSQL", rows, floor_postgres(dsn, args.feeds))
-    finally:
-        stop_server(server)
-
+    with cluster("bench", "floor", skip=args.skip_postgres) as server:
+        if server is not None:
+            rows = run_store(server.url("bench"), args.feeds)
+            report("PostgreSQL", rows, floor_postgres(dsn(server, "floor"), args.feeds))
 
 if __name__ == "__main__":
     main()
