@@ -82,3 +82,20 @@ def test_a_relaxed_write_after_a_durable_one_is_relaxed_again(db_url):
     store.beat("w1", "host", 1, store.clock())
     assert [level for _, level in levels.seen] == \
         [DURABLE[levels.dialect]] * 2 + [RELAXED[levels.dialect]] * 2
+
+
+def test_postgres_sessions_relax_commits_even_where_the_server_waits(postgres_server, postgres_url):
+    # The test cluster itself runs with synchronous_commit=off: make this
+    # database's default "on", so only the store's own setting can relax it.
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_server.sql(f"ALTER DATABASE {database} SET synchronous_commit = on")
+    try:
+        store = open_store(postgres_url)
+        store.ingest(FEED, [article(1)], [("x", 0)])
+        levels = Levels(store)
+        store.update_feed(FEED, error_streak=0)
+        store.mark_skipped(store.queue("x")[0].id, "expired")
+        assert [level for _, level in levels.seen] == ["off", "on"]
+        store.close()
+    finally:
+        postgres_server.sql(f"ALTER DATABASE {database} RESET synchronous_commit")
