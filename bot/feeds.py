@@ -217,17 +217,18 @@ def _fast_articles(entries: list[fastfeed.Entry], feed_name: str, base_url: str,
     build = partial(_from_entry, feed_name=feed_name, base_url=base_url)
     if wanted is None or not entries:
         return articles_from((e.complete() for e in entries), build, feed_name)
-    light = articles_from((e.complete(texts=False) for e in entries), build, feed_name)
-    chosen = set(wanted(light))
-    full = {a.item_id: a for a in articles_from(
-        (e.complete() for e in entries if _item_id(e, base_url) in chosen), build, feed_name)}
-    return [full.get(a.item_id, a) for a in light]
+    light = [(e, a) for e in entries
+             for a in articles_from([e.complete(texts=False)], build, feed_name)]
+    chosen = set(wanted([a for _e, a in light]))
+    return [next(iter(articles_from([e.complete()], build, feed_name)), a)
+            if a.item_id in chosen else a for e, a in light]
 
 
 def _item_id(entry, base_url: str) -> str:
-    """The item_id ``_from_entry`` will give (empty when it will skip the item)."""
-    link = _entry_link(entry, base_url)
-    return (strip_controls(entry.get("id") or "").strip() or link) if link else ""
+    """The item_id ``_from_entry`` will give, when it keeps the item. An item
+    with an id needs no look at its link: known, it goes either way (an item
+    without a usable link is skipped too)."""
+    return strip_controls(entry.get("id") or "").strip() or _entry_link(entry, base_url)
 
 
 def _feedparser(body: bytes, headers: dict[str, str]):

@@ -400,3 +400,12 @@ def test_only_wanted_items_get_their_summary(atom):
     assert [a.summary for a in some] == ["", "", "<p>s2 </p>", ""]
     assert [a.__class__(**{**vars(a), "summary": ""}) for a in whole] == \
         [a.__class__(**{**vars(a), "summary": ""}) for a in some]
+
+
+@MANY
+@given(uri=st.one_of(urls, st.text(max_size=20), st.builds("{}:{}{}".format, st.sampled_from(
+    ["http", "https", "HTTP", "a+b-c.d", "1x"]), st.sampled_from(["", "/", "//", "///", "////"]),
+    st.text(max_size=10))))
+def test_join_is_feedparsers_urljoin_without_a_base(uri):
+    from feedparser.urls import _urljoin
+    assert fastfeed._join(uri) == _urljoin("", uri)

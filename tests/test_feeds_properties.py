@@ -11,9 +11,11 @@ import re
 from datetime import timezone
 from xml.sax.saxutils import escape, quoteattr
 
+import ada_url
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot import feedtext
 from bot.errors import FeedError
 from bot.feeds import parse
 from bot.feedtext import _TextOnly, clean_text, normalise_url, plain_text
@@ -245,3 +247,27 @@ def test_clean_text_shortcut_gives_what_the_html_parser_gives(html):
     parser.feed(html)
     parser.close()
     assert clean_text(html) == plain_text("".join(parser.parts))
+
+
+def _web_url_the_long_way(base_url: str, url: str) -> str:
+    """feedtext.web_url's answer without its shortcut for plain URLs."""
+    url = url.strip().replace(" ", "%20")
+    try:
+        absolute = feedtext.urljoin(base_url, url)
+        parts = feedtext.urlsplit(absolute)
+        parts.port  # noqa: B018
+    except ValueError:
+        return ""
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return ""
+    return absolute if feedtext._whatwg_url(url, base_url) and ada_url.check_url(absolute) else ""
+
+
+@settings(max_examples=500, deadline=None)
+@given(url=st.one_of(
+    st.from_regex(r"\Ahttps?://[a-zA-Z0-9.-]{1,12}(/[\w.~%!$&'()*+,=:@/-]{0,12})?"
+                  r"(\?[\w.~%=&?-]{0,8})?\Z"),
+    st.from_regex(feedtext._PLAIN_URL, fullmatch=True)),
+    base=st.sampled_from(["", "https://feeds.example/a/b.xml", "f", "http://[::1", "file:///x"]))
+def test_the_plain_url_shortcut_gives_what_the_parsers_give(url, base):
+    assert feedtext.web_url(base, url) == _web_url_the_long_way(base, url)
