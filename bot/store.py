@@ -321,8 +321,15 @@ class Store:
             return row
 
     def update_feed(self, name: str, **values) -> None:
+        """Set ``values`` (columns of feed_state) on the feed's row. One
+        prepared UPDATE whose SET clause the parameters name: this runs at
+        every poll of every feed."""
+        if not values:
+            return
+        if unknown := values.keys() - set(feed_state.c.keys()):
+            raise TypeError(f"update_feed: not a feed_state column to set: {sorted(unknown)}")
         with self.tx() as conn:
-            conn.execute(feed_state.update().where(feed_state.c.name == name).values(**values))
+            conn.execute(_stmts(conn.dialect.name).update_feed, {"feed_name": name, **values})
 
     def feeds(self) -> list[sa.Row]:
         with self.read() as conn:
@@ -620,6 +627,7 @@ class _Statements:
     its compiled form up (building one costs more than SQLite running it)."""
 
     feed: sa.Select
+    update_feed: sa.Update
     primed: sa.Select
     known: sa.Select
     seen: sa.Select
@@ -635,6 +643,7 @@ def _stmts(dialect: str) -> _Statements:
     ins = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
     return _Statements(
         feed=feed_state.select().where(feed_state.c.name == sa.bindparam("name")),
+        update_feed=feed_state.update().where(feed_state.c.name == sa.bindparam("feed_name")),
         primed=sa.select(feed_state.c.primed_at).where(feed_state.c.name == sa.bindparam("name")),
         known=sa.select(items.c.item_id).where(items.c.feed == sa.bindparam("feed"),
                                                among(items.c.item_id, dialect, sa.String)),

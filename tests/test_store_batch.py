@@ -97,3 +97,18 @@ def test_workers_ingesting_the_same_poll_together_queue_each_item_once(db_url):
     for t in threads:
         t.join(timeout=120)
     assert sum(results) == 2 * 59 and count(store=stores[0], table=outbox) == 2 * 59
+
+
+def test_update_feed_sets_what_it_is_given_and_refuses_unknown_columns(db_url):
+    store = open_store(db_url)
+    store.update_feed(FEED, etag='"v2"', error_streak=3)
+    store.update_feed(FEED, error_streak=0)
+    row = store.feed_row(FEED, "https://news.example.org/rss")
+    assert (row.etag, row.error_streak) == ('"v2"', 0)
+    for bad in ({"etga": "x"}, {"feed_name": "other"}):
+        try:
+            store.update_feed(FEED, **bad)
+        except TypeError as exc:
+            assert "not a feed_state column" in str(exc)
+        else:
+            raise AssertionError(f"{bad} was accepted")
