@@ -4,9 +4,11 @@ a story known by its canonical URL not queued again, pruned stories remembered;
 on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import tempfile
 import threading
 
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from bot.store import BATCH, Store, articles, outbox
 from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
@@ -112,3 +114,46 @@ def test_update_feed_sets_what_it_is_given_and_refuses_unknown_columns(db_url):
             assert "not a feed_state column" in str(exc)
         else:
             raise AssertionError(f"{bad} was accepted")
+
+
+def test_a_full_chunk_for_many_accounts_stays_within_the_parameter_limits(db_url):
+    # 500 items x 20 accounts: 10,000 outbox rows of 8 values, more than
+    # SQLite (32,766) or PostgreSQL (65,535) take in one statement.
+    store = open_store(db_url)
+    store.ingest(FEED, [article(0)], ACCOUNTS)
+    accounts = [(f"acct{n}", 0) for n in range(20)]
+    result = store.ingest(FEED, [article(n) for n in range(1, BATCH + 1)], accounts)
+    assert (result.new, result.queued) == (BATCH, BATCH * 20)
+    assert count(store, outbox) == BATCH * 20
+
+
+POLL = st.tuples(st.sampled_from(["a", "b"]),                       # feed
+                 st.lists(st.tuples(st.integers(0, 12),             # item id
+                                    st.integers(0, 8),              # story
+                                    st.sampled_from(["https://", "http://www."])),
+                          max_size=8))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(POLL, min_size=1, max_size=6))
+def test_batched_ingest_queues_what_the_one_item_rule_says(polls):
+    """A model of the rule: a feed's first sight queues nothing; later, an item
+    new to its feed queues its story for each account that has not had it
+    (a story is one whatever the scheme or www. of its link)."""
+    primed, seen, had = set(), set(), set()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(f"sqlite:///{tmp}/h.db", Clock())
+        store.migrate()
+        for feed, entries in polls:
+            store.feed_row(feed, f"https://{feed}.example/rss")
+            found = [article(i, feed=feed, item_id=f"{feed}-{i}",
+                             url=f"{scheme}news.example.org/story-{s}") for i, s, scheme in entries]
+            expected = 0
+            for i, s, _ in dict(((i, (i, s, x)) for i, s, x in reversed(entries))).values():
+                if (feed, i) not in seen and feed in primed:
+                    expected += sum((s, a) not in had for a, _ in ACCOUNTS)
+                    had.update((s, a) for a, _ in ACCOUNTS)
+                seen.add((feed, i))
+            primed.add(feed)
+            assert store.ingest(feed, found, ACCOUNTS).queued == expected
+        store.close()
