@@ -54,6 +54,8 @@ def test_the_golden_rss_goes_the_fast_way():
     b'<link>https://a.example/</link></item></channel></rss>',
     b'<rss version="2.0" xml:base="https://b.example/"><channel><item>'
     b'<link>/x</link></item></channel></rss>',
+    b'<rss version="2.0"><channel><item base="https://b.example/"><guid>/x</guid>'
+    b'<link>/x</link></item></channel></rss>',
     b'<rss version="2.0"><channel><item><title>a</title><title>b</title></item></channel></rss>',
     b'<rss version="2.0"><channel><item><atom:link xmlns:atom="http://www.w3.org/2005/Atom" '
     b'href="https://a.example/"/></item></channel></rss>',
@@ -63,7 +65,7 @@ def test_the_golden_rss_goes_the_fast_way():
     b'<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><item>'
     b'<title>caf\xe9</title><link>https://a.example/</link></item></channel></rss>',
     b'<rss version="2.0"><channel><item><link>https://a.example/</link></item>',
-], ids=["comment", "doctype", "xml-base", "twice", "atom-link", "markup", "rss091",
+], ids=["comment", "doctype", "xml-base", "base", "twice", "atom-link", "markup", "rss091",
         "latin1", "malformed"])
 def test_what_it_does_not_model_is_declined(body):
     assert fastfeed.read(body) is None
