@@ -35,6 +35,8 @@ CLAIM_LEASE = timedelta(minutes=15)
 CLOCK_SKEW = timedelta(minutes=10)
 
 HashtagMap = Callable[[str, str], Mapping[str, str]]
+# What one try did, as the pass's schedule.Backlog must hear it (Publisher._send).
+SENT, ALREADY, SHOWN, GONE, WAITS = "sent", "already", "shown", "gone", "waits"
 
 
 @dataclass
@@ -120,38 +122,59 @@ class Publisher:
         return sent
 
     def run_account(self, account: Account, limit: int | None = MAX_PER_PASS) -> int:
+        """Send what is due on ``account``, up to ``limit`` posts (None: all).
+
+        The queue is read and ranked once a pass (schedule.Backlog) and each
+        outcome told to it, so a pass costs the same with 100 or 3,000 posts
+        waiting; whatever changes the plan otherwise (a back-off, a pause)
+        ends the pass, and the next one reads the queue afresh."""
         if self._paused(account):
             return 0
         if not self.dry_run:
             self._reconcile(account)
+        backlog, rows = self._backlog(account)
         sent = 0
         for _ in range(limit) if limit is not None else itertools.count():
-            if self.stopping.is_set() or self._paused(account):
+            if self.stopping.is_set() or self._paused(account) or not self._holding(account):
                 break
-            row = self._next_due(account)
+            row = self._next_due(account, backlog, rows)
             if row is None:
                 break
-            sent += self._send(account, row)
+            outcome = self._send(account, row)
+            sent += outcome in (SENT, SHOWN)
+            if outcome in (SENT, ALREADY):
+                backlog.sent(str(row.id), self.clock())
+            elif outcome in (SHOWN, GONE):
+                backlog.drop(str(row.id))
+            else:   # WAITS: the account (or this post) waits now; the next pass replans
+                break
         return sent
 
     # -- what is due -----------------------------------------------------------
 
     def plan(self, account: Account) -> tuple[list[schedule.Slot], dict]:
         """The account's plan now: a slot per pending post, and the rows by key."""
-        now, rows, queued, sent, paused_until = self._inputs(account)
-        return schedule.plan(account.config.schedule, queued, sent, now,
-                             paused_until=paused_until), rows
+        backlog, rows = self._backlog(account)
+        return backlog.plan(self.clock()), rows
 
-    def _next_due(self, account: Account):
-        now, rows, queued, sent, paused_until = self._inputs(account)
-        expired, slot = schedule.due(account.config.schedule, queued, sent, now,
-                                     paused_until=paused_until)
+    def _backlog(self, account: Account) -> tuple[schedule.Backlog, dict]:
+        """The account's queue, ranked once for this pass, and its rows by key."""
+        _, rows, queued, sent, paused_until = self._inputs(account)
+        return schedule.Backlog(account.config.schedule, queued, sent,
+                                paused_until=paused_until), rows
+
+    def _next_due(self, account: Account, backlog: schedule.Backlog, rows: dict):
+        expired, slot = backlog.due(self.clock())
         for gone in expired:
             self.store.mark_skipped(rows[gone.key].id, "expired: waited longer than expire_after")
             self._settled(account, rows[gone.key], "skipped")
             log.info("account %s: post %s skipped, waited longer than expire_after",
                      account.name, gone.key, extra=_about(account, rows[gone.key]))
         return rows[slot.key] if slot else None
+
+    def _holding(self, account: Account) -> bool:
+        """False once this worker lost the account's lease: every claim would fail."""
+        return self.leases is None or self.leases.holds("account", account.name)
 
     def _inputs(self, account: Account):
         """What the schedule needs: now, pending rows by key, their queue
@@ -187,34 +210,35 @@ class Publisher:
         return Post(key=f"herald-{row.id}", account=account.name, text=text, link=article.url,
                     image_url=article.image, title=article.title, description=article.lead)
 
-    def _send(self, account: Account, row) -> int:
+    def _send(self, account: Account, row) -> str:
+        """Try one post; the outcome says what the pass's backlog must learn:
+        SENT / ALREADY (on the platform now), SHOWN (dry run), GONE (it left
+        the queue unsent), WAITS (it or its account waits: replan later)."""
         try:
             post = self._post(account, row)
         except Exception as exc:  # a poisoned article costs its own post, not the queue
             self._uncomposable(account, row, exc)
-            return 0
+            return GONE
         if self.dry_run:
             self._shown.add(row.id)
             self.dry_run.publish(post)
-            return 1
+            return SHOWN
         guard = self.leases.guard(account.name) if self.leases is not None else None
         if not self.store.claim(row.id, self.worker, post.text, guard=guard):
-            return 0
+            return GONE   # another worker took it, or the lease went (checked each turn)
         try:
             receipt = self._already_there(account, row, post) or account.adapter.publish(post)
         except PublishError as exc:
-            self._failed(account, row, post, exc)
-            return 0
+            return self._failed(account, row, post, exc)
         except Exception as exc:  # a bug in an adapter: keep the post, retry later
             log.exception("account %s: post %s: unexpected error", account.name, post.key, extra=_about(account, row))
-            self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
-            return 0
+            return self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
         self.store.mark_sent(row.id, receipt.platform_id, url=receipt.url)
         self._settled(account, row, "sent")
         self._failures.pop(account.name, None)
         log.info("post sent: account %s, id %s, %r%s", account.name, receipt.platform_id,
                  post.title[:60], f" {receipt.url}" if receipt.url else "", extra=_about(account, row))
-        return 1
+        return SENT
 
     def _uncomposable(self, account: Account, row, exc: Exception) -> None:
         reason = f"cannot compose the post: {type(exc).__name__}: {str(exc)[:200]}"
@@ -227,7 +251,8 @@ class Publisher:
             self.store.mark_failed(row.id, reason)
             self._settled(account, row, "failed")
 
-    def _failed(self, account: Account, row, post: Post, exc: PublishError) -> None:
+    def _failed(self, account: Account, row, post: Post, exc: PublishError) -> str:
+        """Record a failed try; returns the outcome (see ``_send``)."""
         name, message = account.name, exc.message or type(exc).__name__
         if isinstance(exc, AlreadyPosted):
             found = self._duplicate(account, row, post, exc)
@@ -236,17 +261,19 @@ class Publisher:
             self._settled(account, row, "sent")
             log.info("account %s: post %s was already posted; recorded as sent", name, row.id,
                      extra=_about(account, row))
-        elif label := _hold_label(exc):
+            return ALREADY
+        if label := _hold_label(exc):
             # About the account, not this post: the post waits with it, uncounted.
             self.store.release(row.id, f"{label}: {message}", count_attempt=False)
             self._hold(account, exc)
-        elif isinstance(exc, Rejected):
+            return WAITS
+        if isinstance(exc, Rejected):
             self.store.mark_failed(row.id, f"rejected: {message}")
             self._settled(account, row, "failed")
             log.error("account %s: post %s rejected by the platform: %s", name, row.id, message,
                       extra=_about(account, row))
-        else:
-            self._transient(account, row, message)
+            return GONE
+        return self._transient(account, row, message)
 
     def _pause_for_auth(self, account: Account, message: str) -> None:
         self.store.set_account(account.name, paused_reason=f"auth failed: {message}",
@@ -275,20 +302,21 @@ class Publisher:
         log.warning("account %s: %s until %s UTC (%s)", account.name, exc.reason,
                     f"{exc.until:%Y-%m-%d %H:%M:%S}", exc.message or "no details", extra=_about(account))
 
-    def _transient(self, account: Account, row, message: str) -> None:
+    def _transient(self, account: Account, row, message: str) -> str:
         attempts = (row.attempts or 0) + 1
         if attempts >= account.config.max_attempts:
             self.store.mark_failed(row.id, f"gave up after {attempts} attempts: {message}")
             self._settled(account, row, "failed")
             log.error("account %s: post %s failed after %d attempts: %s",
                       account.name, row.id, attempts, message, extra=_about(account, row))
-            return
+            return GONE
         delay = self._backoff(account.config.retry_backoff, attempts)
         self.store.release(row.id, message, not_before=self.clock() + delay)
         self._account_backoff(account)
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds(),
                     extra=_about(account, row))
+        return WAITS
 
     def _backoff(self, base: timedelta, n: int) -> timedelta:
         return min(base * 2 ** (n - 1), BACKOFF_MAX) * (0.5 + self.rng())

@@ -14,19 +14,23 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import math
+import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from bot.budget import Quota, month_after, month_start
 from bot.configtypes import Schedule, Window
 
 
 UTC = timezone.utc
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 REASONS = ("due", "gap", "jitter", "pacing", "hourly cap", "daily cap", "window", "retry",
-           "paused", "expired")
+           "paused", "expired", "budget")
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class Slot:
 
 def plan(schedule: Schedule | None, queue: Sequence[Queued], sent: Sequence[datetime],
          now: datetime, *, paused_until: datetime | None = None,
-         horizon: timedelta = timedelta(days=2)) -> list[Slot]:
+         horizon: timedelta = timedelta(days=2), quota: Quota | None = None) -> list[Slot]:
     """Plan one account's queue; one Slot per queued post, in send order.
 
     The queue is ranked by priority (highest first), then by ``schedule.order``
@@ -66,7 +70,8 @@ def plan(schedule: Schedule | None, queue: Sequence[Queued], sent: Sequence[date
     ``min_gap`` plus the post's jitter (``jitter_for``) after the latest send
     (``sent`` first, then the simulated ones), keeps at most ``max_per_hour``
     sends in any trailing hour and ``max_per_day`` in any trailing 24 h
-    (``sent`` included), and lies in a window. ``reason`` names the constraint
+    (``sent`` included), lies in a window and fits the ``quota`` (reason
+    "budget": it lifts when the month resets). ``reason`` names the constraint
     that set the time ("due": nothing held it back).
 
     Pacing: when more posts wait than ``max_per_day`` still allows in the
@@ -93,25 +98,112 @@ def plan(schedule: Schedule | None, queue: Sequence[Queued], sent: Sequence[date
     posts go as soon as they are due, with no gap, cap, window or expiry.
     Raises ValueError for naive datetimes or an unknown ``order``.
     """
-    schedule = _rules(schedule)
-    now = _utc(now)
-    ranked = sorted((_normalised(q) for q in queue), key=_rank(schedule.order))
-    expired = [Slot(q.key, None, "expired") for q in ranked if _deadline(q, schedule) < now]
-    waiting = [q for q in ranked if _deadline(q, schedule) >= now]
-    sim = _Simulation(schedule, ZoneInfo(schedule.timezone), now,
-                      _utc(paused_until) if paused_until else None,
-                      sorted(_utc(s) for s in sent))
-    return expired + sim.run(waiting, now + horizon)
+    return Backlog(schedule, queue, sent, paused_until=paused_until, quota=quota).plan(now, horizon)
 
 
 def due(schedule: Schedule | None, queue: Sequence[Queued], sent: Sequence[datetime],
-        now: datetime, *, paused_until: datetime | None = None) -> tuple[list[Slot], Slot | None]:
+        now: datetime, *, paused_until: datetime | None = None,
+        quota: Quota | None = None) -> tuple[list[Slot], Slot | None]:
     """What the publisher does at ``now``: (expired slots to skip now, the one
-    slot to send now or None). Call again after each send to get the next."""
-    slots = plan(schedule, queue, sent, now, paused_until=paused_until)
-    skip = [s for s in slots if s.reason == "expired"]
-    send = next((s for s in slots if s.at is not None and s.at <= _utc(now)), None)
-    return skip, send
+    slot to send now or None). Call again after each send to get the next;
+    a pass sending many posts keeps one ``Backlog`` instead."""
+    return Backlog(schedule, queue, sent, paused_until=paused_until, quota=quota).due(now)
+
+
+class Backlog:
+    """One account's queue ranked once, for a pass that sends many posts.
+
+    ``due(now)`` gives what ``due()`` would for the same queue and sends, but
+    simulates only up to the first post that gets a slot (the plan's first
+    slot is the only one that can be due) and drops expired posts as ``now``
+    passes their expiry, so each call costs O(log n) a post looked at, not a
+    whole plan. Tell it of each outcome: ``sent(key, at)`` after a send,
+    ``drop(key)`` for a post that left the queue otherwise. ``now`` must not
+    go back between calls; anything else that changes (a back-off, a pause)
+    needs a new Backlog."""
+
+    def __init__(self, schedule: Schedule | None, queue: Sequence[Queued],
+                 sent: Sequence[datetime], *, paused_until: datetime | None = None,
+                 quota: Quota | None = None):
+        self.schedule = _rules(schedule)
+        self.posts = sorted((_normalised(q) for q in queue), key=_rank(self.schedule.order))
+        self.where = {q.key: i for i, q in enumerate(self.posts)}
+        self.base = [_micros(q.not_before) if q.not_before else READY for q in self.posts]
+        self.tree = _MinTree(self.base)
+        self.left = len(self.posts)
+        self.history = sorted(_utc(s) for s in sent)
+        self.paused = _utc(paused_until) if paused_until else None
+        self.quota = quota
+        self._expiry = sorted(range(len(self.posts)), key=lambda i: self.posts[i].queued_at)
+        self._checked = 0     # posts of _expiry already looked at for expiry
+
+    def due(self, now: datetime) -> tuple[list[Slot], Slot | None]:
+        """(expired slots, to skip now and forgotten here; the slot to send now or None)."""
+        now = _utc(now)
+        skip = self._expire(now)
+        sim = self._simulation(now, self.tree, list(self.history))   # a copy: cheap, and a query
+        taken: list[int] = []
+        try:
+            while sim.left:
+                index, at, reason = sim.next()
+                taken.append(index)
+                if at is not None:   # later slots are never earlier: only this one can be due
+                    return skip, (Slot(self.posts[index].key, at, reason) if at <= now else None)
+            return skip, None
+        finally:
+            for index in taken:   # a query: the posts stay queued
+                self.tree.set(index, self.base[index])
+
+    def plan(self, now: datetime, horizon: timedelta = timedelta(days=2)) -> list[Slot]:
+        """The whole plan at ``now`` (see ``plan()``); changes nothing here."""
+        now = _utc(now)
+        tree = self.tree.copy()
+        expired = [i for i in range(len(self.posts))
+                   if self.base[i] != GONE and _deadline(self.posts[i], self.schedule) < now]
+        for index in expired:
+            tree.set(index, GONE)
+        sim = self._simulation(now, tree, list(self.history), self.left - len(expired))
+        return [Slot(self.posts[i].key, None, "expired") for i in expired] + sim.run(now + horizon)
+
+    def sent(self, key: str, at: datetime) -> None:
+        """``key`` went out at ``at``: it leaves the queue and counts for gaps and caps."""
+        if self._forget(key):
+            bisect.insort(self.history, _utc(at))
+            if self.quota is not None:
+                self.quota = replace(self.quota, left=self.quota.left - 1)
+
+    def drop(self, key: str) -> None:
+        """``key`` left the queue without a send (failed, skipped, taken by another worker)."""
+        self._forget(key)
+
+    def _forget(self, key: str) -> bool:
+        index = self.where.get(key)
+        if index is None or self.base[index] == GONE:
+            return False
+        self.base[index] = GONE
+        self.tree.set(index, GONE)
+        self.left -= 1
+        return True
+
+    def _expire(self, now: datetime) -> list[Slot]:
+        """The posts past their expiry at ``now`` not yet reported, in rank order."""
+        gone: list[int] = []
+        while (self._checked < len(self._expiry) and
+               _deadline(self.posts[self._expiry[self._checked]], self.schedule) < now):
+            index = self._expiry[self._checked]
+            self._checked += 1
+            if self.base[index] != GONE:
+                gone.append(index)
+        gone.sort()
+        for index in gone:
+            self._forget(self.posts[index].key)
+        return [Slot(self.posts[i].key, None, "expired") for i in gone]
+
+    def _simulation(self, now: datetime, tree: _MinTree, history: list[datetime],
+                    left: int | None = None) -> _Simulation:
+        return _Simulation(self.schedule, ZoneInfo(self.schedule.timezone), now, self.paused,
+                           history, self.posts, tree, self.left if left is None else left,
+                           self.quota)
 
 
 def jitter_for(key: str, jitter: timedelta) -> timedelta:
@@ -124,46 +216,103 @@ def jitter_for(key: str, jitter: timedelta) -> timedelta:
     return timedelta(seconds=int.from_bytes(digest[:8], "big") % (span + 1))
 
 
+# A post's value in the tree: its back-off end in microseconds, READY when it
+# has none, GONE once it left the queue (or, while simulating, took its turn).
+READY = -math.inf
+GONE = math.inf
+
+
+class _MinTree:
+    """The minimum of a list of numbers, kept as they change, and the first
+    position holding at most a value: each in O(log n)."""
+
+    def __init__(self, values: Sequence[float]):
+        self.size = 1 << max(len(values) - 1, 0).bit_length()
+        self.nodes = [GONE] * (2 * self.size)
+        self.nodes[self.size:self.size + len(values)] = values
+        for i in range(self.size - 1, 0, -1):
+            self.nodes[i] = min(self.nodes[2 * i], self.nodes[2 * i + 1])
+
+    def copy(self) -> _MinTree:
+        other = _MinTree(())
+        other.size, other.nodes = self.size, list(self.nodes)
+        return other
+
+    def set(self, position: int, value: float) -> None:
+        i = position + self.size
+        self.nodes[i] = value
+        while i > 1:
+            i //= 2
+            self.nodes[i] = min(self.nodes[2 * i], self.nodes[2 * i + 1])
+
+    def min(self) -> float:
+        return self.nodes[1]
+
+    def first_at_most(self, value: float) -> int:
+        """The first position whose number is at most ``value`` (one must be)."""
+        i = 1
+        while i < self.size:
+            i = 2 * i if self.nodes[2 * i] <= value else 2 * i + 1
+        return i - self.size
+
+
 @dataclass
 class _Simulation:
-    """Sends one account's queue in simulated time; ``history`` grows as it goes."""
+    """Sends one account's queue in simulated time; ``history`` grows as it goes.
+
+    ``tree`` holds the posts still waiting (by rank position); taking a turn
+    marks a post GONE in it, so the owner restores what it must keep."""
 
     schedule: Schedule
     tz: ZoneInfo
     now: datetime
     paused: datetime | None
     history: list[datetime]      # sorted send times, real then simulated
+    posts: list[Queued]          # ranked
+    tree: _MinTree
+    left: int                    # posts still waiting
+    quota: Quota | None = None
+    planned: list[datetime] = field(default_factory=list)   # simulated sends, in order
 
-    def run(self, waiting: list[Queued], limit: datetime) -> list[Slot]:
+    def run(self, limit: datetime) -> list[Slot]:
+        """Every waiting post's slot, in send order (see ``plan()``)."""
         slots: list[Slot] = []
-        while waiting:
-            post = self.choose(waiting)
-            backlog = len(waiting)
-            waiting.remove(post)
-            at, reason = self.earliest(post, backlog)
-            if at is None or at > _deadline(post, self.schedule):
-                slots.append(Slot(post.key, None, reason))   # never, or too late: takes no slot
-                continue
-            slots.append(Slot(post.key, at, reason))
-            bisect.insort(self.history, at)
-            if at > limit:
-                return slots + [Slot(q.key, None, reason) for q in waiting]
+        while self.left:
+            index, at, reason = self.next()
+            slots.append(Slot(self.posts[index].key, at, reason))
+            if at is not None and at > limit:
+                rest = [i for i in range(len(self.posts)) if self.tree.nodes[i + self.tree.size] != GONE]
+                return slots + [Slot(self.posts[i].key, None, reason) for i in rest]
         return slots
 
-    def choose(self, waiting: list[Queued]) -> Queued:
+    def next(self) -> tuple[int, datetime | None, str]:
+        """Take the next post's turn: (its rank position, its time, why). A
+        time of None (never, or past its expiry) takes no slot."""
+        index = self.choose()
+        post, backlog = self.posts[index], self.left
+        self.tree.set(index, GONE)
+        self.left -= 1
+        at, reason = self.earliest(post, backlog)
+        if at is None or at > _deadline(post, self.schedule):
+            return index, None, reason
+        bisect.insort(self.history, at)
+        self.planned.append(at)
+        return index, at, reason
+
+    def choose(self) -> int:
         """The best-ranked post whose back-off ends by the next possible send.
 
         That moment assumes the largest jitter, so it is never before the
         chosen post's own time: a later ``now``, up to that time, yields the
         same choice, and the plan shown is the plan executed."""
-        backoffs = [q.not_before for q in waiting]
-        floor = min(backoffs) if None not in backoffs else None   # someone is always ready
+        lowest = self.tree.min()
+        floor = None if lowest == READY else _from_micros(lowest)   # else someone is always ready
         bounds = [self.now, self.paused, floor, self.gap_end(self.schedule.jitter),
-                  self.pace_end(len(waiting))]
+                  self.pace_end(self.left)]
         anchor, _ = self.fit(max(b for b in bounds if b is not None), "due")
-        if anchor is None:
-            return waiting[0]
-        return next(q for q in waiting if q.not_before is None or q.not_before <= anchor)
+        if anchor is None:   # nothing can ever be sent: the order is the rank
+            return self.tree.first_at_most(sys.float_info.max)   # any post not GONE
+        return self.tree.first_at_most(_micros(anchor))
 
     def earliest(self, post: Queued, backlog: int = 1) -> tuple[datetime | None, str]:
         """When ``post`` can go after the sends so far, with ``backlog`` posts
@@ -200,7 +349,8 @@ class _Simulation:
         steps: list[tuple[str, Callable[[datetime], datetime | None]]] = [
             ("window", self.open_at),
             ("hourly cap", lambda t: _cap(self.history, t, HOUR, self.schedule.max_per_hour)),
-            ("daily cap", lambda t: _cap(self.history, t, DAY, self.schedule.max_per_day))]
+            ("daily cap", lambda t: _cap(self.history, t, DAY, self.schedule.max_per_day)),
+            ("budget", self.budget_at)]
         moved = True
         while moved:
             moved = False
@@ -221,6 +371,25 @@ class _Simulation:
             return next_window_start(windows, self.tz, at)
         except ValueError:
             return None
+
+    def budget_at(self, at: datetime) -> datetime | None:
+        """``at`` if the quota has room for one more send then, else when it
+        does (a month's start; None: never)."""
+        quota = self.quota
+        if quota is None:
+            return at
+        while True:
+            if at < quota.resets:
+                used, room, ends = bisect.bisect_left(self.planned, quota.resets), quota.left, quota.resets
+            else:
+                start, ends = month_start(at), month_after(at)
+                used = bisect.bisect_left(self.planned, ends) - bisect.bisect_left(self.planned, start)
+                room = quota.monthly
+            if used < room:
+                return at
+            if quota.monthly <= 0:
+                return None
+            at = ends
 
 
 def _cap(history: list[datetime], at: datetime, span: timedelta,
@@ -272,9 +441,21 @@ def _rules(schedule: Schedule | None) -> Schedule:
 
 
 def _normalised(post: Queued) -> Queued:
+    times = (post.queued_at, post.published, post.not_before)
+    if all(t is None or t.tzinfo is UTC for t in times):   # the store's: a copy costs more than the check
+        return post
     return replace(post, queued_at=_utc(post.queued_at),
                    published=_utc(post.published) if post.published else None,
                    not_before=_utc(post.not_before) if post.not_before else None)
+
+
+def _micros(at: datetime) -> int:
+    """Exact microseconds since the epoch (floats would round at the edges)."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _from_micros(micros: float) -> datetime:
+    return EPOCH + timedelta(microseconds=int(micros))
 
 
 def _utc(at: datetime) -> datetime:

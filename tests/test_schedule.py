@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import Schedule, Window, parse_window
-from bot.schedule import (Queued, Slot, due, jitter_for, next_window_start, 
+from bot.schedule import (Backlog, Queued, Slot, due, jitter_for, next_window_start,
                           plan, window_contains)
 
 UTC = timezone.utc
@@ -417,6 +417,69 @@ def test_any_plan_respects_its_schedule(gap, jitter, hourly, daily, start, lengt
     slots = plan(rules, burst(size), sent, NOW, horizon=timedelta(days=30))
     assert len(slots) == size and all(s.at is not None and s.at >= NOW for s in slots)
     assert_respects(rules, slots, sent)
+
+
+# ---------------------------------------------------------------- one Backlog for a whole pass
+
+
+def test_a_backlog_answers_like_due_and_forgets_what_went():
+    rules = Schedule(min_gap=10 * MIN, expire_after=timedelta(hours=1))
+    queue = [q("stale", NOW - 61 * MIN), *burst(3)]
+    backlog = Backlog(rules, queue, [NOW - 20 * MIN])
+    assert backlog.due(NOW) == due(rules, queue, [NOW - 20 * MIN], NOW)
+    assert backlog.due(NOW) == ([], Slot("post-00", NOW, "due")), "expired once, then forgotten"
+    backlog.sent("post-00", NOW)
+    assert backlog.due(NOW + 5 * MIN) == ([], None), "the gap counts the send"
+    backlog.drop("post-01")
+    assert backlog.due(NOW + 10 * MIN) == ([], Slot("post-02", NOW + 10 * MIN, "due"))
+    backlog.sent("post-01", NOW)          # dropped already: no send is counted
+    assert backlog.due(NOW + 10 * MIN)[1] == Slot("post-02", NOW + 10 * MIN, "due")
+
+
+def test_a_backlog_asked_twice_changes_nothing():
+    rules = Schedule(expire_after=timedelta(hours=6), windows=(DAY_WINDOW,), min_gap=10 * MIN)
+    night = at(2026, 11, 25, 3, 0)
+    queue = [q("doomed", night - timedelta(hours=5)), q("fresh", night)]
+    backlog = Backlog(rules, queue, [])
+    assert backlog.due(night) == backlog.due(night) == ([], None)
+    assert backlog.plan(night) == plan(rules, queue, [], night)
+    assert backlog.plan(night) == plan(rules, queue, [], night), "plan copies what it simulates"
+
+
+@settings(max_examples=80, deadline=None)
+@given(gap=st.integers(0, 30), jitter=st.integers(0, 10), hourly=st.none() | st.integers(0, 5),
+       daily=st.none() | st.integers(1, 12), start=st.integers(0, 23), length=st.integers(1, 24),
+       expire=st.none() | st.integers(20, 600),
+       posts=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 300), st.none() | st.integers(-30, 90)),
+                      max_size=25),
+       history=st.lists(st.integers(1, 30 * 60), max_size=8),
+       steps=st.lists(st.tuples(st.integers(0, 90), st.integers(0, 9)), min_size=1, max_size=40))
+def test_a_backlog_follows_due_pass_after_pass(gap, jitter, hourly, daily, start, length, expire,
+                                               posts, history, steps):
+    """One Backlog kept across sends, drops and a clock moving on answers
+    exactly what due() answers from scratch with the queue and sends of then."""
+    window = Window(frozenset(range(7)), time(start), time((start + length) % 24))
+    rules = Schedule(min_gap=gap * MIN, jitter=jitter * MIN, max_per_hour=hourly, max_per_day=daily,
+                     windows=(window,), timezone="Europe/Berlin",
+                     expire_after=expire * MIN if expire else None)
+    queue = [q(f"p{i}", NOW - age * MIN, priority=prio,
+               not_before=NOW + back * MIN if back is not None else None)
+             for i, (prio, age, back) in enumerate(posts)]
+    sent = sorted(NOW - m * MIN for m in history)
+    backlog, clock = Backlog(rules, queue, sent), NOW
+    for advance, action in steps:
+        clock += advance * MIN
+        expected = due(rules, queue, sent, clock)
+        assert backlog.due(clock) == expected
+        gone = {s.key for s in expected[0]}
+        queue = [p for p in queue if p.key not in gone]
+        if expected[1] is not None and action < 7:      # sent
+            backlog.sent(expected[1].key, clock)
+            sent = sorted([*sent, clock])
+            queue = [p for p in queue if p.key != expected[1].key]
+        elif queue and action == 9:                     # failed, skipped, taken elsewhere
+            backlog.drop(queue[-1].key)
+            queue = queue[:-1]
 
 
 # ---------------------------------------------------------------- parse_window
