@@ -81,7 +81,8 @@ class Poller:
         may be posted, so only it needs a summary."""
         if primed:
             return {"known": lambda ids: self.store.known_items(feed.name, ids)}
-        return {"wanted": lambda found: {a.item_id for a in newest(found, feed.backfill)}}
+        return {"wanted": lambda found: {a.item_id for a in newest(_first_each(found),
+                                                                    feed.backfill)}}
 
     def _waiting(self, row) -> bool:
         """True while the feed's back-off runs. A wall clock stepped back must
@@ -140,7 +141,8 @@ class Poller:
         Once primed, ``fetch`` has already left the known items out."""
         known = set() if primed else self.store.known_items(feed.name, [a.item_id for a in found])
         new = [a for a in found if a.item_id not in known]
-        wanted = {a.item_id for a in (new if primed else newest(found, feed.backfill))} - known
+        wanted = {a.item_id for a in (new if primed else newest(_first_each(found),
+                                                                 feed.backfill))} - known
         return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)
                 for a in new]
 
@@ -173,6 +175,14 @@ class Poller:
         else:
             log.info("feed %s: polled, %d new, %d queued", feed.name, ingested.new, ingested.queued,
                      extra={"feed": feed.name})
+
+
+def _first_each(found: list[Article]) -> list[Article]:
+    """Each item id once, as the store ingests it (the first copy wins)."""
+    first: dict[str, Article] = {}
+    for article in found:
+        first.setdefault(article.item_id, article)
+    return list(first.values())
 
 
 def _human(delay: timedelta) -> str:

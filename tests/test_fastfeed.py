@@ -120,6 +120,17 @@ def element(tag: str, value: str, cdata: bool) -> str:
     return f"<{tag}>{body}</{tag}>"
 
 
+def media(draw) -> list[str]:
+    """Maybe a media:content and a media:thumbnail, as RSS items and Atom entries carry them."""
+    parts = []
+    if draw(st.booleans()):
+        medium = draw(st.sampled_from(['medium="image"', 'type="image/jpeg"', 'medium="video"', ""]))
+        parts.append(f"<media:content url={quoteattr(draw(urls))} {medium}/>")
+    if draw(st.booleans()):
+        parts.append(f"<media:thumbnail url={quoteattr(draw(urls))}/>")
+    return parts
+
+
 @st.composite
 def items(draw) -> str:
     cdata = draw(st.booleans())
@@ -147,11 +158,7 @@ def items(draw) -> str:
     if draw(st.booleans()):
         kind = draw(st.sampled_from(["image/png", "IMAGE/JPEG", "audio/mpeg"]))
         parts.append(f"<enclosure url={quoteattr(draw(urls))} type={quoteattr(kind)} length=\"1\"/>")
-    if draw(st.booleans()):
-        medium = draw(st.sampled_from(['medium="image"', 'type="image/jpeg"', 'medium="video"', ""]))
-        parts.append(f"<media:content url={quoteattr(draw(urls))} {medium}/>")
-    if draw(st.booleans()):
-        parts.append(f"<media:thumbnail url={quoteattr(draw(urls))}/>")
+    parts += media(draw)
     order = draw(st.permutations(parts))
     return "<item>" + "".join(order) + "</item>"
 
@@ -250,11 +257,7 @@ def atom_entries(draw) -> str:
     for term in draw(st.lists(text, max_size=3)):
         label = ' label="L"' if draw(st.booleans()) else ""
         parts.append(f"<category term={quoteattr(term)}{label}/>")
-    if draw(st.booleans()):
-        medium = draw(st.sampled_from(['medium="image"', 'type="image/jpeg"', 'medium="video"', ""]))
-        parts.append(f"<media:content url={quoteattr(draw(urls))} {medium}/>")
-    if draw(st.booleans()):
-        parts.append(f"<media:thumbnail url={quoteattr(draw(urls))}/>")
+    parts += media(draw)
     return "<entry>" + "".join(draw(st.permutations(parts))) + "</entry>"
 
 

@@ -161,3 +161,19 @@ def test_known_items_are_left_out_before_any_per_item_work(tmp_path, clock, http
     # and a changed document with nothing new is not ingested at all.
     assert store.ingested == [["g2", "g1"], ["g3"]]
     assert [r.status for r in store.queue("x")] == ["pending"]
+
+
+def test_the_backfill_at_first_sight_keeps_its_lead(tmp_path, clock, httpserver):
+    # Only the backfill gets its text at first sight; an item listed twice is still one item.
+    store = Store(f"sqlite:///{tmp_path / 'b.db'}", clock)
+    store.migrate()
+    poller = Poller(store, HttpClient(HttpSettings(deadline=5, read_timeout=2)), LeadFinder(None),
+                    lambda feed: [("x", 0)], clock)
+    body = rss(3, 3, 2, 1).replace("<item>", "<item><pubDate>Wed, 25 Nov 2026 10:00:00 GMT"
+                                    "</pubDate>", 2)
+    httpserver.expect_request("/rss").respond_with_data(body)
+    f = FeedConfig(name="f", url=httpserver.url_for("/rss"), backfill=1, fetch_article="never")
+    assert (poller.poll(f).new, poller.poll(f, force=True).new) == (3, 0)
+    queued = store.queue("x")
+    assert len(queued) == 1
+    assert store.article(queued[0].article_id).lead.startswith("Item 3 is a story")
