@@ -27,7 +27,9 @@ account, else in the config's ``timezone``.
   ``waiting_until``, ``wait_reason``, ``counts`` (status → number),
   ``queue_total`` and ``queue``: the first 20 posts in send order with ``id``,
   ``title``, ``at`` (null: not planned), ``reason``, ``expires_at``,
-  ``expires_before_sent`` (true: it expires before its turn comes).
+  ``expires_before_sent`` (true: it expires before its turn comes); with a
+  ``budget`` (X), ``budget``: ``unit`` ("posts" or "money"), ``spent``, ``left``
+  (this UTC month) and ``resets`` (the first of next month).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from bot import budget
 from bot.articles import LeadFinder, extract_page
 from bot.compose import measure
 from bot.config import Config, FeedConfig
@@ -207,7 +210,18 @@ def _account(store: Store, publisher: Publisher, account: Account, counts: Mappi
             "wait_reason": (state.wait_reason or "rate limited") if until else None,
             "counts": {k: counts[k] for k in STATUSES if counts.get(k)}}
     info["queue"], info["queue_total"] = _plan(publisher, account, info, now, zone)
+    if account.config.budget:
+        info["budget"] = _budget(store, account, now, zone)
     return info
+
+
+def _budget(store: Store, account: Account, now: datetime, zone: ZoneInfo) -> dict:
+    """This month's X spend: in posts or money, what is left, when it resets."""
+    sends = store.sent_since(account.name, budget.month_start(now))
+    spend = budget.spend(account.config.budget, sends, now)
+    as_number = (lambda v: v) if spend.unit == "posts" else (lambda v: float(v))
+    return {"unit": spend.unit, "spent": as_number(spend.spent), "left": as_number(spend.left),
+            "resets": _in(spend.resets, zone)}
 
 
 def _plan(publisher: Publisher, account: Account, info: dict, now: datetime,
@@ -277,6 +291,10 @@ def _render(doc: dict, out: TextIO) -> None:
     for a in doc["accounts"]:
         line = ", ".join(f"{k} {n}" for k, n in a["counts"].items())
         out.write(f"  {a['name']} ({a['platform']}): {line or 'nothing yet'}{_hold(a)}\n")
+        if "budget" in a:
+            b = a["budget"]
+            out.write(f"    budget: {b['spent']} {b['unit']} spent this month, {b['left']} left, "
+                      f"resets {_when(b['resets'])}\n")
         _queue_lines(a, out)
     _posts(out, "recent posts", doc["recent_posts"],
            lambda p: f"id {p['platform_id']}" + (f" {p['permalink']}" if p["permalink"] else ""))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import json
 import re
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
@@ -344,3 +344,20 @@ def test_held_and_filtered_posts_are_shown_with_why(store, clock):
     text = status(store, publisher)[1]
     assert "held for approval (approve ID or reject ID):" in text
     assert 'Story number 2 — excluded keyword "sport"' in text
+
+
+def test_an_x_budget_shows_what_this_month_spent_and_when_it_resets(store, clock):
+    import dataclasses
+
+    from bot.configtypes import Budget
+    publisher, _ = make(store, clock)
+    account = publisher.accounts[0]
+    account.config = dataclasses.replace(account.config, budget=Budget(posts=10))
+    queue(store, 1, 2, 3)
+    assert publisher.run() == 3
+    doc = json.loads(status(store, publisher, as_json=True)[1])
+    shown = doc["accounts"][0]["budget"]
+    assert shown["unit"] == "posts" and shown["spent"] == 3 and shown["left"] == 7
+    assert datetime.fromisoformat(shown["resets"]).astimezone(timezone.utc) == \
+        datetime(2026, 12, 1, tzinfo=timezone.utc)
+    assert "budget: 3 posts spent this month, 7 left, resets 2026-12-01" in status(store, publisher)[1]
