@@ -144,7 +144,7 @@ def gather(store: Store, publisher: Publisher, now: datetime, zone: ZoneInfo) ->
         "recent_posts": [_post(r, zones.get(r.account, zone), r.sent_at or r.updated_at)
                          for r in store.recent(["sent"], RECENT_LINES)],
         "held_posts": [_post(r, zones.get(r.account, zone), r.queued_at)
-                       for r in store.held()[:HELD_LINES]],
+                       for r in store.held(limit=HELD_LINES)],
         "filtered_posts": [_post(r, zones.get(r.account, zone), r.updated_at)
                            for r in store.recent(["filtered"], RECENT_LINES)],
     }
