@@ -42,7 +42,8 @@ class Quota:
     """What the schedule needs of a budget, in posts: ``left`` more before
     ``resets`` (aware UTC, the first of a month), then ``monthly`` each UTC
     calendar month. Posts are counted at the price of a post with a link, the
-    dearer kind, so a plan never spends more than the budget."""
+    dearer kind (unless none can have one), so a plan never spends more than
+    the budget."""
 
     left: int
     resets: datetime
@@ -87,9 +88,11 @@ def fits(budget: Budget, sends: Sequence[Send], now: datetime, has_link: bool) -
     return price(budget, has_link) <= spend(budget, sends, now).left
 
 
-def quota(budget: Budget, sends: Sequence[Send], now: datetime) -> Quota:
-    """The budget as the schedule plans with it, in posts at the dearer price."""
-    each = max(price(budget, True), price(budget, False))
+def quota(budget: Budget, sends: Sequence[Send], now: datetime, *, links: bool = True) -> Quota:
+    """The budget as the schedule plans with it, in posts at the dearer
+    price; ``links=False`` when no post can have a link (its template has no
+    {url}), so an account posting only text gets all the posts it pays for."""
+    each = max(price(budget, True), price(budget, False)) if links else price(budget, False)
     left = spend(budget, sends, now).left
     whole = (budget.posts or 0) if budget.amount is None else budget.amount
     return Quota(left=_posts(left, each), resets=month_after(now), monthly=_posts(whole, each))

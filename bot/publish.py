@@ -17,10 +17,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import schedule
+from bot import budget, schedule
 from bot.adapters.base import Adapter
-from bot.compose import Limits, compose
-from bot.config import AccountConfig
+from bot.compose import Limits, compose, utm_params
+from bot.config import AccountConfig, Style
 from bot.errors import (AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, StoreError,
                         Suspended, Transient)
 from bot.models import Article, Post, Receipt
@@ -35,8 +35,10 @@ CLAIM_LEASE = timedelta(minutes=15)
 CLOCK_SKEW = timedelta(minutes=10)
 
 HashtagMap = Callable[[str, str], Mapping[str, str]]
+StyleOf = Callable[[str, str], Style]
 # What one try did, as the pass's schedule.Backlog must hear it (Publisher._send).
 SENT, ALREADY, SHOWN, GONE, WAITS = "sent", "already", "shown", "gone", "waits"
+OVER_BUDGET = "over budget"   # the post would exceed the X budget: it waits for the reset
 
 
 @dataclass
@@ -54,10 +56,16 @@ class Account:
     def limits(self) -> Limits:
         return Limits.for_adapter(self.adapter)   # an instance may know its server's limit
 
-    def text(self, article: Article, hashtag_map: Mapping[str, str]) -> str:
-        """The post text for ``article`` on this account (pure: no I/O)."""
-        return compose(article, self.config.template, self.limits, hashtag_map=hashtag_map,
-                       max_hashtags=self.config.max_hashtags, source=article.feed)
+    def text(self, article: Article, hashtag_map: Mapping[str, str], style: Style | None = None) -> str:
+        """The post text for ``article`` on this account (pure: no I/O): with
+        ``style`` (Config.style of its feed), its template, hashtags and
+        tracking parameters; else the account's template and ``hashtag_map``."""
+        if style is None:
+            return compose(article, self.config.template, self.limits, hashtag_map=hashtag_map,
+                           max_hashtags=self.config.max_hashtags, source=article.feed)
+        utm = utm_params(style.utm, self.name, self.config.platform, article.feed)
+        return compose(article, style.template, self.limits, hashtag_map=style.hashtags,
+                       max_hashtags=self.config.max_hashtags, source=article.feed, utm=utm or None)
 
     def fingerprint(self) -> str:
         """A short hash of the credentials, so a pause for bad credentials lifts
@@ -68,18 +76,22 @@ class Account:
 
 class Publisher:
     """Runs publish passes. ``hashtags(feed, account)`` gives the keyword map
-    for a post (the account's merged with its routes'); ``observer`` (a
-    bot.metrics.Observer) hears of every post that becomes sent, failed or skipped."""
+    for a post (the account's merged with its routes'); ``style(feed,
+    account)``, when given (Config.style), gives the template, hashtags and
+    tracking parameters instead; ``observer`` (a bot.metrics.Observer) hears
+    of every post that becomes sent, failed or skipped. An account with a
+    ``budget`` (X) sends only what this month's budget still pays for."""
 
     def __init__(self, store: Store, accounts: Sequence[Account], clock: Callable[[], datetime],
                  worker: str, *, hashtags: HashtagMap = lambda f, a: {},
                  rng: Callable[[], float] = random.random, dry_run: Adapter | None = None,
-                 exclusive: bool = True, observer=None, leases=None):
+                 exclusive: bool = True, observer=None, leases=None, style: StyleOf | None = None):
         self.store = store
         self.accounts = list(accounts)
         self.clock = clock
         self.worker = worker
         self.hashtags = hashtags
+        self.style = style
         self.rng = rng
         # --dry-run: every post goes to this console adapter and the outbox is
         # left untouched, so a later real run still posts it.
@@ -132,7 +144,7 @@ class Publisher:
             return 0
         if not self.dry_run:
             self._reconcile(account)
-        backlog, rows = self._backlog(account)
+        backlog, rows, month = self._backlog(account)
         sent = 0
         for _ in range(limit) if limit is not None else itertools.count():
             if self.stopping.is_set() or self._paused(account) or not self._holding(account):
@@ -140,13 +152,13 @@ class Publisher:
             row = self._next_due(account, backlog, rows)
             if row is None:
                 break
-            outcome = self._send(account, row)
+            outcome = self._send(account, row, month)
             sent += outcome in (SENT, SHOWN)
             if outcome in (SENT, ALREADY):
                 backlog.sent(str(row.id), self.clock())
             elif outcome in (SHOWN, GONE):
                 backlog.drop(str(row.id))
-            else:   # WAITS: the account (or this post) waits now; the next pass replans
+            else:   # WAITS, OVER_BUDGET: the account (or this post) waits; the next pass replans
                 break
         return sent
 
@@ -154,14 +166,29 @@ class Publisher:
 
     def plan(self, account: Account) -> tuple[list[schedule.Slot], dict]:
         """The account's plan now: a slot per pending post, and the rows by key."""
-        backlog, rows = self._backlog(account)
+        backlog, rows, _ = self._backlog(account)
         return backlog.plan(self.clock()), rows
 
-    def _backlog(self, account: Account) -> tuple[schedule.Backlog, dict]:
-        """The account's queue, ranked once for this pass, and its rows by key."""
-        _, rows, queued, sent, paused_until = self._inputs(account)
-        return schedule.Backlog(account.config.schedule, queued, sent,
-                                paused_until=paused_until), rows
+    def budget(self, account: Account) -> budget.Spend | None:
+        """This month's spend of the account's budget (None: it has none)."""
+        month = self._month(account, self.clock())
+        return budget.spend(account.config.budget, month, self.clock()) if month is not None else None
+
+    def _backlog(self, account: Account) -> tuple[schedule.Backlog, dict, list | None]:
+        """The account's queue, ranked once for this pass, its rows by key,
+        and this month's sends when it has a budget (the pass adds its own)."""
+        now, rows, queued, sent, paused_until = self._inputs(account)
+        month = self._month(account, now)
+        quota = budget.quota(account.config.budget, month, now,
+                             links=self.style is not None or "{url" in account.config.template) \
+            if month is not None else None
+        return schedule.Backlog(account.config.schedule, queued, sent, paused_until=paused_until,
+                                quota=quota), rows, month
+
+    def _month(self, account: Account, now: datetime) -> list[budget.Send] | None:
+        if account.config.budget is None:
+            return None
+        return list(self.store.sent_since(account.name, budget.month_start(now)))
 
     def _next_due(self, account: Account, backlog: schedule.Backlog, rows: dict):
         expired, slot = backlog.due(self.clock())
@@ -206,19 +233,45 @@ class Publisher:
         """The post for an outbox row. A retry reuses the text of the first try,
         so the platform's duplicate check sees the same post."""
         article = self.store.article(row.article_id)
-        text = row.text or account.text(article, self.hashtags(article.feed, account.name))
+        text = row.text or self._text(account, article)
         return Post(key=f"herald-{row.id}", account=account.name, text=text, link=article.url,
                     image_url=article.image, title=article.title, description=article.lead)
 
-    def _send(self, account: Account, row) -> str:
+    def _text(self, account: Account, article: Article) -> str:
+        tags = self.hashtags(article.feed, account.name)
+        if self.style is None:
+            return account.text(article, tags)
+        return account.text(article, tags, self.style(article.feed, account.name))
+
+    def _send(self, account: Account, row, month: list | None = None) -> str:
         """Try one post; the outcome says what the pass's backlog must learn:
         SENT / ALREADY (on the platform now), SHOWN (dry run), GONE (it left
-        the queue unsent), WAITS (it or its account waits: replan later)."""
+        the queue unsent), WAITS (it or its account waits: replan later),
+        OVER_BUDGET (not tried: ``month``'s sends leave no room for it)."""
         try:
             post = self._post(account, row)
         except Exception as exc:  # a poisoned article costs its own post, not the queue
             self._uncomposable(account, row, exc)
             return GONE
+        if month is not None and not self._affordable(account, post, month):
+            return OVER_BUDGET
+        outcome = self._try(account, row, post)
+        if month is not None and outcome in (SENT, ALREADY):
+            month.append((self.clock(), _has_link(post)))
+        return outcome
+
+    def _affordable(self, account: Account, post: Post, month: list) -> bool:
+        """The schedule plans every post at the price of one with a link; this
+        is the check on the real post, so the budget holds whatever the plan."""
+        if budget.fits(account.config.budget, month, self.clock(), _has_link(post)):
+            return True
+        left = budget.spend(account.config.budget, month, self.clock())
+        log.info("account %s: post %s waits: this month's budget is spent (%s left; resets %s UTC)",
+                 account.name, post.key, left.left, f"{left.resets:%Y-%m-%d %H:%M}",
+                 extra=_about(account))
+        return False
+
+    def _try(self, account: Account, row, post: Post) -> str:
         if self.dry_run:
             self._shown.add(row.id)
             self.dry_run.publish(post)
@@ -441,6 +494,11 @@ def _about(account: Account, row=None) -> dict:
 
 def _hold_label(exc: PublishError) -> str | None:
     return next((label for kind, label in HOLDS if isinstance(exc, kind)), None)
+
+
+def _has_link(post: Post) -> bool:
+    """Whether X bills ``post`` as a post with a link (as Store.sent_since reads it)."""
+    return bool(post.link and post.link in post.text)
 
 
 def _since(row) -> datetime:
