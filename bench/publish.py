@@ -4,9 +4,10 @@ Issue 12's target: one pass with 3,000 pending posts costs about what it costs
 with 100. Each size gets its own SQLite database (built once, copied for every
 round), one account with a trivial in-process adapter (it answers at once, so
 the pass is all Herald), and the same pass: ``Publisher.run()`` sending
-MAX_PER_PASS posts. Printed: the median time per pass and per post sent, and
+MAX_PER_PASS posts. Printed: the median time per pass and per post sent,
 each size's ratio to the small backlog's pass (the floor, measured in the same
-run). Two schedules: none, and one with windows, caps, jitter and expiry.
+run), and the time of the whole plan ``status`` shows (Publisher.plan). Two
+schedules: none, and one with windows, caps, jitter and expiry.
 
     .venv/bin/python bench/publish.py --small 100 --large 3000 --rounds 5
 
@@ -68,7 +69,8 @@ def build(path: Path, pending: int) -> None:
     store.close()
 
 
-def one_pass(template: Path, work: Path, schedule: Schedule | None) -> tuple[float, int]:
+def one_pass(template: Path, work: Path, schedule: Schedule | None) -> tuple[float, int, float]:
+    """(seconds for one pass, posts it sent, seconds for the plan ``status`` shows)."""
     shutil.copy(template, work)
     store = Store(f"sqlite:///{work}", lambda: NOW)
     config = AccountConfig(name="x", platform="instant", template="{title}: {lead} {url}",
@@ -76,10 +78,13 @@ def one_pass(template: Path, work: Path, schedule: Schedule | None) -> tuple[flo
     account = Account(config, Instant("x", {}, {}, clock=lambda: NOW))
     publisher = Publisher(store, [account], lambda: NOW, "bench")
     start = time.perf_counter()
+    publisher.plan(account)
+    planned = time.perf_counter() - start
+    start = time.perf_counter()
     sent = publisher.run()
     elapsed = time.perf_counter() - start
     store.close()
-    return elapsed, sent
+    return elapsed, sent, planned
 
 
 def main() -> None:
@@ -103,13 +108,14 @@ def report(label: str, folder: Path, sizes, schedule, rounds: int) -> None:
     for size in sizes:
         runs = [one_pass(folder / f"queue-{size}.db", folder / "work.db", schedule)
                 for _ in range(rounds)]
-        medians[size] = (statistics.median(t for t, _ in runs), runs[0][1])
+        medians[size] = (statistics.median(r[0] for r in runs), runs[0][1],
+                         statistics.median(r[2] for r in runs))
     floor = medians[sizes[0]][0]
     print(f"\n{label}")
-    for size, (seconds, sent) in medians.items():
+    for size, (seconds, sent, planned) in medians.items():
         print(f"  {size:>6} pending: {seconds * 1000:8.1f} ms a pass, {sent} sent, "
               f"{seconds * 1000 / max(sent, 1):6.2f} ms a post, {seconds / floor:5.2f}x the "
-              f"{sizes[0]}-post pass")
+              f"{sizes[0]}-post pass; the plan status shows {planned * 1000:7.1f} ms")
 
 
 if __name__ == "__main__":
