@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.budget import Quota
 from bot.config import Schedule, Window, parse_window
 from bot.schedule import (Backlog, Queued, Slot, due, jitter_for, next_window_start,
                           plan, window_contains)
@@ -453,9 +454,10 @@ def test_a_backlog_asked_twice_changes_nothing():
        posts=st.lists(st.tuples(st.integers(0, 2), st.integers(0, 300), st.none() | st.integers(-30, 90)),
                       max_size=25),
        history=st.lists(st.integers(1, 30 * 60), max_size=8),
-       steps=st.lists(st.tuples(st.integers(0, 90), st.integers(0, 9)), min_size=1, max_size=40))
+       steps=st.lists(st.tuples(st.integers(0, 90), st.integers(0, 9)), min_size=1, max_size=40),
+       budget=st.none() | st.tuples(st.integers(0, 6), st.integers(1, 40 * 24), st.integers(0, 6)))
 def test_a_backlog_follows_due_pass_after_pass(gap, jitter, hourly, daily, start, length, expire,
-                                               posts, history, steps):
+                                               posts, history, steps, budget):
     """One Backlog kept across sends, drops and a clock moving on answers
     exactly what due() answers from scratch with the queue and sends of then."""
     window = Window(frozenset(range(7)), time(start), time((start + length) % 24))
@@ -466,10 +468,11 @@ def test_a_backlog_follows_due_pass_after_pass(gap, jitter, hourly, daily, start
                not_before=NOW + back * MIN if back is not None else None)
              for i, (prio, age, back) in enumerate(posts)]
     sent = sorted(NOW - m * MIN for m in history)
-    backlog, clock = Backlog(rules, queue, sent), NOW
+    quota = Quota(budget[0], NOW + budget[1] * timedelta(hours=1), budget[2]) if budget else None
+    backlog, clock = Backlog(rules, queue, sent, quota=quota), NOW
     for advance, action in steps:
         clock += advance * MIN
-        expected = due(rules, queue, sent, clock)
+        expected = due(rules, queue, sent, clock, quota=quota)
         assert backlog.due(clock) == expected
         gone = {s.key for s in expected[0]}
         queue = [p for p in queue if p.key not in gone]
@@ -477,6 +480,7 @@ def test_a_backlog_follows_due_pass_after_pass(gap, jitter, hourly, daily, start
             backlog.sent(expected[1].key, clock)
             sent = sorted([*sent, clock])
             queue = [p for p in queue if p.key != expected[1].key]
+            quota = replace(quota, left=quota.left - 1) if quota else None
         elif queue and action == 9:                     # failed, skipped, taken elsewhere
             backlog.drop(queue[-1].key)
             queue = queue[:-1]
