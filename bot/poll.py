@@ -40,8 +40,9 @@ class Poller:
     def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
         """Poll ``feed`` once if it is due (or ``force``); None when skipped or
         failed. Not due: backing off, or fetched less than ``feed.every / 2``
-        ago (workers sharing a feed: another one has just polled it). Never raises but a fatal StoreError: one feed's surprise (a bug,
-        a field nobody foresaw) is recorded for that feed, which backs off."""
+        ago (workers sharing a feed: another one has just polled it). Never
+        raises but a fatal StoreError: one feed's surprise (a bug, a field
+        nobody foresaw) is recorded for that feed, which backs off."""
         try:
             return self._poll(feed, force)
         except StoreError as exc:  # the store logged it once
