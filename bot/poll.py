@@ -25,17 +25,21 @@ MAX_CACHE_AGE = timedelta(hours=6)
 class Poller:
     """Polls feeds into the store. ``accounts_for(feed_name)`` gives the
     (account, priority) pairs routed from that feed; ``observer`` (a
-    bot.metrics.Observer) hears of every poll attempt."""
+    bot.metrics.Observer) hears of every poll attempt; ``fetched(feed_name,
+    hub, topic)`` of every 200 answer, with its WebSub hub and topic (the
+    push subscriptions' hook)."""
 
     def __init__(self, store: Store, client: HttpClient, leads: LeadFinder,
                  accounts_for: Callable[[str], Sequence[tuple[str, int]]],
-                 clock: Callable[[], datetime], observer=None):
+                 clock: Callable[[], datetime], observer=None,
+                 fetched: Callable[[str, str | None, str | None], None] | None = None):
         self.store = store
         self.client = client
         self.leads = leads
         self.accounts_for = accounts_for
         self.clock = clock
         self.observer = observer
+        self.fetched = fetched
 
     def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
         """Poll ``feed`` once if it is due (or ``force``); None when skipped or
@@ -125,6 +129,7 @@ class Poller:
             self._observe(feed, True, 0)
             return Ingested(new=0, queued=0, primed=False)
         values.update(etag=result.etag, last_modified=result.last_modified)
+        self._tell_fetched(feed, result)
         if primed and not result.articles:  # a changed feed with nothing new: nothing to ingest
             ingested = Ingested(new=0, queued=0, primed=False)
         else:
@@ -135,6 +140,15 @@ class Poller:
         self._log(feed, ingested)
         self._observe(feed, True, ingested.new)
         return ingested
+
+    def _tell_fetched(self, feed: FeedConfig, result: FetchResult) -> None:
+        if self.fetched is None:
+            return
+        try:
+            self.fetched(feed.name, result.hub, result.topic)
+        except Exception as exc:  # the hook's trouble must not cost the poll
+            log.warning("feed %s: the fetched hook failed (%s)", feed.name, type(exc).__name__,
+                        extra={"feed": feed.name})
 
     def _with_leads(self, feed: FeedConfig, primed: bool, found: list[Article]) -> list[Article]:
         """Find leads only for items that may be posted: new ones, and at first

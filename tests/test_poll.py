@@ -177,3 +177,30 @@ def test_the_backfill_at_first_sight_keeps_its_lead(tmp_path, clock, httpserver)
     queued = store.queue("x")
     assert len(queued) == 1
     assert store.article(queued[0].article_id).lead.startswith("Item 3 is a story")
+
+
+def test_every_200_answer_tells_the_fetched_hook_its_hub_and_topic(tmp_path, clock, httpserver,
+                                                                    caplog):
+    heard = []
+
+    def fetched(name, hub, topic):
+        heard.append((name, hub, topic))
+        if len(heard) == 2:
+            raise RuntimeError("the hook broke")
+    store = Store(f"sqlite:///{tmp_path / 'w.db'}", clock)
+    store.migrate()
+    poller = Poller(store, HttpClient(HttpSettings(deadline=5, read_timeout=2)), LeadFinder(None),
+                    lambda feed: [("x", 0)], clock, fetched=fetched)
+    hub = ('<atom:link xmlns:atom="http://www.w3.org/2005/Atom" rel="hub" href="https://hub.example/"/>'
+           '<atom:link xmlns:atom="http://www.w3.org/2005/Atom" rel="self" href="https://e.example/rss"/>')
+    headers = {"ETag": '"v1"'}
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(1), headers=headers)
+    httpserver.expect_ordered_request("/rss").respond_with_data(
+        rss(2, 1).replace("<title>t</title>", "<title>t</title>" + hub), headers={"ETag": '"v2"'})
+    httpserver.expect_ordered_request("/rss").respond_with_response(Response(status=304))
+    f = feed(httpserver)
+    poller.poll(f)
+    assert poller.poll(f, force=True).new == 1  # a hook that raises costs the poll nothing
+    poller.poll(f, force=True)
+    assert heard == [("f", None, None), ("f", "https://hub.example/", "https://e.example/rss")]
+    assert "the fetched hook failed (RuntimeError)" in caplog.text
