@@ -58,7 +58,8 @@ MIGRATE, REQUIRE, IGNORE = "migrate", "require", "ignore"
 def build(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime] = utc_now,
           exclusive: bool = True, schema: str = MIGRATE, observer=None,
           store: Store | None = None, client: HttpClient | None = None,
-          worker: str | None = None, leases: Leases | None = None) -> App:
+          worker: str | None = None, leases: Leases | None = None,
+          fetched: Callable[[str, str | None, str | None], object] | None = None) -> App:
     """Wire the whole service from a validated config. A reload passes the
     running ``store``, ``client`` and ``worker`` so that only the config changes."""
     if store is None:
@@ -73,12 +74,11 @@ def build(config: Config, *, dry_run: bool = False, clock: Callable[[], datetime
                 for a in config.accounts]
     targets = {feed.name: config.targets(feed.name) for feed in config.feeds}  # filters compiled once
     poller = Poller(store, client, LeadFinder(client.get_page), targets.__getitem__, clock,
-                    observer=observer)
+                    observer=observer, fetched=fetched)
     worker = worker or worker_id(clock)
     console = ConsoleAdapter("dry-run", {}, {}) if dry_run else None
     publisher = Publisher(store, accounts, clock, worker, dry_run=console, exclusive=exclusive,
-                          hashtags=lambda feed, account: hashtags_for(config, feed, account),
-                          observer=observer, leases=leases)
+                          style=config.style, observer=observer, leases=leases)
     return App(config, store, client, poller, publisher, accounts)
 
 
@@ -104,24 +104,6 @@ class Worker:
     def end(self) -> None:
         self.leases.release_all()
         self.store.end_worker(self.id)
-
-
-def accounts_for(config: Config, feed: str) -> list[tuple[str, int]]:
-    """(account, priority) pairs routed from ``feed``; the highest priority wins."""
-    found: dict[str, int] = {}
-    for route in config.routes:
-        if feed in route.feeds:
-            for name in route.accounts:
-                found[name] = max(found.get(name, route.priority), route.priority)
-    return sorted(found.items())
-
-
-def hashtags_for(config: Config, feed: str, account: str) -> dict[str, str]:
-    merged = dict(next(a.hashtags for a in config.accounts if a.name == account))
-    for route in config.routes:
-        if feed in route.feeds and account in route.accounts:
-            merged.update(route.hashtags)
-    return merged
 
 
 # -- commands -------------------------------------------------------------------
@@ -196,7 +178,8 @@ class Running:
 
     def build(self, config: Config, store: Store, client: HttpClient | None = None) -> App:
         return build(config, dry_run=self.dry_run, exclusive=self.exclusive, observer=self.tally,
-                     store=store, client=client, worker=self.worker.id, leases=self.worker.leases)
+                     store=store, client=client, worker=self.worker.id, leases=self.worker.leases,
+                     fetched=self.push.seen)
 
     def wiring(self, app: App) -> service.Wiring:
         retention, leases = app.config.retention, self.worker.leases
@@ -344,9 +327,7 @@ def cmd_preview(args, config: Config) -> int:
     if args.schedule:
         report.schedule_preview(app.publisher, sys.stdout)
         return 0
-    previewer = report.Previewer(config, app.client, LeadFinder(app.client.get_page), app.accounts,
-                                 lambda feed, account: hashtags_for(config, feed, account),
-                                 lambda feed: accounts_for(config, feed))
+    previewer = report.Previewer(config, app.client, LeadFinder(app.client.get_page), app.accounts)
     try:
         articles = previewer.articles(source=args.source, html=args.html, url=args.url,
                                       limit=args.limit)

@@ -51,7 +51,7 @@ class DeskBackend:
         if account is None:
             return ""
         try:
-            return row.text or publisher._post(account, row).text   # noqa: SLF001 (the text it will send)
+            return publisher.text_for(account, row)
         except Exception as exc:   # a poisoned article: the editor sees why, the page still loads
             return f"(cannot compose: {type(exc).__name__})"
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 
 from bot import budget, schedule
 from bot.adapters.base import Adapter
-from bot.compose import Limits, compose, utm_params
+from bot.compose import Limits, compose, tracked, utm_params
 from bot.config import AccountConfig, Style
 from bot.errors import (AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, StoreError,
                         Suspended, Transient)
@@ -63,9 +63,15 @@ class Account:
         if style is None:
             return compose(article, self.config.template, self.limits, hashtag_map=hashtag_map,
                            max_hashtags=self.config.max_hashtags, source=article.feed)
-        utm = utm_params(style.utm, self.name, self.config.platform, article.feed)
         return compose(article, style.template, self.limits, hashtag_map=style.hashtags,
-                       max_hashtags=self.config.max_hashtags, source=article.feed, utm=utm or None)
+                       max_hashtags=self.config.max_hashtags, source=article.feed,
+                       utm=self.utm(article, style) or None)
+
+    def utm(self, article: Article, style: Style | None) -> dict[str, str]:
+        """The tracking parameters of ``article``'s link on this account."""
+        if style is None:
+            return {}
+        return utm_params(style.utm, self.name, self.config.platform, article.feed)
 
     def fingerprint(self) -> str:
         """A short hash of the credentials, so a pause for bad credentials lifts
@@ -234,8 +240,15 @@ class Publisher:
         so the platform's duplicate check sees the same post."""
         article = self.store.article(row.article_id)
         text = row.text or self._text(account, article)
-        return Post(key=f"herald-{row.id}", account=account.name, text=text, link=article.url,
+        # The link a platform attaches (a Page's link preview) carries the tracking too.
+        style = self.style(article.feed, account.name) if self.style else None
+        link = tracked(article.url, account.utm(article, style))
+        return Post(key=f"herald-{row.id}", account=account.name, text=text, link=link,
                     image_url=article.image, title=article.title, description=article.lead)
+
+    def text_for(self, account: Account, row) -> str:
+        """The text outbox row ``row`` goes out with (an editor's, or composed now)."""
+        return self._post(account, row).text
 
     def _text(self, account: Account, article: Article) -> str:
         tags = self.hashtags(article.feed, account.name)

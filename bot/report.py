@@ -47,7 +47,7 @@ from bot.config import Config, FeedConfig
 from bot.feeds import FeedState, fetch
 from bot.http import HttpClient
 from bot.leases import holders
-from bot.models import Article
+from bot.models import Article, Target
 from bot.publish import Account, Publisher
 from bot.secret import redact_url
 from bot.store import Store
@@ -404,14 +404,12 @@ class Previewer:
     """Runs fetch → lead → compose without recording anything."""
 
     def __init__(self, config: Config, client: HttpClient, leads: LeadFinder,
-                 accounts: Sequence[Account], hashtags: Callable[[str, str], Mapping[str, str]],
-                 accounts_for: Callable[[str], Sequence[tuple[str, int]]]):
+                 accounts: Sequence[Account]):
         self.config = config
-        self.accounts_for = accounts_for
         self.client = client
         self.leads = leads
         self.accounts = {a.name: a for a in accounts}
-        self.hashtags = hashtags
+        self.routes = {f.name: config.targets(f.name) for f in config.feeds}
 
     def articles(self, *, source: str | None = None, html: str | None = None,
                  url: str | None = None, limit: int = 5) -> list[Article]:
@@ -433,15 +431,21 @@ class Previewer:
                        author=page.author, published=page.published)
 
     def posts(self, article: Article) -> dict[str, dict]:
-        """Per account: the text, its length as the platform counts it, the limit."""
-        routed = {name for name, _ in self.accounts_for(article.feed)} or set(self.accounts)
+        """Per account: the text (its link with the tracking parameters), its
+        length as the platform counts it, the limit, and what the routes
+        decide: ``status`` "pending", "held" (waits for an editor) or
+        "filtered" (``reason`` says why; it would be recorded, not sent)."""
+        route = self.routes.get(article.feed)
+        targets = route(article) if route else [Target(name) for name in self.accounts]
         out = {}
-        for name in sorted(routed):
-            account = self.accounts[name]
-            text = account.text(article, self.hashtags(article.feed, name))
-            out[name] = {"text": text, "length": measure(text, account.limits),
-                         "limit": account.limits.max_length}
-        return out
+        for target in targets or [Target(name) for name in self.accounts]:
+            account = self.accounts[target.account]
+            style = self.config.style(article.feed, account.name) if route else None
+            text = account.text(article, account.config.hashtags, style)
+            out[account.name] = {"text": text, "length": measure(text, account.limits),
+                                 "limit": account.limits.max_length, "status": target.status,
+                                 "reason": target.reason}
+        return dict(sorted(out.items()))
 
     def show(self, articles: Sequence[Article], out: TextIO, *, as_json: bool = False) -> None:
         for article in articles:
@@ -453,7 +457,9 @@ class Previewer:
                 continue
             out.write(f"=== {article.title}\n    {article.url}\n")
             for name, post in posts.items():
-                out.write(f"--- {name} ({post['length']}/{post['limit']})\n{post['text']}\n")
+                decided = {"held": " [held for approval]",
+                           "filtered": f" [filtered out: {post['reason']}]"}.get(post["status"], "")
+                out.write(f"--- {name} ({post['length']}/{post['limit']}){decided}\n{post['text']}\n")
             out.write("\n")
 
 
