@@ -66,7 +66,10 @@ sys.path.insert(0, str(REPO))
 
 from tests.fakes.server import platforms as registered  # noqa: E402
 from tests.fakes.shapes import FakePlatform, Request  # noqa: E402
-from tests.fleet import READY, FeedFarm, Worker, end, pid_of, rss, throwaway_postgres  # noqa: E402
+from tests.fleet import READY, FeedFarm, Worker, end, pid_of, rss  # noqa: E402
+
+sys.path.insert(1, str(REPO / "bench"))
+from pgcluster import cluster  # noqa: E402
 
 LINK = "https://news.example.org/chaos/{run}/story-{n}"
 LINK_RE = re.compile(r"https://news\.example\.org/chaos/\S+/story-\d+")
@@ -173,6 +176,7 @@ class Result:
     kills_mid_send: int = 0
     herald_log: Counter = field(default_factory=Counter)
     failed_rows: list[str] = field(default_factory=list)
+    unsettled: list[str] = field(default_factory=list)
     exit_code: int | None = None
     seconds: float = 0.0
     error: str | None = None
@@ -397,6 +401,13 @@ class Outbox:
         return [pid_of(worker) for (worker,) in self._query(
             "SELECT claimed_by FROM outbox WHERE status = 'sending' AND claimed_by IS NOT NULL")]
 
+    def unsettled(self) -> list[str]:
+        """The posts still waiting, with why (a throwaway database is gone after the run)."""
+        return [f"{account} #{row_id} {status}, {attempts or 0} attempts, not before "
+                f"{not_before}: {error}" for row_id, account, status, attempts, not_before, error
+                in self._query("SELECT id, account, status, attempts, not_before, last_error "
+                               "FROM outbox WHERE status IN ('pending', 'sending') ORDER BY id")]
+
     def failed(self) -> list[str]:
         return [f"{account} #{row_id}: {error}" for row_id, account, error in self._query(
             "SELECT id, account, last_error FROM outbox WHERE status NOT IN ('sent', 'pending', 'sending')")]
@@ -443,6 +454,7 @@ class Chaos:
         except TimedOut as exc:
             self.result.error = f"timed out: {exc}"
             self._tally()    # what got through so far; "lost" then counts posts still queued
+            self.result.unsettled = self.outbox.unsettled()
         except RuntimeError as exc:     # a database that will not do, a fake that did not start
             self.result.error = str(exc)
         finally:
@@ -471,7 +483,6 @@ class Chaos:
         self._kill_while(dripping.is_alive)
         self.say(f"feed done after {self.result.kills} kills; waiting for the outbox to settle")
         self._wait(self._settled, "the outbox to settle")
-        self.result.polls = self.feed.polls(self.polls_from, time.monotonic())
         codes = [worker.stop() for worker in self.workers]
         self.result.exit_code = next((c for c in codes if c != 0), 0)
         self.say(f"Herald stopped with SIGTERM, exit code(s) {codes}")
@@ -479,7 +490,10 @@ class Chaos:
 
     def _database(self) -> str:
         if self.opts.database == "throwaway":
-            return self.stack.enter_context(throwaway_postgres())
+            server = self.stack.enter_context(cluster("herald"))
+            if server is None:
+                raise RuntimeError("--database throwaway: no PostgreSQL server binaries found")
+            return server.url("herald")
         return self.opts.database or f"sqlite:///{self.dir / 'herald.db'}"
 
     def _shown(self) -> str:
@@ -566,6 +580,8 @@ class Chaos:
         self.result.failed_rows = self.outbox.failed()
 
     def _clean_up(self) -> None:
+        if self.polls_from:
+            self.result.polls = self.feed.polls(self.polls_from, time.monotonic())
         for worker in self.workers:
             worker.stop(grace=5.0)
         for name, fake in self.fakes.items():
@@ -578,7 +594,8 @@ class Chaos:
             self.outbox.close()
         self.stack.close()     # a throwaway cluster goes here
         if self.opts.keep or not self.result.ok:
-            self.say(f"kept {self.dir} (config, herald*.log, fake-*.jsonl; herald.db with SQLite)")
+            self.say(f"kept {self.dir} (config, herald*.log, fake-*.jsonl"
+                     + (", herald.db)" if self.outbox and self.outbox.file else ")"))
         else:
             shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -639,6 +656,8 @@ def report(r: Result, command: str, out=sys.stdout) -> None:
     p("herald log:         " + ", ".join(f"{k} {r.herald_log[k]}" for k in EVENTS))
     if r.failed_rows:
         p(f"failed rows:        {r.failed_rows[:10]}")
+    if r.unsettled:
+        p(f"still queued:       {r.unsettled[:10]}")
     p(f"SIGTERM exit code:  {r.exit_code}")
     p(f"time:               {r.seconds:.1f}s")
     if r.error:

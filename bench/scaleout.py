@@ -35,7 +35,10 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from tests.fleet import (FeedFarm, Leases, Worker, cpu_seconds, item, rss,  # noqa: E402
-                         throwaway_cluster, wait_for, write_config)
+                         wait_for, write_config)
+
+sys.path.insert(1, str(REPO / "bench"))
+from pgcluster import cluster  # noqa: E402
 
 ITEMS = 10       # items in every feed (the same on every poll: nothing new to post)
 START = 120.0    # seconds the workers may take to start and spread their leases
@@ -95,7 +98,9 @@ class Bench:
 
     def run(self) -> list[Phase]:
         phases = []
-        with self.farm, throwaway_cluster() as server:
+        with self.farm, cluster() as server:
+            if server is None:
+                raise SystemExit("scaleout needs PostgreSQL: no server binaries found")
             for round_ in range(self.opts.rounds):
                 for n in self.opts.workers:
                     name = f"scale_{round_}_{n}"

@@ -8,12 +8,10 @@ Shared by tests/test_workers.py, ``bench/chaos.py --workers`` and bench/scaleout
   stderr in a log file of its own;
 - ``write_config``: a config for the workers (JSON is YAML);
 - ``held``: who holds which lease, read from the database the workers share;
-- ``cpu_seconds``: a process's CPU time from /proc/<pid>/stat;
-- ``throwaway_postgres``: a PostgreSQL cluster of its own (tests/postgres.py's), for the benches.
+- ``cpu_seconds``: a process's CPU time from /proc/<pid>/stat.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import signal
@@ -22,8 +20,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -307,25 +304,3 @@ def cpu_seconds(pid: int) -> float:
     fields = stat[stat.rindex(")") + 2:].split()   # the name may hold spaces and ")"
     return (int(fields[11]) + int(fields[12])) / TICKS   # utime, stime: fields 14 and 15
 
-
-@contextmanager
-def throwaway_cluster():
-    """A PostgreSQL cluster in a temp dir (tests/postgres.py's PostgresServer),
-    deleted afterwards. RuntimeError when no server is installed."""
-    pg = importlib.import_module(f"{__package__}.postgres" if __package__ else "postgres")
-    bindir = pg.find_bindir()
-    if bindir is None:
-        raise RuntimeError("PostgreSQL server binaries not found (set HERALD_PG_BIN to their bin dir)")
-    server = pg.start_server(bindir)
-    try:
-        yield server
-    finally:
-        pg.stop_server(server)
-
-
-@contextmanager
-def throwaway_postgres(dbname: str = "herald") -> Iterator[str]:
-    """The URL of an empty database in a throwaway cluster."""
-    with throwaway_cluster() as server:
-        server.sql(f"CREATE DATABASE {dbname}")
-        yield server.url(dbname)
