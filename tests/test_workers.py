@@ -56,12 +56,12 @@ class Fleet:
         self.feeds: list[str] = []
         self.accounts: list[str] = []
 
-    def configure(self, feeds: dict[str, int], accounts: list[dict]) -> None:
+    def configure(self, feeds: dict[str, int], accounts: list[dict], every: int = EVERY) -> None:
         """Feeds by name with their backfill; every feed routed to every account."""
         self.feeds, self.accounts = list(feeds), [a["name"] for a in accounts]
         write_config(
             self.config, self.database,
-            [{"name": f, "url": self.farm.url(f), "every": f"{EVERY}s", "backfill": backfill,
+            [{"name": f, "url": self.farm.url(f), "every": f"{every}s", "backfill": backfill,
               "fetch_article": "never"} for f, backfill in feeds.items()],
             accounts, [{"feeds": self.feeds, "accounts": self.accounts}],
             workers={"heartbeat": f"{HEARTBEAT}s", "takeover_after": f"{TAKEOVER}s"})
@@ -177,6 +177,18 @@ def test_each_feed_is_polled_once_per_interval_across_the_workers(fleet, fake_ap
     assert all(1 <= len(mine) <= share for mine in feeds_of.values()), (feeds_of, fleet.logs())
     for worker in fleet.workers:
         assert polled_in(worker), f"{worker.log.name} polled nothing\n{fleet.logs()}"
+
+
+def test_workers_started_together_on_many_feeds_all_keep_running(fleet, fake_api):
+    # Each worker's first beats take and let go of hundreds of leases at once, in
+    # transactions that meet; none may end a worker (a deadlock is worth a retry).
+    fleet.configure({f"f{i:04d}": 0 for i in range(600)}, [account("x", "twitter", fake_api.url)],
+                    every=EVERY)
+    fleet.start(3)
+    wait_for(lambda: fleet.spread() or len(fleet.live()) < 3, SETTLE, "the leases spread")
+    time.sleep(3 * HEARTBEAT)
+    assert len(fleet.live()) == 3, f"a worker exited:\n{fleet.logs()}"
+    assert fleet.spread(), fleet.holdings()
 
 
 # -- (b) an account's schedule holds across workers --------------------------------
