@@ -6,9 +6,11 @@ import logging
 import os
 import socket
 import sys
+import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -33,7 +35,8 @@ HEALTHY_BEAT = timedelta(minutes=2)
 WEBSUB_BODY = 4_000_000   # bytes a hub's notification may carry (a fat ping: the feed itself)
 ONCE_POLLS = 4   # feeds ``once`` polls at the same time (the service's poll threads)
 # What a reload does not change in a running service (it says so).
-RESTART_KEYS = ("http_listen", "publish_every", "timezone", "log_level", "log_format")   # a heartbeat older than this: no service running
+RESTART_KEYS = ("http_listen", "publish_every", "timezone", "log_level", "log_format", "workers",
+                "desk", "public_url")   # a heartbeat older than this: no service running
 
 
 def utc_now() -> datetime:
@@ -90,16 +93,46 @@ class Worker:
     """This process as one of the database's workers: its heartbeat row and
     its leases (bot.leases), renewed together."""
 
-    def __init__(self, store: Store, config: Config, *, prefix: str = ""):
+    def __init__(self, store: Store, config: Config, *, prefix: str = "", exclusive: bool = False,
+                 takes_work: bool = True):
         self.store, self.config = store, config
+        # A dry run posts nothing, so it holds no lease: it must keep no
+        # feed or account from the workers that do the work.
+        self.takes_work = takes_work
         self.id = worker_id(prefix=prefix)
         self.started = utc_now()
-        self.leases = Leases(store, self.id, utc_now, config.workers.takeover_after)
+        self.leases = Leases(store, self.id, utc_now, config.workers.takeover_after,
+                             exclusive=exclusive)
 
     def beat(self) -> None:
         self.store.beat(self.id, socket.gethostname(), os.getpid(), self.started)
-        self.leases.refresh([f.name for f in self.config.feeds],
-                            [a.name for a in self.config.accounts])
+        if self.takes_work:
+            self.leases.refresh([f.name for f in self.config.feeds],
+                                [a.name for a in self.config.accounts])
+
+    @contextmanager
+    def beating(self) -> Iterator[None]:
+        """Beat now and every heartbeat until the block ends (``once``: its
+        polls and sends may take longer than a lease lasts), then end."""
+        self.beat()
+        done = threading.Event()
+        every = self.config.workers.heartbeat.total_seconds()
+        thread = threading.Thread(target=self._beat_until, args=(done, every), name="beat",
+                                  daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+            self.end()
+
+    def _beat_until(self, done: threading.Event, every: float) -> None:
+        while not done.wait(every):
+            try:
+                self.beat()
+            except HeraldError:   # logged by the store; the leases lapse, nothing is claimed
+                pass
 
     def end(self) -> None:
         self.leases.release_all()
@@ -118,28 +151,30 @@ def cmd_once(args, config: Config) -> int:
     with _locked(config) as exclusive:
         store = Store(config.database, utc_now)
         store.migrate()
-        worker = Worker(store, config, prefix=ONCE)
-        worker.beat()
-        try:
+        worker = Worker(store, config, prefix=ONCE, exclusive=exclusive,
+                        takes_work=not args.dry_run)
+        leases = None if args.dry_run else worker.leases
+        with worker.beating():
             app = build(config, dry_run=args.dry_run, exclusive=exclusive, observer=tally,
-                        store=store, worker=worker.id, leases=worker.leases)
-            _once(app, worker.leases)
-        finally:
-            worker.end()
+                        store=store, worker=worker.id, leases=leases)
+            _once(app, leases)
     # Monitoring reads the exit status: a failed feed or post, or the database
     # failing (logged once), makes the run a failure.
     counts = tally.reset()
     return 1 if app.store.health.problem or counts["failed"] or counts["post_failed"] else 0
 
 
-def _once(app: App, leases: Leases) -> None:
-    """Poll every feed and send every due post that no running worker holds."""
-    feeds = [f for f in app.config.feeds if leases.holds("feed", f.name)]
+def _once(app: App, leases: Leases | None) -> None:
+    """Poll every feed and send every due post that no running worker holds
+    (a dry run, holding no leases, polls every feed and shows every account)."""
+    feeds = [f for f in app.config.feeds if leases is None or leases.holds("feed", f.name)]
     # As many polls at once as the service runs; poll never raises for one
     # feed's trouble, and a fatal database error comes out of list().
     with ThreadPoolExecutor(ONCE_POLLS, thread_name_prefix="poll") as pool:
         list(pool.map(lambda feed: app.poller.poll(feed, force=True), feeds))
     app.publisher.run(limit=None)
+    if leases is None:
+        return
     busy = len(app.config.feeds) - len(feeds), len(app.accounts) - len(leases.held("account"))
     if any(busy):
         log.info("%d feed(s) and %d account(s) are held by running workers; they were left "
@@ -164,7 +199,8 @@ class Running:
         store = Store(config.database, utc_now)
         store.migrate()
         # A dry run takes only work no worker holds, and no worker makes room for it.
-        self.worker = Worker(store, config, prefix=ONCE if dry_run else "")
+        self.worker = Worker(store, config, prefix=ONCE if dry_run else "", exclusive=exclusive,
+                             takes_work=not dry_run)
         # Late-bound: the service is made below, and a reload swaps the config.
         self.push = push.build(lambda: self.config, lambda feed: self.service.poll_now(feed),
                                owns=lambda feed: self.worker.leases.holds("feed", feed))
@@ -177,16 +213,17 @@ class Running:
         self.listener = None
 
     def build(self, config: Config, store: Store, client: HttpClient | None = None) -> App:
+        leases = None if self.dry_run else self.worker.leases
         return build(config, dry_run=self.dry_run, exclusive=self.exclusive, observer=self.tally,
-                     store=store, client=client, worker=self.worker.id, leases=self.worker.leases,
+                     store=store, client=client, worker=self.worker.id, leases=leases,
                      fetched=self.push.seen)
 
     def wiring(self, app: App) -> service.Wiring:
         retention, leases = app.config.retention, self.worker.leases
+        owns = (lambda feed: True) if self.dry_run else (lambda feed: leases.holds("feed", feed))
         return service.Wiring(app.config.feeds, app.poller.poll, app.publisher.run,
                               stop=app.publisher.stop,
-                              prune=lambda: app.store.prune(utc_now() - retention),
-                              owns=lambda feed: leases.holds("feed", feed))
+                              prune=lambda: app.store.prune(utc_now() - retention), owns=owns)
 
     def run(self) -> int:
         if self.config.http_listen:

@@ -27,6 +27,7 @@ never counts as a worker that others make room for (its id starts "once:").
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ import sqlalchemy as sa
 
 from bot.store import TS, Store, insert_ignore, meta, outbox, workers
 
+log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
 ONCE = "once:"            # the id prefix of a ``once`` run: it takes only free work
 FORGET_DEAD = timedelta(hours=1)   # a dead worker's row stays this long, for status
@@ -59,9 +61,12 @@ class Leases:
     (``holds`` asks no database: ten thousand poll jobs ask it)."""
 
     def __init__(self, store: Store, worker: str, clock: Callable[[], datetime], ttl: timedelta,
-                 *, greedy: bool = False):
+                 *, greedy: bool = False, exclusive: bool = False):
         self.store, self.worker, self.clock, self.ttl = store, worker, clock, ttl
         self.greedy = greedy or worker.startswith(ONCE)
+        # With the SQLite instance lock no other Herald is alive, whatever the
+        # workers table says (a worker SIGKILLed a moment ago still looks alive).
+        self.exclusive = exclusive
         self._held: dict[tuple[str, str], datetime] = {}
         self._live: frozenset[str] = frozenset({worker})
         self._busy: set[str] = set()
@@ -107,7 +112,16 @@ class Leases:
     def refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
         """Renew, let go and take leases so this worker holds its share of
         ``feeds`` and ``accounts`` (the configured names). Call right after
-        this worker's heartbeat row was written."""
+        this worker's heartbeat row was written. Two workers' refreshes may
+        deadlock on PostgreSQL when a lease is already late: the database
+        ends one of them, which tries once more."""
+        try:
+            self._refresh(feeds, accounts)
+        except sa.exc.OperationalError as exc:
+            log.warning("leases: refresh failed (%s); trying again", type(exc.orig).__name__)
+            self._refresh(feeds, accounts)
+
+    def _refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
         now = self.clock()
         with self.store.tx() as conn:
             live = self._live_workers(conn, now)
@@ -120,6 +134,8 @@ class Leases:
 
     def _live_workers(self, conn: sa.Connection, now: datetime) -> list[str]:
         conn.execute(workers.delete().where(workers.c.beat_at < now - FORGET_DEAD))
+        if self.exclusive:
+            return [self.worker]
         found = conn.execute(sa.select(workers.c.worker).where(
             workers.c.beat_at >= now - self.ttl)).scalars().all()
         return sorted(set(found) | {self.worker})
@@ -136,14 +152,20 @@ class Leases:
         free = [n for n in names if n not in rows or _free(rows[n], live, now)]
         wanted = sorted(free, key=lambda n: _rank(n, self.worker))[:max(0, share - len(keep))]
         self._renew(conn, kind, keep, now)
-        return keep + self._take(conn, kind, wanted, live, now)
+        self._take(conn, kind, wanted, live, now)
+        return self._mine(conn, kind, keep + wanted, now)
 
     def _split(self, kind: str, mine: list[str], share: int) -> tuple[list[str], list[str]]:
-        """(kept, let go): accounts being published for are always kept."""
+        """(kept, let go): accounts being published for are always kept. What
+        goes stops counting in memory at once, under the lock a publish pass
+        takes to mark an account busy: a pass never starts on an account
+        whose lease is being let go."""
         with self._lock:
             busy = set(self._busy) if kind == "account" else set()
-        ranked = sorted(mine, key=lambda n: (n not in busy, _rank(n, self.worker)))
-        cut = max(share, len(busy & set(mine)))
+            ranked = sorted(mine, key=lambda n: (n not in busy, _rank(n, self.worker)))
+            cut = max(share, len(busy & set(mine)))
+            for name in ranked[cut:]:
+                self._held.pop((kind, name), None)
         return ranked[:cut], ranked[cut:]
 
     def _renew(self, conn: sa.Connection, kind: str, names: list[str], now: datetime) -> None:
@@ -153,9 +175,9 @@ class Leases:
                 .values(until=now + self.ttl))
 
     def _take(self, conn: sa.Connection, kind: str, names: list[str], live: list[str],
-              now: datetime) -> list[str]:
+              now: datetime) -> None:
         """Take ``names`` where still free; the statement rechecks each row, so
-        two workers taking at once cannot both win. Returns those taken."""
+        two workers taking at once cannot both win."""
         for name in sorted(names):   # one order in every worker: no deadlock between takers
             insert_ignore(conn, leases, {"kind": kind, "name": name, "holder": self.worker,
                                          "until": now + self.ttl}, ["kind", "name"])
@@ -165,13 +187,15 @@ class Leases:
                 c.kind == kind, c.name.in_(chunk), c.holder != self.worker,
                 sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live) if live else sa.true()))
                 .values(holder=self.worker, until=now + self.ttl))
-        if not names:
-            return []
-        got = set()
-        for chunk in _chunks(names):
+
+    def _mine(self, conn: sa.Connection, kind: str, names: list[str], now: datetime) -> list[str]:
+        """Which of ``names`` this worker holds now, as the database says: a
+        renewal can lose a lease taken over between the read and the write."""
+        got: set[str] = set()
+        for chunk in _chunks(sorted(names)):
             got.update(conn.execute(sa.select(leases.c.name).where(
-                leases.c.kind == kind, leases.c.holder == self.worker,
-                leases.c.name.in_(chunk))).scalars())
+                leases.c.kind == kind, leases.c.holder == self.worker, leases.c.name.in_(chunk),
+                leases.c.until > sa.literal(now, TS()))).scalars())
         return sorted(got)
 
     def _drop(self, conn: sa.Connection, kind: str, names: list[str]) -> None:

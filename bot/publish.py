@@ -13,7 +13,6 @@ import random
 import itertools
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -126,11 +125,8 @@ class Publisher:
         for account in self.accounts:
             if self.stopping.is_set():
                 break
-            if self.leases is not None and not self.leases.holds("account", account.name):
-                continue
             try:
-                with self.leases.using(account.name) if self.leases is not None else nullcontext():
-                    sent += self.run_account(account, limit)
+                sent += self._run_held(account, limit)
             except StoreError as exc:  # the store logged it; every account would meet it
                 if exc.fatal:
                     raise
@@ -138,6 +134,17 @@ class Publisher:
             except Exception:  # one account's bug must not stop the others
                 log.exception("account %s: publish pass failed", account.name, extra=_about(account))
         return sent
+
+    def _run_held(self, account: Account, limit: int | None) -> int:
+        """The account's pass if this worker holds its lease. Marked busy
+        first, then asked: a heartbeat letting the lease go in between would
+        otherwise leave a pass running without it."""
+        if self.leases is None:
+            return self.run_account(account, limit)
+        with self.leases.using(account.name):
+            if not self.leases.holds("account", account.name):
+                return 0
+            return self.run_account(account, limit)
 
     def run_account(self, account: Account, limit: int | None = MAX_PER_PASS) -> int:
         """Send what is due on ``account``, up to ``limit`` posts (None: all).
@@ -263,6 +270,8 @@ class Publisher:
         OVER_BUDGET (not tried: ``month``'s sends leave no room for it)."""
         try:
             post = self._post(account, row)
+        except StoreError:   # the database, not the article: every post would meet it
+            raise
         except Exception as exc:  # a poisoned article costs its own post, not the queue
             self._uncomposable(account, row, exc)
             return GONE
@@ -450,7 +459,11 @@ class Publisher:
         if row.claimed_by == self.worker or self.exclusive:
             return True
         if self.leases is not None:
-            return not self.leases.alive(row.claimed_by)
+            # Alive is judged at the last heartbeat; a claim younger than the
+            # lease may be a worker that started since, or one stalled briefly.
+            # A dead worker's last claim is older than its last beat.
+            return (not self.leases.alive(row.claimed_by)
+                    and row.claimed_at <= self.clock() - self.leases.ttl)
         return row.claimed_at <= self.clock() - CLAIM_LEASE
 
     def _settle(self, account: Account, row) -> None:

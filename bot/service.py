@@ -241,16 +241,26 @@ class Service:
         feed = next((f for f in wiring.feeds if f.name == name), None)
         if feed is None:        # removed by a reload after this run was queued
             return
-        with self.asked_lock:
-            asked = name in self.asked
-            self.asked.discard(name)
+        asked = self._take_asked(name)
         # A feed another worker holds is its to poll, unless someone told this
         # worker it changed: then it polls at once (dedupe makes that safe).
         if not asked and not wiring.owns(name):
             return
-        result = wiring.poll(feed, force=asked)
-        if getattr(result, "queued", 0):   # new posts go out now, not at the next tick
-            self.nudges.set()
+        while True:
+            result = wiring.poll(feed, force=asked)
+            if getattr(result, "queued", 0):   # new posts go out now, not at the next tick
+                self.nudges.set()
+            # A ping during this poll could not start another run of this job
+            # (one at a time): it is answered here.
+            if not self._take_asked(name):
+                return
+            asked = True
+
+    def _take_asked(self, name: str) -> bool:
+        with self.asked_lock:
+            asked = name in self.asked
+            self.asked.discard(name)
+        return asked
 
     def poll_now(self, name: str) -> bool:
         """Poll feed ``name`` as soon as a thread is free, whoever holds it;

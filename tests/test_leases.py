@@ -209,3 +209,54 @@ def test_the_shares_add_up_and_differ_by_one_at_most(n, names):
     shares = [_share(n, live, w) for w in live]
     assert sum(shares) == n
     assert max(shares) - min(shares) <= 1
+
+
+def test_the_instance_lock_makes_every_other_holder_dead_at_once(world):
+    store, clock = world
+    gone = worker(store, clock, "killed")
+    beat(store, gone)                  # SIGKILLed a moment ago: its beat is fresh
+    after = Leases(store, "restarted", clock, TTL, exclusive=True)
+    beat(store, after)
+    assert after.held("feed") == FEEDS and after.alive("restarted") and not after.alive("killed")
+
+
+def test_a_lease_let_go_stops_counting_before_a_pass_can_start_on_it(world):
+    store, clock = world
+    a = worker(store, clock, "a")
+    beat(store, a)
+    beat(store, worker(store, clock, "b"))
+    beat(store, a)                     # a lets go of what is now b's share
+    released = set(ACCOUNTS) - set(a.held("account"))
+    assert released and not any(a.holds("account", n) for n in released)
+
+
+SLOW_FEED = """<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>t</title>
+<link>https://news.example.org/</link><description>d</description>
+<item><title>A slow feed's story</title><link>https://news.example.org/slow-1</link>
+<guid>slow-1</guid><description>The lead of the slow story is here.</description></item>
+</channel></rss>"""
+
+
+def test_once_keeps_its_leases_while_a_poll_outlasts_them(tmp_path, httpserver, capsys):
+    """A cron `once` whose polls take longer than takeover_after still sends."""
+    import time
+
+    from werkzeug import Response
+
+    from bot.cli import main
+    httpserver.expect_request("/slow.xml").respond_with_handler(
+        lambda request: (time.sleep(4), Response(SLOW_FEED, content_type="application/rss+xml"))[1])
+    config = tmp_path / "herald.yaml"
+    config.write_text(f"""
+version: 1
+database: sqlite:///{tmp_path}/h.db
+workers: {{heartbeat: 1s, takeover_after: 3s}}
+feeds:
+  - {{name: slow, url: "{httpserver.url_for('/slow.xml')}", backfill: 1, fetch_article: never}}
+accounts:
+  - {{name: out, platform: console, template: "{{title}} {{url}}"}}
+routes:
+  - {{feeds: [slow], accounts: [out]}}
+""")
+    assert main(["--config", str(config), "once"]) == 0
+    assert "A slow feed's story https://news.example.org/slow-1" in capsys.readouterr().out

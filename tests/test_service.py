@@ -183,3 +183,29 @@ def test_two_jobs_meeting_the_same_fatal_error_stop_with_one_line(caplog):
     stopper.fatal(error)
     assert [r.message for r in caplog.records].count(f"stopping: {error}") == 1
     assert scheduler.shutdowns == [False]
+
+
+def test_a_ping_during_the_feeds_poll_is_answered_by_another_poll_at_once():
+    import threading
+
+    from bot.service import Service, Wiring
+    feed = FeedConfig(name="news", url="https://news.example.org/rss")
+    started, release, calls = threading.Event(), threading.Event(), []
+
+    def poll(f, force=False):
+        calls.append(force)
+        if len(calls) == 1:
+            started.set()
+            release.wait(10)
+    service = Service(Wiring([feed], poll, lambda: None, owns=lambda name: False),
+                      "UTC", timedelta(seconds=15), notify=lambda *a: True)
+    assert service.poll_now("news") and not service.poll_now("nope")
+    runner = threading.Thread(target=service._poll, args=("news",))
+    runner.start()
+    assert started.wait(10)
+    service.poll_now("news")        # while the first poll runs: the job cannot start again
+    release.set()
+    runner.join(10)
+    assert calls == [True, True], "the feed is another worker's, yet both pings poll it"
+    service._poll("news")
+    assert calls == [True, True], "without a ping, a feed this worker does not hold is left alone"
