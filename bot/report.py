@@ -58,7 +58,7 @@ HEARTBEAT_STALE = timedelta(minutes=2)   # no beat for this long: no service run
 # the back-off is a person's.
 FAILING_STREAK = 2
 PLAN_HORIZON = timedelta(days=2)   # schedule.plan's default horizon, which Publisher.plan uses
-STATUSES = ("held", "pending", "sending", "sent", "failed", "skipped", "filtered")
+STATUSES = ("held", "pending", "sending", "sent", "failed", "skipped", "filtered", "rejected")
 QUEUE_LINES, FAILED_LINES, RECENT_LINES, HELD_LINES = 20, 20, 10, 50
 TITLE_WIDTH, ERROR_WIDTH = 60, 160   # one line each, whatever the platform answered
 

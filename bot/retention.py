@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.schema import among, articles, item_digest, items, outbox, referenced, seen_keys, story_digest
 
-SETTLED = ("sent", "failed", "skipped", "filtered")   # only these are ever pruned
+SETTLED = ("sent", "failed", "skipped", "filtered", "rejected")   # only these are ever pruned
 Transaction = Callable[[], AbstractContextManager[sa.Connection]]
 
 

@@ -493,11 +493,13 @@ class Store:
                 status="pending", queued_at=now, updated_at=now, **edited)).rowcount
 
     def reject(self, row_id: int, reason: str = "rejected by an editor") -> int:
-        """A held post is never sent: skipped, with ``reason``. Returns the rows changed."""
+        """A held post is never sent: ``rejected``, with ``reason``, a state of
+        its own so that ``retry`` (which takes failed and skipped posts) cannot
+        send what an editor refused. Returns the rows changed."""
         with self.tx(self.durable) as conn:
             return conn.execute(outbox.update().where(
                 outbox.c.id == row_id, outbox.c.status == "held").values(
-                status="skipped", last_error=db_text(reason), updated_at=self.clock())).rowcount
+                status="rejected", last_error=db_text(reason), updated_at=self.clock())).rowcount
 
     def sent_count(self, account: str, since: datetime) -> int:
         """Posts of ``account`` sent at or after ``since``."""
@@ -514,7 +516,9 @@ class Store:
                                 .join(articles, articles.c.id == outbox.c.article_id)
                                 .where(*_sent_since(account, since))
                                 .order_by(outbox.c.sent_at, outbox.c.id))
-            return [(r.sent_at, bool(r.url and r.text and r.url in r.text)) for r in rows]
+            # The URL without its fragment: tracking parameters go before it.
+            return [(r.sent_at, bool(r.url and r.text and r.url.split("#")[0] in r.text))
+                    for r in rows]
 
     # -- retention -----------------------------------------------------------
 

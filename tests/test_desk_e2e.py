@@ -79,7 +79,7 @@ def test_an_approved_post_goes_out_with_tracking_and_the_capped_lead(desk_config
     assert "[link] https://news.example.org/weather/2016/04/storm-warning-north-coast?utm_source" \
         in sent, "the edited post's link carries the tracking too"
     doc = status(desk_config, capsys)
-    assert doc["accounts"][0]["counts"] == {"sent": 2, "skipped": 1, "filtered": 1}
+    assert doc["accounts"][0]["counts"] == {"sent": 2, "rejected": 1, "filtered": 1}
 
 
 def test_approve_refuses_a_post_that_is_not_held(desk_config, capsys):

@@ -57,7 +57,9 @@ def test_a_rejected_post_is_never_sent(desk, store):
     (post,) = held(store, 1)
     backend.act("reject", post, None)
     assert publisher.run() == 0 and adapter.posted == []
-    assert store.post(post).status == "skipped"
+    assert store.post(post).status == "rejected"
+    with pytest.raises(ValueError, match="is rejected, not failed or skipped"):
+        backend.act("retry", post, None)   # what an editor refused is never sent by a retry
 
 
 def test_actions_refuse_posts_in_the_wrong_state_and_unknown_ids(desk, store):

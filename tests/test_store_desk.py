@@ -98,7 +98,7 @@ def test_reject_skips_a_held_post_only(db_url):
     assert store.reject(pending.id) == 0
     assert store.reject(held.id) == 1 and store.reject(held.id) == 0
     row = store.post(held.id)
-    assert (row.status, row.last_error) == ("skipped", "rejected by an editor")
+    assert (row.status, row.last_error) == ("rejected", "rejected by an editor")
     assert store.queue("fb")[0].status == "pending"
 
 
@@ -135,3 +135,12 @@ def test_sent_count_and_sent_since_tell_link_posts_apart(db_url):
     assert store.sent_count("x", since) == 2 and store.sent_count("x", since - timedelta(days=2)) == 3
     assert store.sent_since("x", since) == [(since, True), (since + timedelta(minutes=1), False)]
     assert store.sent_count("nobody", since) == 0 and store.sent_since("nobody", since) == []
+
+
+def test_a_link_with_a_fragment_counts_as_a_link_post_with_its_tracking(db_url):
+    clock = Clock()
+    store = open_store(db_url, clock)
+    store.ingest(FEED, [article(1, url="https://news.example.org/live#update-3")], [("x", 0)])
+    (row,) = store.queue("x")
+    send(store, row.id, "Live https://news.example.org/live?utm_source=x#update-3")
+    assert store.sent_since("x", clock.now) == [(clock.now, True)]
