@@ -223,6 +223,7 @@ class Desk:
             _parse_hash(settings.password_hash)   # a malformed hash stops the start, not a login
         self.data, self.settings, self.sessions = data, settings, sessions
         self._basic_ok: set[bytes] = set()      # digests of Authorization values that passed
+        self._hashing = threading.Lock()
 
     # GET /desk
     def show(self, request: Request) -> Response:
@@ -326,8 +327,12 @@ class Desk:
             user, sep, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except ValueError:
             return False
-        good = (scheme.lower() == "basic" and sep and _same(user, self.settings.user)
-                and check_password(password, self.settings.password_hash))
+        if not (scheme.lower() == "basic" and sep and _same(user, self.settings.user)):
+            return False
+        # One scrypt (16 MiB, tens of ms) at a time: a flood of guesses waits
+        # in line instead of taking the machine's memory and both cores.
+        with self._hashing:
+            good = check_password(password, self.settings.password_hash)
         if good and len(self._basic_ok) < MAX_SESSIONS:
             self._basic_ok.add(digest)
         return bool(good)

@@ -206,7 +206,9 @@ class WebSub:
 
     def _verified(self, feed: str, topic: str, lease: str | None) -> bool:
         now = self.clock()
-        span = _lease(lease) or self.lease
+        # Never longer than asked: anyone can send this GET, and a forged
+        # ten-year lease would stop the renewals that keep push working.
+        span = min(_lease(lease) or self.lease, self.lease)
         with self.lock:
             sub = self.subs.get(feed)
             if sub is None or sub.topic != topic or sub.state not in ("pending", "active"):

@@ -316,3 +316,15 @@ def test_renew_unsubscribes_feeds_no_longer_wanted():
     assert websub.renew() == 0
     assert [p["hub.mode"] for p in posts] == ["subscribe", "unsubscribe"]
     assert websub.subs == {}
+
+
+def test_a_forged_verification_cannot_grant_a_lease_longer_than_asked(world):
+    import urllib.request
+    websub, hub, _, clock, base = world
+    websub.seen("news", hub.url, TOPIC)
+    hub.wait_for(verified)
+    forged = (f"{base}/websub/news?hub.mode=subscribe&hub.topic={TOPIC}"
+              "&hub.challenge=x&hub.lease_seconds=315360000")
+    with urllib.request.urlopen(forged, timeout=5) as answer:
+        assert answer.status == 200
+    assert websub.subs["news"].lease_until <= clock.now + websub.lease
