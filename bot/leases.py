@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
 ONCE = "once:"            # the id prefix of a ``once`` run: it takes only free work
 FORGET_DEAD = timedelta(hours=1)   # a dead worker's row stays this long, for status
+REFRESH_LOCK = 0x4865_7261_6C65   # PostgreSQL advisory lock: one refresh at a time
 leases = sa.Table(
     "leases", meta,   # 0008
     sa.Column("kind", sa.String(16), primary_key=True), sa.Column("name", sa.String(200), primary_key=True),
@@ -112,9 +113,11 @@ class Leases:
     def refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
         """Renew, let go and take leases so this worker holds its share of
         ``feeds`` and ``accounts`` (the configured names). Call right after
-        this worker's heartbeat row was written. Two workers' refreshes may
-        deadlock on PostgreSQL when a lease is already late: the database
-        ends one of them, which tries once more."""
+        this worker's heartbeat row was written. Refreshes run one at a time
+        (they take milliseconds): workers taking and letting go of hundreds of
+        leases at once would otherwise lock rows in each other's way until
+        PostgreSQL ends one of them. A refresh the database ends anyway (a
+        deadlock with something else, a serialization failure) tries once more."""
         try:
             self._refresh(feeds, accounts)
         except sa.exc.OperationalError as exc:
@@ -122,8 +125,10 @@ class Leases:
             self._refresh(feeds, accounts)
 
     def _refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
-        now = self.clock()
         with self.store.tx() as conn:
+            if conn.dialect.name == "postgresql":   # SQLite's BEGIN IMMEDIATE does this already
+                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
+            now = self.clock()   # after the wait: the lease times start from here
             live = self._live_workers(conn, now)
             held: dict[tuple[str, str], datetime] = {}
             for kind, names in (("feed", feeds), ("account", accounts)):
