@@ -115,9 +115,8 @@ class Bench:
         workers = [Worker(config, self.dir / f"{config.stem}-{i}.log") for i in range(n)]
         leases = Leases(database)
         try:
-            # One after another, as a rolling start does: workers started in the same
-            # instant can meet in a deadlock on the leases table (reported; see
-            # tests/test_workers.py's test of workers started together).
+            # One after another, as a rolling start does (tests/test_workers.py starts
+            # them together); the figures are taken once the leases have spread.
             for worker in workers:
                 worker.start()
                 wait_for(lambda: worker.ready() or not worker.running(), START,

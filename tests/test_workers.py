@@ -56,7 +56,8 @@ class Fleet:
         self.feeds: list[str] = []
         self.accounts: list[str] = []
 
-    def configure(self, feeds: dict[str, int], accounts: list[dict], every: int = EVERY) -> None:
+    def configure(self, feeds: dict[str, int], accounts: list[dict], every: int = EVERY,
+                  takeover: int = TAKEOVER) -> None:
         """Feeds by name with their backfill; every feed routed to every account."""
         self.feeds, self.accounts = list(feeds), [a["name"] for a in accounts]
         write_config(
@@ -64,7 +65,7 @@ class Fleet:
             [{"name": f, "url": self.farm.url(f), "every": f"{every}s", "backfill": backfill,
               "fetch_article": "never"} for f, backfill in feeds.items()],
             accounts, [{"feeds": self.feeds, "accounts": self.accounts}],
-            workers={"heartbeat": f"{HEARTBEAT}s", "takeover_after": f"{TAKEOVER}s"})
+            workers={"heartbeat": f"{HEARTBEAT}s", "takeover_after": f"{takeover}s"})
 
     def start(self, n: int) -> list[Worker]:
         """Start ``n`` workers at once and wait until each runs its jobs."""
@@ -329,5 +330,24 @@ def test_on_sqlite_one_worker_holds_everything_and_a_second_is_refused(tmp_path,
         assert second.proc.returncode not in (None, 0), second.text()
         assert "in use by another Herald" in second.text()
         assert only.running()
+    finally:
+        fleet.close()
+
+
+def test_on_sqlite_a_worker_restarted_after_sigkill_takes_everything_at_once(tmp_path, fake_api):
+    # The instance lock says the killed worker is gone: its leases need not run out.
+    fleet = Fleet(tmp_path, f"sqlite:///{tmp_path / 'herald.db'}", fake_api)
+    try:
+        fleet.configure({"news": 0, "sport": 0}, [account("x", "twitter", fake_api.url)],
+                        takeover=20)
+        (only,) = fleet.start(1)
+        wait_for(lambda: fleet.holdings().get(only.pid, set()) >= fleet.everything(), SETTLE,
+                 "the one worker holding everything")
+        only.kill()
+        only.start()
+        wait_for(only.ready, START, "the worker started again")
+        wait_for(lambda: fleet.holdings().get(only.pid, set()) >= fleet.everything(), 5,
+                 "the restarted worker holding everything, long before takeover_after (20 s)",
+                 detail=lambda: f"{fleet.leases.rows()}\n{fleet.logs()}")
     finally:
         fleet.close()
