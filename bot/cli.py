@@ -104,11 +104,14 @@ class Worker:
         self.leases = Leases(store, self.id, utc_now, config.workers.takeover_after,
                              exclusive=exclusive)
 
-    def beat(self) -> None:
+    def beat(self) -> list[str]:
+        """Beat and refresh the leases; returns the feeds newly taken."""
         self.store.beat(self.id, socket.gethostname(), os.getpid(), self.started)
-        if self.takes_work:
-            self.leases.refresh([f.name for f in self.config.feeds],
-                                [a.name for a in self.config.accounts])
+        if not self.takes_work:
+            return []
+        taken = self.leases.refresh([f.name for f in self.config.feeds],
+                                    [a.name for a in self.config.accounts])
+        return [name for kind, name in taken if kind == "feed"]
 
     @contextmanager
     def beating(self) -> Iterator[None]:
@@ -206,11 +209,16 @@ class Running:
                                owns=lambda feed: self.worker.leases.holds("feed", feed))
         self.app = self.build(config, store)
         self.service = service.Service(self.wiring(self.app), config.timezone,
-                                       config.publish_every, beat=self.worker.beat,
+                                       config.publish_every, beat=self.beat,
                                        tally=self.tally, reload=self.reload,
                                        watchdog=sdnotify.watchdog_interval(),
                                        beat_every=config.workers.heartbeat.total_seconds())
         self.listener = None
+
+    def beat(self) -> None:
+        # A feed taken from another worker is polled now if it is due, not
+        # at this worker's next tick of its job (which may be a whole interval).
+        self.service.poll_soon(self.worker.beat())
 
     def build(self, config: Config, store: Store, client: HttpClient | None = None) -> App:
         leases = None if self.dry_run else self.worker.leases
@@ -234,7 +242,7 @@ class Running:
             self.listener.start()
             self.push.start()
         try:
-            self.worker.beat()   # the first poll jobs run at once: hold their leases first
+            self.beat()   # the first poll jobs run at once: hold their leases first
             return self.service.run()
         finally:
             if self.listener:

@@ -110,19 +110,24 @@ class Leases:
 
     # -- the heartbeat's work ------------------------------------------------------
 
-    def refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
+    def refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> list[tuple[str, str]]:
         """Renew, let go and take leases so this worker holds its share of
         ``feeds`` and ``accounts`` (the configured names). Call right after
         this worker's heartbeat row was written. Refreshes run one at a time
         (they take milliseconds): workers taking and letting go of hundreds of
         leases at once would otherwise lock rows in each other's way until
         PostgreSQL ends one of them. A refresh the database ends anyway (a
-        deadlock with something else, a serialization failure) tries once more."""
+        deadlock with something else, a serialization failure) tries once more.
+        Returns the (kind, name) leases this refresh took that were not held."""
+        with self._lock:
+            before = set(self._held)
         try:
             self._refresh(feeds, accounts)
         except sa.exc.OperationalError as exc:
             log.warning("leases: refresh failed (%s); trying again", type(exc.orig).__name__)
             self._refresh(feeds, accounts)
+        with self._lock:
+            return sorted(set(self._held) - before)
 
     def _refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
         with self.store.tx() as conn:

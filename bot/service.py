@@ -191,6 +191,7 @@ class Service:
         self.reloads = threading.Event()
         self.nudges = threading.Event()
         self.asked: set[str] = set()     # feeds to poll now (a ping, a WebSub notification)
+        self.soon: set[str] = set()      # feeds whose job runs now, due or not (a lease taken)
         self.asked_lock = threading.Lock()
         self._jobs(publish_every)
 
@@ -272,6 +273,21 @@ class Service:
         self.nudges.set()
         return True
 
+    def poll_soon(self, names) -> None:
+        """Run these feeds' poll jobs now instead of at their next tick: this
+        worker just took their leases, and the job of the worker that held
+        them ran on its own clock. The poll itself still skips a feed
+        fetched less than half its interval ago, so nothing is polled twice."""
+        with self.asked_lock:
+            self.soon.update(names)
+        self.nudges.set()
+
+    def _nudged(self) -> list[str]:
+        """The jobs the nudger makes due now: asked and taken feeds, and publishing."""
+        with self.asked_lock:
+            names, self.soon = self.asked | self.soon, set()
+        return [f"poll:{name}" for name in sorted(names)] + ["publish"]
+
     def _nudger(self) -> None:
         # A job must not call the scheduler: shutdown(wait=True) holds the job
         # store lock while it waits for the jobs, so modify_job from a job
@@ -282,10 +298,8 @@ class Service:
             if self.finished:
                 return
             now = datetime.now(timezone.utc)
-            with self.asked_lock:
-                jobs = [f"poll:{name}" for name in self.asked] + ["publish"]
             try:
-                for job_id in jobs:
+                for job_id in self._nudged():
                     self._due_now(job_id, now)
             except SchedulerNotRunningError:
                 return

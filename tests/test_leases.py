@@ -260,3 +260,17 @@ routes:
 """)
     assert main(["--config", str(config), "once"]) == 0
     assert "A slow feed's story https://news.example.org/slow-1" in capsys.readouterr().out
+
+
+def test_a_refresh_names_the_leases_it_newly_took(world):
+    store, clock = world
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    store.beat("a", "host", 1, clock())
+    assert len(a.refresh(FEEDS, ACCOUNTS)) == len(FEEDS) + len(ACCOUNTS)
+    assert a.refresh(FEEDS, ACCOUNTS) == [], "renewed leases are not new"
+    settle(store, [b, a])
+    b.release_all()
+    store.end_worker("b")
+    store.beat("a", "host", 1, clock())
+    taken = a.refresh(FEEDS, ACCOUNTS)
+    assert taken and all(a.holds(kind, name) for kind, name in taken)

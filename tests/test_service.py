@@ -209,3 +209,12 @@ def test_a_ping_during_the_feeds_poll_is_answered_by_another_poll_at_once():
     assert calls == [True, True], "the feed is another worker's, yet both pings poll it"
     service._poll("news")
     assert calls == [True, True], "without a ping, a feed this worker does not hold is left alone"
+
+
+def test_feeds_taken_over_have_their_jobs_made_due_once():
+    from bot.service import Service, Wiring
+    service = Service(Wiring([], lambda f, force=False: None, lambda: None), "UTC",
+                      timedelta(seconds=15), notify=lambda *a: True)
+    service.poll_soon(["b", "a"])
+    assert service._nudged() == ["poll:a", "poll:b", "publish"]
+    assert service._nudged() == ["publish"]
