@@ -30,7 +30,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -51,6 +50,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.fakes.hub import FakeHub  # noqa: E402
 from tests.fakes.mastodon_api import ENV, FAKE as MASTODON, MASTODON_TOKEN  # noqa: E402
+from tests.fleet import end  # noqa: E402
+from tests.postgres import free_port  # noqa: E402
 
 FEED = "bench"
 TOKEN = "bench-ping-token-0d1e2a"
@@ -160,23 +161,9 @@ def start(args: list[str], log: Path, env: dict[str, str] | None = None,
                                 stdout=stdout or err, stderr=err, text=True)
 
 
-def end(proc: subprocess.Popen | None, grace: float = 15.0) -> int | None:
-    """SIGTERM, then SIGKILL after ``grace``; the exit code (None if killed)."""
-    if proc is None or proc.poll() is not None:
-        return proc.returncode if proc else None
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def stop(proc: subprocess.Popen | None) -> int | None:
+    """SIGTERM, then SIGKILL after 15 s; the exit code (None if killed)."""
+    return end(proc, signal.SIGTERM, 15.0)
 
 
 def wait_for(done, seconds: float, step: float = 0.01):
@@ -226,11 +213,11 @@ class Bench:
         try:
             return self._run()
         finally:
-            print(f"Herald exit code: {end(self.herald)}")
+            print(f"Herald exit code: {stop(self.herald)}")
             modes = [form.get("hub.mode") for form in self.hub.requests]
             print(f"hub requests: {modes.count('subscribe')} subscribe, {modes.count('unsubscribe')} "
                   f"unsubscribe (one at stop expected)")
-            end(self.fake)
+            stop(self.fake)
             self.room.stop()
             self.hub.__exit__()
             if self.opts.keep:

@@ -31,12 +31,12 @@ from bot.store import Store
 
 log = logging.getLogger("bot")
 DEFAULT_CONFIG = os.environ.get("HERALD_CONFIG", "config/herald.yaml")
-HEALTHY_BEAT = timedelta(minutes=2)
+HEALTHY_BEAT = timedelta(minutes=2)   # a heartbeat older than this: no service running
 WEBSUB_BODY = 4_000_000   # bytes a hub's notification may carry (a fat ping: the feed itself)
 ONCE_POLLS = 4   # feeds ``once`` polls at the same time (the service's poll threads)
 # What a reload does not change in a running service (it says so).
 RESTART_KEYS = ("http_listen", "publish_every", "timezone", "log_level", "log_format", "workers",
-                "desk", "public_url")   # a heartbeat older than this: no service running
+                "desk", "public_url")
 
 
 def utc_now() -> datetime:
@@ -201,7 +201,8 @@ class Running:
         self.tally = service.Tally(forward=self.metrics)
         store = Store(config.database, utc_now)
         store.migrate()
-        # A dry run takes only work no worker holds, and no worker makes room for it.
+        # A dry run holds no lease, and its "once:" id keeps the workers from
+        # counting it when they share out the work.
         self.worker = Worker(store, config, prefix=ONCE if dry_run else "", exclusive=exclusive,
                              takes_work=not dry_run)
         # Late-bound: the service is made below, and a reload swaps the config.

@@ -18,7 +18,7 @@ from bot.publish import Publisher
 from bot.store import Store
 
 MAX_EDIT = 10_000   # characters an edited text may have before it is even measured
-# action → (the states it applies to, the store verb, what the editor reads after)
+# action → (the states it applies to, what the editor reads after)
 ACTIONS = {
     "approve": (("held",), "approved: it joins the queue"),
     "reject": (("held",), "rejected: it will not be sent"),
@@ -31,22 +31,20 @@ class DeskBackend:
     """bot.desk.DeskData for one running service."""
 
     def __init__(self, store: Store, publisher: Callable[[], Publisher], zone: str,
-                 clock: Callable[[], datetime], extra: Callable[[dict], None] = lambda doc: None):
+                 clock: Callable[[], datetime]):
         # ``publisher`` is asked each time: a reload builds a new one.
         self.store, self.publisher, self.zone, self.clock = store, publisher, zone, clock
-        self.extra = extra   # adds what other modules know (the X budget) to the document
 
     def doc(self) -> dict:
         publisher = self.publisher()
         doc = report.gather(self.store, publisher, self.clock(), ZoneInfo(self.zone))
-        doc["held"] = [dict(post, text=self._text(publisher, post["id"]))
+        rows = {r.id: r for r in self.store.held(limit=report.HELD_LINES)}   # one read, not one a post
+        doc["held"] = [dict(post, text=self._text(publisher, rows.get(post["id"])))
                        for post in doc["held_posts"]]
-        self.extra(doc)
         return doc
 
-    def _text(self, publisher: Publisher, post_id: int) -> str:
+    def _text(self, publisher: Publisher, row) -> str:
         """The text the post would go out with, as composed now."""
-        row = self.store.post(post_id)
         account = _account(publisher, row.account) if row else None
         if account is None:
             return ""

@@ -36,7 +36,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
-from bot.store import TS, Store, insert_ignore, meta, outbox, workers
+from bot.store import TS, Store, insert_ignore, meta, workers
 
 log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
@@ -62,9 +62,9 @@ class Leases:
     (``holds`` asks no database: ten thousand poll jobs ask it)."""
 
     def __init__(self, store: Store, worker: str, clock: Callable[[], datetime], ttl: timedelta,
-                 *, greedy: bool = False, exclusive: bool = False):
+                 *, exclusive: bool = False):
         self.store, self.worker, self.clock, self.ttl = store, worker, clock, ttl
-        self.greedy = greedy or worker.startswith(ONCE)
+        self.greedy = worker.startswith(ONCE)
         # With the SQLite instance lock no other Herald is alive, whatever the
         # workers table says (a worker SIGKILLed a moment ago still looks alive).
         self.exclusive = exclusive
@@ -93,8 +93,7 @@ class Leases:
     def guard(self, account: str) -> sa.ColumnElement[bool]:
         """A clause for ``Store.claim``: this worker holds ``account`` now."""
         c = leases.c
-        return sa.exists().where(c.kind == "account", c.name == outbox.c.account,
-                                 c.name == account, c.holder == self.worker,
+        return sa.exists().where(c.kind == "account", c.name == account, c.holder == self.worker,
                                  c.until > sa.literal(self.clock(), TS()))
 
     @contextmanager

@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import TextIO
 from zoneinfo import ZoneInfo
 
-from bot import budget
 from bot.articles import LeadFinder, extract_page
 from bot.compose import measure
 from bot.config import Config, FeedConfig
@@ -211,16 +210,15 @@ def _account(store: Store, publisher: Publisher, account: Account, counts: Mappi
             "counts": {k: counts[k] for k in STATUSES if counts.get(k)}}
     info["queue"], info["queue_total"] = _plan(publisher, account, info, now, zone)
     if account.config.budget:
-        info["budget"] = _budget(store, account, now, zone)
+        info["budget"] = _budget(publisher.budget(account), zone)
     return info
 
 
-def _budget(store: Store, account: Account, now: datetime, zone: ZoneInfo) -> dict:
-    """This month's X spend: in posts or money, what is left, when it resets."""
-    sends = store.sent_since(account.name, budget.month_start(now))
-    spend = budget.spend(account.config.budget, sends, now)
-    as_number = (lambda v: v) if spend.unit == "posts" else (lambda v: float(v))
-    return {"unit": spend.unit, "spent": as_number(spend.spent), "left": as_number(spend.left),
+def _budget(spend, zone: ZoneInfo) -> dict:
+    """This month's X spend (Publisher.budget): in posts or money, what is
+    left, when it resets; money as a float, which JSON can carry."""
+    number = float if spend.unit == "money" else int
+    return {"unit": spend.unit, "spent": number(spend.spent), "left": number(spend.left),
             "resets": _in(spend.resets, zone)}
 
 

@@ -273,11 +273,13 @@ class Service:
         self.nudges.set()
         return True
 
-    def poll_soon(self, names) -> None:
+    def poll_soon(self, names: Sequence[str]) -> None:
         """Run these feeds' poll jobs now instead of at their next tick: this
         worker just took their leases, and the job of the worker that held
         them ran on its own clock. The poll itself still skips a feed
         fetched less than half its interval ago, so nothing is polled twice."""
+        if not names:   # most heartbeats take nothing: no nudge, publishing keeps its pace
+            return
         with self.asked_lock:
             self.soon.update(names)
         self.nudges.set()

@@ -53,7 +53,7 @@ ALLOWED = {
     "bot.logs": set(),
     "bot.listener": set(),
     "bot.metrics": set(),
-    "bot.report": {"bot.articles", "bot.budget", "bot.compose", "bot.config", "bot.feeds", "bot.http",
+    "bot.report": {"bot.articles", "bot.compose", "bot.config", "bot.feeds", "bot.http",
                    "bot.leases", "bot.publish", "bot.store"},
 }
 

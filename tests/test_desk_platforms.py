@@ -4,34 +4,24 @@ posts wait for approval, through `once`, `status` and `approve`."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 from fakes import fake_api  # noqa: F401  (fixture)
 
 from bot.cli import main
-from tests.test_platforms_e2e import NAMES, PLATFORMS, ROOT
+from tests.test_platforms_e2e import PLATFORMS, accounts_for, demo_config
 
 UTM = {"source": "{platform}", "medium": "social", "campaign": "{feed}"}
 
 
 @pytest.fixture
 def config(tmp_path, fake_api, monkeypatch):
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    path = tmp_path / "config" / "demo.yaml"
-    demo = path.read_text()
-    accounts = [{"name": NAMES.get(name, f"newsroom-{name}"), **p.account(fake_api.url)}
-                for name, p in PLATFORMS.items()]
+    accounts = accounts_for(fake_api.url)
     for account in accounts:
         account["approve"] = account["platform"] == "twitter"
     route = {"feeds": ["example-news"], "accounts": [a["name"] for a in accounts],
              "filters": {"exclude": ["bike"]}, "utm": UTM}
-    path.write_text(demo[:demo.index("accounts:")]
-                    + f"accounts: {json.dumps(accounts)}\nroutes: [{json.dumps(route)}]\n")
-    for p in PLATFORMS.values():
-        for name, value in p.env.items():
-            monkeypatch.setenv(name, value)
-    return str(path)
+    return demo_config(tmp_path, monkeypatch, accounts, route)
 
 
 def run(capsys, *argv):
@@ -64,14 +54,8 @@ def test_filters_tracking_and_approval_on_every_platform(config, fake_api, capsy
 
 def test_an_x_budget_stops_sending_at_the_fake_x_until_the_month_resets(tmp_path, fake_api,
                                                                          monkeypatch, capsys):
-    shutil.copytree(ROOT / "config", tmp_path / "config")
-    path = tmp_path / "config" / "demo.yaml"
-    demo = path.read_text()
-    x = {"name": "newsroom-x", **PLATFORMS["twitter"].account(fake_api.url), "budget": {"posts": 1}}
-    path.write_text(demo[:demo.index("accounts:")] + f"accounts: [{json.dumps(x)}]\n"
-                    "routes: [{feeds: [example-news], accounts: [newsroom-x]}]\n")
-    for name, value in PLATFORMS["twitter"].env.items():
-        monkeypatch.setenv(name, value)
+    (x,) = accounts_for(fake_api.url, {"twitter": PLATFORMS["twitter"]})
+    path = demo_config(tmp_path, monkeypatch, [{**x, "budget": {"posts": 1}}])
     assert run(capsys, "--config", str(path), "once")[0] == 0
     assert len(fake_api.posts) == 1, "the month's one post, and no more"
     (account,) = json.loads(run(capsys, "--config", str(path), "status", "--json")[1])["accounts"]

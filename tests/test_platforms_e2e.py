@@ -33,24 +33,30 @@ def available(name: str) -> bool:
 PLATFORMS = {name: p for name, p in sorted(platforms().items()) if p.account and available(name)}
 
 
-def accounts_yaml(url: str) -> str:
-    """One account per platform (JSON is YAML) and a route to all of them."""
-    accounts = [{"name": NAMES.get(name, f"newsroom-{name}"), **p.account(url)}
-                for name, p in PLATFORMS.items()]
-    route = {"feeds": ["example-news"], "accounts": [a["name"] for a in accounts]}
-    return f"accounts: {json.dumps(accounts)}\nroutes: [{json.dumps(route)}]\n"
+def accounts_for(url: str, platforms=PLATFORMS) -> list[dict]:
+    """One account per platform against the fake server at ``url``."""
+    return [{"name": NAMES.get(name, f"newsroom-{name}"), **p.account(url)}
+            for name, p in platforms.items()]
 
 
-@pytest.fixture
-def config(tmp_path, fake_api, monkeypatch):
+def demo_config(tmp_path, monkeypatch, accounts: list[dict], route: dict | None = None) -> str:
+    """The demo config with ``accounts`` (JSON is YAML) and ``route`` (default:
+    the demo feed to all of them), the platforms' credentials in the environment."""
     shutil.copytree(ROOT / "config", tmp_path / "config")
     path = tmp_path / "config" / "demo.yaml"
     demo = path.read_text()
-    path.write_text(demo[:demo.index("accounts:")] + accounts_yaml(fake_api.url))
+    route = route or {"feeds": ["example-news"], "accounts": [a["name"] for a in accounts]}
+    path.write_text(demo[:demo.index("accounts:")]
+                    + f"accounts: {json.dumps(accounts)}\nroutes: [{json.dumps(route)}]\n")
     for p in PLATFORMS.values():
         for name, value in p.env.items():
             monkeypatch.setenv(name, value)
     return str(path)
+
+
+@pytest.fixture
+def config(tmp_path, fake_api, monkeypatch):
+    return demo_config(tmp_path, monkeypatch, accounts_for(fake_api.url))
 
 
 def run(capsys, *argv):
