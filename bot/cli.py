@@ -175,6 +175,7 @@ def _once(app: App, leases: Leases | None) -> None:
     # feed's trouble, and a fatal database error comes out of list().
     with ThreadPoolExecutor(ONCE_POLLS, thread_name_prefix="poll") as pool:
         list(pool.map(lambda feed: app.poller.poll(feed, force=True), feeds))
+    app.store.flush_feeds()
     app.publisher.run(limit=None)
     if leases is None:
         return
@@ -218,8 +219,12 @@ class Running:
 
     def beat(self) -> None:
         # A feed taken from another worker is polled now if it is due, not
-        # at this worker's next tick of its job (which may be a whole interval).
-        self.service.poll_soon(self.worker.beat())
+        # at this worker's next tick of its job (which may be a whole interval),
+        # from its row as the other worker left it.
+        taken = self.worker.beat()
+        self.app.poller.forget(taken)
+        self.service.poll_soon(taken)
+        self.app.store.flush_feeds()   # unchanged polls' times, noted since the last beat
 
     def build(self, config: Config, store: Store, client: HttpClient | None = None) -> App:
         leases = None if self.dry_run else self.worker.leases
@@ -249,6 +254,7 @@ class Running:
             if self.listener:
                 self.push.stop()   # while the listener answers the hub's check of the unsubscribe
                 self.listener.stop()
+            self.app.store.flush_feeds()
             self.worker.end()
 
     def routes(self) -> dict[str, listener.Handler]:

@@ -15,6 +15,7 @@ import http.client
 import ipaddress
 import re
 import socket
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,9 +25,10 @@ from pathlib import Path
 from types import MappingProxyType
 from urllib.parse import urljoin, urlsplit
 
-import requests
+import certifi
 import urllib3
-from requests.adapters import HTTPAdapter
+from urllib3.exceptions import (ConnectTimeoutError, LocationParseError, LocationValueError,
+                                NameResolutionError, NewConnectionError, ReadTimeoutError, SSLError)
 
 from bot.config import HttpSettings
 from bot.errors import FeedError
@@ -44,6 +46,9 @@ METADATA = frozenset(ipaddress.ip_address(a) for a in ("169.254.169.254", "fd00:
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 PAGE_ACCEPT = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 MEDIA_ACCEPT = "image/*,video/*;q=0.8"
+# Hosts whose keep-alive connections are kept (least recently used go first):
+# ten thousand feeds mostly live on far fewer hosts.
+POOLS = 512
 _CHARSET = re.compile(r"""(?:^|;)\s*charset\s*=\s*["']?([^"';\s]+)""", re.I)
 
 
@@ -60,52 +65,29 @@ class Response:
     permanent_url: str | None
 
 
-class PinnedAdapter(HTTPAdapter):
-    """Connects to the address the guard checked instead of resolving again.
-
-    ``HttpClient`` marks a prepared request with ``herald_pin`` (an IP string);
-    TLS still verifies the certificate against, and sends SNI for, the host
-    name. Requests without the mark are sent as usual."""
-
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert
-        )
-        pin = getattr(request, "herald_pin", None)
-        if pin:
-            hostname = host_params["host"]
-            host_params = {**host_params, "host": pin}
-            if host_params["scheme"] == "https":
-                pool_kwargs = {**pool_kwargs, "server_hostname": hostname,
-                               "assert_hostname": hostname}
-        return host_params, pool_kwargs
-
-
-def new_session() -> requests.Session:
-    """A session whose adapters connect to guard-checked addresses."""
-    session = requests.Session()
-    # Proxies from the environment would resolve names themselves and defeat the pin.
-    session.trust_env = False
-    adapter = PinnedAdapter()
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+def new_pools(ca_certs: str | None = None) -> urllib3.PoolManager:
+    """Keep-alive connection pools, one per (scheme, address, port, name),
+    verifying TLS against certifi's bundle (as requests did) unless told
+    another. urllib3 reads no proxy from the environment: a proxy would
+    resolve names itself and defeat the guard's pin."""
+    return urllib3.PoolManager(num_pools=POOLS, maxsize=4, ca_certs=ca_certs or certifi.where(),
+                               retries=False)
 
 
 class HttpClient:
-    """Fetches URLs under ``settings``' limits. Thread-safe as far as the session is."""
+    """Fetches URLs under ``settings``' limits. Thread-safe (urllib3's pools are)."""
 
     def __init__(
         self,
         settings: HttpSettings,
-        session: requests.Session | None = None,
+        pools: urllib3.PoolManager | None = None,
         *,
         monotonic: Callable[[], float] = time.monotonic,
         resolve: Callable[..., list] = socket.getaddrinfo,
         clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
     ):
         self.settings = settings
-        self.session = session if session is not None else new_session()
+        self.pools = pools if pools is not None else new_pools()
         self._monotonic = monotonic
         self._resolve = resolve
         self._clock = clock
@@ -127,10 +109,10 @@ class HttpClient:
         permanent = True
         for hop in range(self.settings.max_redirects + 1):
             resp = self._send(url, headers, guard, start)
-            if resp.status_code not in REDIRECTS or "location" not in resp.headers:
+            if resp.status not in REDIRECTS or "location" not in resp.headers:
                 return self._finish(resp, url, url if hop and permanent else None, start)
             self._release(resp, start)
-            permanent = permanent and resp.status_code in PERMANENT
+            permanent = permanent and resp.status in PERMANENT
             url = _next_url(url, resp.headers["location"])
         raise FeedError("too many redirects")
 
@@ -185,54 +167,60 @@ class HttpClient:
             headers["If-Modified-Since"] = last_modified
         return headers
 
-    def _send(self, url: str, headers: dict, guard: bool, start: float) -> requests.Response:
+    def _send(self, url: str, headers: dict, guard: bool, start: float) -> urllib3.BaseHTTPResponse:
+        """One request on a pooled keep-alive connection. With ``guard`` it
+        goes to the address the guard checked, not to a second DNS answer
+        (rebinding cannot swap in a private one); TLS still verifies the
+        certificate against, and sends SNI for, the host name."""
         self._check_deadline(start)
         parts = _split(url)
-        prepared = requests.Request("GET", url, headers=headers).prepare()
+        name = _ascii_host(parts.hostname)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host, extra = name, {}
         if guard:
-            # With a pinned address urllib3 would name the IP in Host; keep the name.
-            prepared.headers["Host"] = parts.netloc.rpartition("@")[2]
-            # Connect to the address we checked, so a second DNS answer (rebinding)
-            # cannot swap in a private one. Only PinnedAdapter honours the pin; an
-            # injected session with other adapters connects by name again, and
-            # then a rebinding resolver could still win the race.
-            prepared.herald_pin = self._check_host(parts.hostname, parts.port)
-        timeout = (self.settings.connect_timeout, self._read_timeout(start))
+            host = self._check_host(parts.hostname, parts.port)
+            headers = {**headers, "Host": parts.netloc.rpartition("@")[2]}
+            if parts.scheme == "https":
+                extra = {"server_hostname": name, "assert_hostname": name}
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        timeout = urllib3.Timeout(connect=self.settings.connect_timeout, read=self._read_timeout(start))
         try:
-            return self.session.send(prepared, stream=True, timeout=timeout,
-                                     allow_redirects=False)
-        except requests.RequestException as exc:
+            pool = self.pools.connection_from_host(host, port, parts.scheme, pool_kwargs=extra)
+            return pool.urlopen("GET", target, headers=headers, timeout=timeout, redirect=False,
+                                retries=False, preload_content=False, assert_same_host=False)
+        except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
             raise FeedError(self._network_reason(exc, start)) from exc
 
-    def _finish(self, resp: requests.Response, url: str, moved: str | None,
+    def _finish(self, resp: urllib3.BaseHTTPResponse, url: str, moved: str | None,
                 start: float) -> Response:
         try:
             self._raise_for_status(resp)
-            body = b"" if resp.status_code == 304 else self._read_body(resp, start)
+            body = b"" if resp.status == 304 else self._read_body(resp, start)
         finally:
             self._release(resp, start)
-        return Response(url=url, status=resp.status_code,
+        return Response(url=url, status=resp.status,
                         headers=MappingProxyType(resp.headers.copy()), body=body,
                         permanent_url=moved)
 
-    def _release(self, resp: requests.Response, start: float) -> None:
+    def _release(self, resp: urllib3.BaseHTTPResponse, start: float) -> None:
         """Give the connection back to the pool if what is left of the body is
         small and arrives within the deadline; hang up otherwise."""
         left = DRAIN_BYTES
         try:
             while left > 0 and self._monotonic() - start < self.settings.deadline:
                 self._tighten_socket(resp, start)
-                chunk = resp.raw.read1(min(CHUNK, left), decode_content=True)
+                chunk = resp.read1(min(CHUNK, left), decode_content=True)
                 if not chunk:
-                    resp.raw.release_conn()  # read to the end: the connection is reusable
+                    resp.release_conn()  # read to the end: the connection is reusable
                     return
                 left -= len(chunk)
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError):
             pass  # a broken connection is closed below, never reused
-        resp.close()
+        resp.close()   # closes the connection too: the pool opens a new one when needed
+        resp.release_conn()
 
-    def _raise_for_status(self, resp: requests.Response) -> None:
-        status = resp.status_code
+    def _raise_for_status(self, resp: urllib3.BaseHTTPResponse) -> None:
+        status = resp.status
         if 200 <= status < 300 or status == 304:
             return
         if status == 410:
@@ -244,7 +232,7 @@ class HttpClient:
 
     # ------------------------------------------------------------ the body
 
-    def _read_body(self, resp: requests.Response, start: float) -> bytes:
+    def _read_body(self, resp: urllib3.BaseHTTPResponse, start: float) -> bytes:
         cap = self.settings.max_bytes
         declared = resp.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
@@ -261,21 +249,21 @@ class HttpClient:
                 raise FeedError(f"body larger than {_size(cap)}")
             chunks.append(chunk)
 
-    def _read_chunk(self, resp: requests.Response, start: float) -> bytes:
+    def _read_chunk(self, resp: urllib3.BaseHTTPResponse, start: float) -> bytes:
         # read1 returns what one socket read gives, so a trickling server is seen
         # chunk by chunk; decoding is bounded by ``CHUNK`` per call (urllib3 2.6+),
         # which keeps a decompression bomb within the cap.
         try:
-            return resp.raw.read1(CHUNK, decode_content=True)
+            return resp.read1(CHUNK, decode_content=True)
         except urllib3.exceptions.DecodeError as exc:
             raise FeedError("body could not be decompressed") from exc
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as exc:
             raise FeedError(self._network_reason(exc, start)) from exc
 
-    def _tighten_socket(self, resp: requests.Response, start: float) -> None:
+    def _tighten_socket(self, resp: urllib3.BaseHTTPResponse, start: float) -> None:
         # The read timeout alone would let a slow body run past the deadline; every
         # read is therefore bounded by whatever time the deadline has left.
-        sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
+        sock = getattr(getattr(resp, "connection", None), "sock", None)
         if sock is not None:
             sock.settimeout(self._read_timeout(start))
 
@@ -294,13 +282,13 @@ class HttpClient:
         # deadline is the deadline's (allow for timer granularity).
         if self._monotonic() - start >= self.settings.deadline - 0.05:
             return f"timed out after {self.settings.deadline:g} s"
-        if isinstance(exc, requests.ConnectTimeout):
+        if isinstance(exc, ConnectTimeoutError) and not isinstance(exc, NewConnectionError):
             return f"connection timed out after {self.settings.connect_timeout:g} s"
-        if _caused_by(exc, (TimeoutError, socket.timeout)) or isinstance(exc, requests.Timeout):
+        if isinstance(exc, ReadTimeoutError) or _caused_by(exc, (TimeoutError, socket.timeout)):
             return f"no answer within {self.settings.read_timeout:g} s"
-        if isinstance(exc, requests.exceptions.SSLError):
+        if isinstance(exc, SSLError) or _caused_by(exc, (ssl.SSLError,)):
             return "TLS error"
-        if _caused_by(exc, (socket.gaierror,)) or "NameResolution" in repr(exc):
+        if isinstance(exc, NameResolutionError) or _caused_by(exc, (socket.gaierror,)):
             return "host name not found"
         if _caused_by(exc, (ConnectionRefusedError,)):
             return "connection refused"
@@ -308,8 +296,7 @@ class HttpClient:
             return "body cut short"
         if _caused_by(exc, (http.client.RemoteDisconnected, ConnectionResetError)):
             return "connection closed by the server"
-        if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema
-                      | requests.exceptions.InvalidSchema):
+        if isinstance(exc, LocationParseError | LocationValueError | UnicodeError):
             return "invalid URL"
         return f"connection failed ({type(exc).__name__})"
 
@@ -407,6 +394,14 @@ def _split_allow(entries) -> tuple[frozenset[str], tuple]:
     return frozenset(names), tuple(nets)
 
 
+def _ascii_host(host: str) -> str:
+    """The host as it goes on the wire: an internationalised name in IDNA."""
+    try:
+        return host.encode("idna").decode("ascii") if not host.isascii() else host
+    except UnicodeError as exc:
+        raise FeedError("invalid URL") from exc
+
+
 def _split(url: str):
     try:
         parts = urlsplit(url)
@@ -443,7 +438,7 @@ def _caused_by(exc: BaseException, kinds: tuple) -> bool:
 
 
 def _wrapped(exc: BaseException) -> BaseException | None:
-    # requests and urllib3 wrap the lower error as an argument, not as the cause.
+    # urllib3 wraps the lower error as an argument, not always as the cause.
     reason = getattr(exc, "reason", None)
     if isinstance(reason, BaseException):
         return reason

@@ -6,8 +6,9 @@ it never raises into the scheduler, and other feeds are unaffected.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from bot.articles import LeadFinder, bounded
 from bot.config import FeedConfig
@@ -40,6 +41,17 @@ class Poller:
         self.clock = clock
         self.observer = observer
         self.fetched = fetched
+        # Feeds whose last poll here succeeded, with their row as that poll
+        # left it: the next poll asks the database nothing before it fetches.
+        # Only this worker writes a feed's row while it holds the lease; a
+        # feed whose lease was taken anew is ``forget``-ed (another worker
+        # may have written it). A failure drops the row (read again next time).
+        self._quiet: dict[str, SimpleNamespace] = {}
+
+    def forget(self, feeds: Iterable[str]) -> None:
+        """Read these feeds' rows from the database at their next poll."""
+        for name in feeds:
+            self._quiet.pop(name, None)
 
     def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
         """Poll ``feed`` once if it is due (or ``force``); None when skipped or
@@ -63,7 +75,9 @@ class Poller:
             self.observer.polled(feed.name, ok, new)
 
     def _poll(self, feed: FeedConfig, force: bool) -> Ingested | None:
-        row = self.store.feed_row(feed.name, feed.url)
+        row = self._quiet.pop(feed.name, None)   # only a success puts it back
+        if row is None or row.configured_url != feed.url:
+            row = self.store.feed_row(feed.name, feed.url)
         if row.gone_reason:
             log.debug("feed %s: not polled, %s", feed.name, row.gone_reason, extra={"feed": feed.name})
             return None
@@ -77,7 +91,7 @@ class Poller:
             self._failed(feed, row.error_streak or 0, exc)
             self._observe(feed, False, 0)
             return None
-        return self._succeeded(feed, primed, result)
+        return self._succeeded(feed, row, result)
 
     def _skips(self, feed: FeedConfig, primed: bool) -> dict:
         """What ``fetch`` may skip. Once primed, items the store knows (no per-item
@@ -115,8 +129,8 @@ class Poller:
             pass  # logged by the store; the feed is tried again next time
         self._observe(feed, False, 0)
 
-    def _succeeded(self, feed: FeedConfig, primed: bool, result: FetchResult) -> Ingested:
-        now = self.clock()
+    def _succeeded(self, feed: FeedConfig, row, result: FetchResult) -> Ingested:
+        now, primed = self.clock(), row.primed_at is not None
         values = dict(last_fetch_at=now, last_success_at=now, error_streak=0, last_error=None,
                       next_poll_at=self._next_poll(feed, result.max_age))
         if result.permanent_url:
@@ -124,7 +138,7 @@ class Poller:
             log.info("feed %s: moved permanently, now polling its new address", feed.name,
                      extra={"feed": feed.name})
         if result.articles is None:
-            self.store.update_feed(feed.name, **values)
+            self._unchanged(feed, row, values)
             log.debug("feed %s: not modified", feed.name, extra={"feed": feed.name})
             self._observe(feed, True, 0)
             return Ingested(new=0, queued=0, primed=False)
@@ -137,9 +151,29 @@ class Poller:
             ingested = self.store.ingest(feed.name, found, self.accounts_for(feed.name),
                                          backfill=feed.backfill, max_age=feed.max_age)
         self.store.update_feed(feed.name, **values)
+        if ingested.primed:   # the store's ingest marked the feed seen (primed_at)
+            values["primed_at"] = row.primed_at or now
+        self._remember(feed, row, values)
         self._log(feed, ingested)
         self._observe(feed, True, ingested.new)
         return ingested
+
+    def _unchanged(self, feed: FeedConfig, row, values: dict) -> None:
+        """A 304. When it changes nothing but the poll times (no redirect to
+        remember, no back-off or cache age to set or clear), the store notes
+        the times to write later with others'."""
+        quiet = ("url" not in values and values["next_poll_at"] is None
+                 and row.next_poll_at is None and not row.error_streak and row.last_error is None)
+        if quiet:
+            self.store.feed_unchanged(feed.name, values["last_fetch_at"])
+        else:
+            self.store.update_feed(feed.name, **values)
+        self._remember(feed, row, values)
+
+    def _remember(self, feed: FeedConfig, row, values: dict) -> None:
+        """Keep the feed's row as this poll left it, for the next poll."""
+        fields = row._asdict() if hasattr(row, "_asdict") else vars(row)
+        self._quiet[feed.name] = SimpleNamespace(**{**fields, **values})
 
     def _tell_fetched(self, feed: FeedConfig, result: FetchResult) -> None:
         if self.fetched is None:

@@ -12,6 +12,8 @@ import functools
 import json
 import os
 import sqlite3
+import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -45,6 +47,7 @@ MIGRATE_LOCK = 0x4865_7261_6C64  # "Herald": one advisory lock id for migrations
 # so readers (status) and other writers wait seconds, not minutes, and no
 # statement carries more parameters than PostgreSQL takes (65,535).
 BATCH = 500
+UNCHANGED_FLUSH = 5.0   # seconds an unchanged poll's time may wait in memory (feed_unchanged)
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,9 @@ class Store:
         self.where = dbguard.describe(self.engine.url)
         self.watch = dbguard.FileWatch(sqlite_file(url))
         self.health = dbguard.Reporter()
+        self._unchanged: dict[str, datetime] = {}   # see feed_unchanged
+        self._unchanged_since = time.monotonic()
+        self._unchanged_lock = threading.Lock()
 
     def migrate(self, revision: str = "head") -> tuple[str | None, str | None]:
         """Create or upgrade the schema to ``revision`` (the newest migration
@@ -262,6 +268,7 @@ class Store:
         return self.tx(self.reader)
 
     def close(self) -> None:
+        self.flush_feeds()
         self.engine.dispose()
 
     def backup(self, path: str) -> None:
@@ -330,6 +337,32 @@ class Store:
             raise TypeError(f"update_feed: not a feed_state column to set: {sorted(unknown)}")
         with self.tx() as conn:
             conn.execute(_stmts(conn.dialect.name).update_feed, {"feed_name": name, **values})
+
+    def feed_unchanged(self, name: str, at: datetime) -> None:
+        """Note a poll at ``at`` that found the feed as it was and had nothing
+        else to record (a 304 of a healthy feed): its last fetch and last
+        success times. Kept in memory and written with the others' at the next
+        ``flush_feeds``, which runs when the oldest note is UNCHANGED_FLUSH
+        old (and at each heartbeat, and at close): ten thousand unchanged
+        feeds must not cost ten thousand commits, and a feed's last poll time
+        need not survive a crash (the feed is polled again, nothing else)."""
+        with self._unchanged_lock:
+            if not self._unchanged:
+                self._unchanged_since = time.monotonic()
+            self._unchanged[name] = at
+            due = time.monotonic() - self._unchanged_since >= UNCHANGED_FLUSH
+        if due:
+            self.flush_feeds()
+
+    def flush_feeds(self) -> None:
+        """Write the noted unchanged polls, in one transaction. A time never
+        moves back: a later poll already written (a failure, a change) wins."""
+        with self._unchanged_lock:
+            noted, self._unchanged = self._unchanged, {}
+        if noted:
+            with self.tx() as conn:
+                conn.execute(_stmts(conn.dialect.name).unchanged,
+                             [{"feed_name": name, "at": at} for name, at in noted.items()])
 
     def feeds(self) -> list[sa.Row]:
         with self.read() as conn:
@@ -632,6 +665,7 @@ class _Statements:
 
     feed: sa.Select
     update_feed: sa.Update
+    unchanged: sa.Update
     primed: sa.Select
     known: sa.Select
     seen: sa.Select
@@ -642,12 +676,21 @@ class _Statements:
     remember: sa.Insert
 
 
+def _later(column: sa.Column) -> sa.Case:
+    """``column`` set to the bound "at" unless it already holds a later time."""
+    at = sa.bindparam("at", type_=TS())
+    return sa.case((sa.or_(column.is_(None), column < at), at), else_=column)
+
+
 @functools.cache
 def _stmts(dialect: str) -> _Statements:
     ins = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
     return _Statements(
         feed=feed_state.select().where(feed_state.c.name == sa.bindparam("name")),
         update_feed=feed_state.update().where(feed_state.c.name == sa.bindparam("feed_name")),
+        unchanged=feed_state.update().where(feed_state.c.name == sa.bindparam("feed_name")).values(
+            last_fetch_at=_later(feed_state.c.last_fetch_at),
+            last_success_at=_later(feed_state.c.last_success_at)),
         primed=sa.select(feed_state.c.primed_at).where(feed_state.c.name == sa.bindparam("name")),
         known=sa.select(items.c.item_id).where(items.c.feed == sa.bindparam("feed"),
                                                among(items.c.item_id, dialect, sa.String)),

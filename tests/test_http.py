@@ -15,7 +15,7 @@ import pytest
 
 from bot.config import HttpSettings
 from bot.errors import FeedError
-from bot.http import HttpClient, content_charset, refusal
+from bot.http import HttpClient, content_charset, new_pools, refusal
 from feed_servers import fake_resolver
 
 RSS = b'<rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -349,9 +349,8 @@ def tls_server(tmp_path):
 
 def test_pinned_https_verifies_the_host_name(tls_server):
     port, cert = tls_server
-    http = HttpClient(HttpSettings(allow_hosts=LOOPBACK),
+    http = HttpClient(HttpSettings(allow_hosts=LOOPBACK), new_pools(ca_certs=cert),
                       resolve=fake_resolver({"news.test": "127.0.0.1", "evil.test": "127.0.0.1"}))
-    http.session.verify = cert
     assert http.get(f"https://news.test:{port}/a").body == f"news.test:{port}".encode()
     with pytest.raises(FeedError, match="^TLS error$"):
         http.get(f"https://evil.test:{port}/a")  # same address, certificate not for this name

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import event as sa_event
 from werkzeug import Response
 
 from bot.articles import LeadFinder
@@ -204,3 +205,120 @@ def test_every_200_answer_tells_the_fetched_hook_its_hub_and_topic(tmp_path, clo
     poller.poll(f, force=True)
     assert heard == [("f", None, None), ("f", "https://hub.example/", "https://e.example/rss")]
     assert "the fetched hook failed (RuntimeError)" in caplog.text
+
+
+# ---------------------------------------------------------------- unchanged feeds (issue 12)
+
+
+def statements(store: Store) -> list[str]:
+    """Every SQL statement the store's engine runs from now on."""
+    seen: list[str] = []
+    sa_event.listen(store.engine, "before_cursor_execute",
+                    lambda conn, cursor, sql, *rest: seen.append(sql.split()[0].upper()))
+    return seen
+
+
+def etag_feed(httpserver, etag='"v1"'):
+    httpserver.expect_request("/rss", headers={"If-None-Match": etag}).respond_with_response(
+        Response(status=304, headers={"ETag": etag}))
+    httpserver.expect_request("/rss").respond_with_data(rss(1), headers={"ETag": etag})
+    return feed(httpserver)
+
+
+def test_an_unchanged_healthy_feed_costs_no_statement_until_the_flush(poller, httpserver, clock):
+    f = etag_feed(httpserver)
+    poller.poll(f)
+    poller.poll(f, force=True)                # the first 304 reads the row
+    seen = statements(poller.store)
+    for _ in range(3):
+        clock.advance(minutes=5)
+        assert poller.poll(f).new == 0
+    assert seen == [], "three 304s of a healthy feed ask and write nothing"
+    assert len(httpserver.log) == 5 and httpserver.log[-1][1].status_code == 304
+    poller.store.flush_feeds()
+    assert "UPDATE" in seen and seen.count("UPDATE") == 1, seen
+    row = poller.store.feed_row("f", f.url)
+    assert row.last_fetch_at == row.last_success_at == clock()
+
+
+def test_a_304_still_keeps_the_interval_from_memory(poller, httpserver, clock):
+    # The every/2 guard reads the noted time, not the database's older one.
+    f = etag_feed(httpserver)
+    poller.poll(f)
+    clock.advance(minutes=5)
+    poller.poll(f)
+    clock.advance(minutes=1)
+    assert poller.poll(f) is None and len(httpserver.log) == 2
+
+
+def test_a_failure_after_unwritten_304s_keeps_both_times(poller, httpserver, clock):
+    f = etag_feed(httpserver)
+    poller.poll(f)
+    clock.advance(minutes=5)
+    poller.poll(f)                            # a 304 noted, not written
+    noted = clock()
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/rss").respond_with_data("oops", status=500)
+    clock.advance(minutes=5)
+    poller.poll(f)                            # written at once
+    poller.store.flush_feeds()                # the older note must not move anything back
+    row = poller.store.feed_row("f", f.url)
+    assert row.last_fetch_at == clock() and row.last_success_at == noted
+    assert row.error_streak == 1 and "HTTP 500" in row.last_error
+
+
+def test_a_304_of_a_failing_feed_clears_its_error_at_once(poller, httpserver, clock):
+    f = etag_feed(httpserver)
+    poller.poll(f)
+    poller.store.update_feed("f", error_streak=2, last_error="HTTP 503")
+    poller.forget(["f"])
+    clock.advance(minutes=5)
+    poller.poll(f, force=True)
+    row = poller.store.feed_row("f", f.url)
+    assert (row.error_streak, row.last_error, row.last_success_at) == (0, None, clock())
+
+
+def test_a_forgotten_feed_is_read_again(poller, httpserver, clock):
+    # Another worker held the feed meanwhile and stored new validators.
+    f = etag_feed(httpserver)
+    poller.poll(f)
+    clock.advance(minutes=5)
+    poller.poll(f)
+    poller.store.update_feed("f", etag='"v2"')
+    clock.advance(minutes=5)
+    poller.poll(f)
+    assert httpserver.log[-1][0].headers["If-None-Match"] == '"v1"', "remembered while held"
+    poller.forget(["f"])
+    clock.advance(minutes=5)
+    poller.poll(f)
+    assert httpserver.log[-1][0].headers["If-None-Match"] == '"v2"'
+
+
+def test_unchanged_polls_are_written_when_the_store_closes(tmp_path, httpserver, clock):
+    store = Store(f"sqlite:///{tmp_path / 'h.db'}", clock)
+    store.migrate()
+    poller = Poller(store, HttpClient(HttpSettings()), LeadFinder(None), lambda feed: [], clock)
+    f = etag_feed(httpserver)
+    poller.poll(f)
+    clock.advance(minutes=5)
+    poller.poll(f)
+    store.close()
+    again = Store(f"sqlite:///{tmp_path / 'h.db'}", clock)
+    assert again.feed_row("f", f.url).last_fetch_at == clock()
+    again.close()
+
+
+def test_after_a_changed_feed_the_next_304_asks_nothing(poller, httpserver, clock):
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(1), headers={"ETag": '"v1"'})
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(2, 1), headers={"ETag": '"v2"'})
+    httpserver.expect_ordered_request("/rss", headers={"If-None-Match": '"v2"'}).respond_with_response(
+        Response(status=304))
+    f = feed(httpserver)
+    poller.poll(f)
+    clock.advance(minutes=5)
+    assert poller.poll(f).queued == 1
+    seen = statements(poller.store)
+    clock.advance(minutes=5)
+    assert poller.poll(f).new == 0
+    httpserver.check_assertions()
+    assert seen == []

@@ -200,3 +200,21 @@ def test_migration_is_idempotent_and_versioned(db_url):
         version = conn.execute(sa.text("select version_num from alembic_version")).scalar()
     newest = max(p.name.split("_")[0] for p in (ROOT / "bot/migrations/versions").glob("0*.py"))
     assert version == newest and store.schema_state() == "current"
+
+
+def test_unchanged_polls_are_written_together_and_never_move_a_time_back(db_url):
+    clock = Clock()
+    store = Store(db_url, clock)
+    store.migrate()
+    for name in ("a", "b"):
+        store.feed_row(name, f"https://{name}.example/feed")
+    early, late = clock(), clock() + timedelta(minutes=5)
+    store.update_feed("b", last_fetch_at=late, last_success_at=late)
+    store.feed_unchanged("a", early)
+    store.feed_unchanged("b", early)
+    assert store.feed_row("a", "https://a.example/feed").last_fetch_at is None, "not yet written"
+    store.flush_feeds()
+    rows = {r.name: r for r in store.feeds()}
+    assert (rows["a"].last_fetch_at, rows["a"].last_success_at) == (early, early)
+    assert (rows["b"].last_fetch_at, rows["b"].last_success_at) == (late, late)
+    store.close()
