@@ -175,7 +175,6 @@ class HttpClient:
         self._check_deadline(start)
         parts = _split(url)
         name = _ascii_host(parts.hostname)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
         host, extra = name, {}
         if guard:
             host = self._check_host(parts.hostname, parts.port)
@@ -185,7 +184,7 @@ class HttpClient:
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         timeout = urllib3.Timeout(connect=self.settings.connect_timeout, read=self._read_timeout(start))
         try:
-            pool = self.pools.connection_from_host(host, port, parts.scheme, pool_kwargs=extra)
+            pool = self.pools.connection_from_host(host, parts.port, parts.scheme, pool_kwargs=extra)
             return pool.urlopen("GET", target, headers=headers, timeout=timeout, redirect=False,
                                 retries=False, preload_content=False, assert_same_host=False)
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:

@@ -46,12 +46,12 @@ class Poller:
         # Only this worker writes a feed's row while it holds the lease; a
         # feed whose lease was taken anew is ``forget``-ed (another worker
         # may have written it). A failure drops the row (read again next time).
-        self._quiet: dict[str, SimpleNamespace] = {}
+        self._rows: dict[str, SimpleNamespace] = {}
 
     def forget(self, feeds: Iterable[str]) -> None:
         """Read these feeds' rows from the database at their next poll."""
         for name in feeds:
-            self._quiet.pop(name, None)
+            self._rows.pop(name, None)
 
     def poll(self, feed: FeedConfig, *, force: bool = False) -> Ingested | None:
         """Poll ``feed`` once if it is due (or ``force``); None when skipped or
@@ -75,9 +75,9 @@ class Poller:
             self.observer.polled(feed.name, ok, new)
 
     def _poll(self, feed: FeedConfig, force: bool) -> Ingested | None:
-        row = self._quiet.pop(feed.name, None)   # only a success puts it back
+        row = self._rows.pop(feed.name, None)   # only a success puts it back
         if row is None or row.configured_url != feed.url:
-            row = self.store.feed_row(feed.name, feed.url)
+            row = SimpleNamespace(**self.store.feed_row(feed.name, feed.url)._asdict())
         if row.gone_reason:
             log.debug("feed %s: not polled, %s", feed.name, row.gone_reason, extra={"feed": feed.name})
             return None
@@ -172,8 +172,7 @@ class Poller:
 
     def _remember(self, feed: FeedConfig, row, values: dict) -> None:
         """Keep the feed's row as this poll left it, for the next poll."""
-        fields = row._asdict() if hasattr(row, "_asdict") else vars(row)
-        self._quiet[feed.name] = SimpleNamespace(**{**fields, **values})
+        self._rows[feed.name] = SimpleNamespace(**{**vars(row), **values})
 
     def _tell_fetched(self, feed: FeedConfig, result: FetchResult) -> None:
         if self.fetched is None:
