@@ -221,10 +221,12 @@ class Running:
         # A feed taken from another worker is polled now if it is due, not
         # at this worker's next tick of its job (which may be a whole interval),
         # from its row as the other worker left it.
+        # Unchanged polls' times noted since the last beat go first: a feed
+        # let go now is then not fetched again at once by the worker taking it.
+        self.app.store.flush_feeds()
         taken = self.worker.beat()
         self.app.poller.forget(taken)
         self.service.poll_soon(taken)
-        self.app.store.flush_feeds()   # unchanged polls' times, noted since the last beat
 
     def build(self, config: Config, store: Store, client: HttpClient | None = None) -> App:
         leases = None if self.dry_run else self.worker.leases
@@ -254,8 +256,10 @@ class Running:
             if self.listener:
                 self.push.stop()   # while the listener answers the hub's check of the unsubscribe
                 self.listener.stop()
-            self.app.store.flush_feeds()
-            self.worker.end()
+            try:
+                self.app.store.flush_feeds()
+            finally:   # even a fatal database error lets the leases go
+                self.worker.end()
 
     def routes(self) -> dict[str, listener.Handler]:
         """What the listener serves: health and metrics, and the editors' desk."""

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import MappingProxyType
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import certifi
 import urllib3
@@ -106,14 +106,15 @@ class HttpClient:
         ``gone=True`` on 410)."""
         start = self._monotonic()
         headers = self._headers(etag, last_modified, accept)
+        auth = _basic_auth(url)
         permanent = True
         for hop in range(self.settings.max_redirects + 1):
-            resp = self._send(url, headers, guard, start)
+            resp = self._send(url, {**headers, **auth}, guard, start)
             if resp.status not in REDIRECTS or "location" not in resp.headers:
                 return self._finish(resp, url, url if hop and permanent else None, start)
             self._release(resp, start)
             permanent = permanent and resp.status in PERMANENT
-            url = _next_url(url, resp.headers["location"])
+            url, auth = _redirected(url, resp.headers["location"], auth)
         raise FeedError("too many redirects")
 
     def get_page(self, url: str) -> bytes:
@@ -178,7 +179,7 @@ class HttpClient:
         host, extra = name, {}
         if guard:
             host = self._check_host(parts.hostname, parts.port)
-            headers = {**headers, "Host": parts.netloc.rpartition("@")[2]}
+            headers = {**headers, "Host": _host_header(name, parts.port)}
             if parts.scheme == "https":
                 extra = {"server_hostname": name, "assert_hostname": name}
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -416,6 +417,35 @@ def _next_url(current: str, location: str) -> str:
     url = urljoin(current, location.strip())
     _split(url)
     return url
+
+
+def _redirected(current: str, location: str, auth: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The next hop's URL and Authorization header. Credentials in a feed's
+    URL (``https://user:token@host/feed``) go with every hop to that host (as
+    requests does), never to another host, nor from https down to http."""
+    url = _next_url(current, location)
+    own = _basic_auth(url)
+    if own:
+        return url, own
+    before, after = urlsplit(current), urlsplit(url)
+    same = (before.hostname == after.hostname and (before.port == after.port)
+            and not (before.scheme == "https" and after.scheme == "http"))
+    return url, auth if same else {}
+
+
+def _basic_auth(url: str) -> dict[str, str]:
+    """The Authorization header for credentials in ``url``, or none."""
+    parts = urlsplit(url)
+    if parts.username is None:
+        return {}
+    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+    return {"Authorization": urllib3.util.make_headers(basic_auth=pair)["authorization"]}
+
+
+def _host_header(name: str, port: int | None) -> str:
+    """The Host header for an ASCII host name or address (IPv6 in brackets)."""
+    host = f"[{name}]" if ":" in name else name
+    return f"{host}:{port}" if port else host
 
 
 def _http_date(value: str) -> datetime | None:

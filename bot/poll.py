@@ -6,6 +6,7 @@ it never raises into the scheduler, and other feeds are unaffected.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -47,6 +48,11 @@ class Poller:
         # feed whose lease was taken anew is ``forget``-ed (another worker
         # may have written it). A failure drops the row (read again next time).
         self._rows: dict[str, SimpleNamespace] = {}
+        # One poll of a feed at a time (a ping or a WebSub notice may come
+        # while the scheduled poll runs): two polls of one feed from two
+        # copies of its row would each write what the other did not see.
+        self._busy: dict[str, threading.Lock] = {}
+        self._busy_lock = threading.Lock()
 
     def forget(self, feeds: Iterable[str]) -> None:
         """Read these feeds' rows from the database at their next poll."""
@@ -58,16 +64,23 @@ class Poller:
         failed. Not due: backing off, or fetched less than ``feed.every / 2``
         ago (workers sharing a feed: another one has just polled it). Never
         raises but a fatal StoreError: one feed's surprise (a bug, a field
-        nobody foresaw) is recorded for that feed, which backs off."""
-        try:
-            return self._poll(feed, force)
-        except StoreError as exc:  # the store logged it once
-            self._observe(feed, False, 0)
-            if exc.fatal:
-                raise
-        except Exception as exc:
-            self._crashed(feed, exc)
-        return None
+        nobody foresaw) is recorded for that feed, which backs off. A second
+        poll of a feed being polled waits for the first, then finds the feed
+        as that one left it (fresh, unless forced)."""
+        with self._lock(feed.name):
+            try:
+                return self._poll(feed, force)
+            except StoreError as exc:  # the store logged it once
+                self._observe(feed, False, 0)
+                if exc.fatal:
+                    raise
+            except Exception as exc:
+                self._crashed(feed, exc)
+            return None
+
+    def _lock(self, name: str) -> threading.Lock:
+        with self._busy_lock:
+            return self._busy.setdefault(name, threading.Lock())
 
     def _observe(self, feed: FeedConfig, ok: bool, new: int) -> None:
         # Not imported from bot.metrics: the poller needs no Prometheus.

@@ -356,13 +356,29 @@ class Store:
 
     def flush_feeds(self) -> None:
         """Write the noted unchanged polls, in one transaction. A time never
-        moves back: a later poll already written (a failure, a change) wins."""
+        moves back: a later poll already written (a failure, a change) wins.
+        When the database fails (logged once by ``tx``) the notes are kept for
+        the next flush and nothing is raised, unless the failure is fatal: the
+        caller (a poll, a heartbeat, a stop) is not what failed."""
         with self._unchanged_lock:
             noted, self._unchanged = self._unchanged, {}
-        if noted:
+        if not noted:
+            return
+        try:
             with self.tx() as conn:
                 conn.execute(_stmts(conn.dialect.name).unchanged,
                              [{"feed_name": name, "at": at} for name, at in noted.items()])
+        except StoreError as exc:
+            self._keep_notes(noted)
+            if exc.fatal:
+                raise
+
+    def _keep_notes(self, noted: dict[str, datetime]) -> None:
+        """Put back notes a failed flush took (a note made since is later and
+        wins); the next try is UNCHANGED_FLUSH away, not at the next poll."""
+        with self._unchanged_lock:
+            self._unchanged = {**noted, **self._unchanged}
+            self._unchanged_since = time.monotonic()
 
     def feeds(self) -> list[sa.Row]:
         with self.read() as conn:

@@ -2,6 +2,7 @@
 status handling, back-off hints and the address guard."""
 from __future__ import annotations
 
+import base64
 import ipaddress
 import shutil
 import ssl
@@ -12,10 +13,11 @@ from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from werkzeug import Response
 
 from bot.config import HttpSettings
 from bot.errors import FeedError
-from bot.http import HttpClient, content_charset, new_pools, refusal
+from bot.http import HttpClient, _host_header, content_charset, new_pools, refusal
 from feed_servers import fake_resolver
 
 RSS = b'<rss version="2.0"><channel><title>t</title></channel></rss>'
@@ -292,6 +294,43 @@ def test_guarded_fetch_connects_to_the_checked_address(httpserver):
                       resolve=fake_resolver({"news.test": "127.0.0.1"}))
     resp = http.get(f"http://news.test:{httpserver.port}/feed")
     assert (resp.body, resp.url) == (RSS, f"http://news.test:{httpserver.port}/feed")
+
+
+def test_guarded_fetch_sends_an_international_name_as_idna(httpserver):
+    httpserver.expect_request("/feed", headers={"Host": f"xn--bcher-kva.test:{httpserver.port}"}
+                              ).respond_with_data(RSS)
+    http = HttpClient(HttpSettings(allow_hosts=LOOPBACK),
+                      resolve=fake_resolver({"bücher.test": "127.0.0.1"}))
+    assert http.get(f"http://Bücher.test:{httpserver.port}/feed").body == RSS
+
+
+def test_host_header_brackets_an_ipv6_address():
+    assert _host_header("::1", 8080) == "[::1]:8080"
+    assert _host_header("news.test", None) == "news.test"
+
+
+def _recording(seen: list, name: str, location: str | None = None):
+    def handler(request):
+        seen.append((name, request.headers.get("Authorization")))
+        if location:
+            return Response("", status=302, headers={"Location": location})
+        return Response(RSS)
+    return handler
+
+
+@pytest.mark.parametrize("guard", [False, True])
+def test_credentials_in_the_url_go_as_basic_auth_to_that_host_only(httpserver, guard):
+    port, seen = httpserver.port, []
+    httpserver.expect_request("/a").respond_with_handler(_recording(seen, "a", "/b"))
+    httpserver.expect_request("/b").respond_with_handler(
+        _recording(seen, "b", f"http://127.0.0.1:{port}/c"))
+    httpserver.expect_request("/c").respond_with_handler(_recording(seen, "c"))
+    http = HttpClient(HttpSettings(allow_hosts=LOOPBACK),
+                      resolve=fake_resolver({"localhost": "127.0.0.1"}))
+    resp = http.get(f"http://ed%40desk:s3cr%3At@localhost:{port}/a", guard=guard)
+    token = "Basic " + base64.b64encode(b"ed@desk:s3cr:t").decode()
+    assert resp.body == RSS
+    assert seen == [("a", token), ("b", token), ("c", None)]
 
 
 def test_rebinding_resolver_gets_one_question(httpserver):

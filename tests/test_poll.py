@@ -1,6 +1,8 @@
 """The poll job against a local HTTP server: validators, moves, 410, back-off."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
 
 import pytest
@@ -322,3 +324,30 @@ def test_after_a_changed_feed_the_next_304_asks_nothing(poller, httpserver, cloc
     assert poller.poll(f).new == 0
     httpserver.check_assertions()
     assert seen == []
+
+
+def test_a_forced_poll_during_a_failing_poll_leaves_the_feed_as_the_last_one_found(
+        poller, httpserver, clock):
+    # A ping arrives while the scheduled poll waits on a server that then fails.
+    # The ping's poll must start from the failure, not from the row both saw
+    # before it: its 304 clears the error instead of leaving it stuck.
+    f = etag_feed(httpserver)
+    poller.poll(f)
+    httpserver.clear_all_handlers()
+    answers = iter([Response("oops", status=500), Response(status=304)])
+
+    def slow_then_fine(_request):
+        answer = next(answers)
+        if answer.status_code == 500:
+            time.sleep(0.4)
+        return answer
+    httpserver.expect_request("/rss").respond_with_handler(slow_then_fine)
+    clock.advance(minutes=5)
+    scheduled = threading.Thread(target=poller.poll, args=(f,))
+    scheduled.start()
+    time.sleep(0.1)
+    poller.poll(f, force=True)
+    scheduled.join()
+    poller.store.flush_feeds()
+    row = poller.store.feed_row("f", f.url)
+    assert (row.error_streak, row.last_error, row.next_poll_at) == (0, None, None)

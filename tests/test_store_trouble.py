@@ -195,3 +195,28 @@ def test_a_first_sight_cut_short_queues_only_the_backfill_when_tried_again(db_ur
     assert result.primed
     assert sorted(r.title for r in store.queue("x")) == ["Story number 0", "Story number 1",
                                                         "Story number 2"]
+
+
+@pytest.mark.parametrize("fatal", [False, True])
+def test_a_failed_flush_of_unchanged_polls_keeps_them_for_the_next(tmp_path, fatal):
+    # The flush runs inside a poll, a heartbeat or a stop: none of them failed.
+    clock = Clock()
+    store = open_store(f"sqlite:///{tmp_path / 'h.db'}")
+    store.feed_row("a", "https://a.example/feed")
+
+    def broken(_conn, _cursor, statement, *_rest):
+        if statement.lstrip().upper().startswith("UPDATE"):
+            raise StoreError("database h.db: the disk is full", fatal=fatal)
+
+    sa.event.listen(store.engine, "before_cursor_execute", broken)
+    store.feed_unchanged("a", clock())
+    if fatal:
+        with pytest.raises(StoreError):
+            store.flush_feeds()
+    else:
+        store.flush_feeds()
+    sa.event.remove(store.engine, "before_cursor_execute", broken)
+    assert store.feed_row("a", "https://a.example/feed").last_fetch_at is None
+    store.flush_feeds()
+    assert store.feed_row("a", "https://a.example/feed").last_fetch_at == clock()
+    store.close()
