@@ -14,6 +14,9 @@ alone. Per feed, medians of the rounds:
                                          vs  raw keep-alive conditional GET (http.client)
   one new item    Poller.poll of a primed feed whose document gained one item
                                          vs  the same two floors
+  naive loop      Herald's first-sight and 304 poll paths vs a feed2tweet-style
+                  loop (feedparser.parse(url), an id set, a JSON cache file)
+                  on its cold and warm cycles
 
     .venv/bin/python bench/feeds.py --feeds 200 --rounds 3
     .venv/bin/python bench/feeds.py --feeds 10000      # one 5-minute cycle's CPU, peak RSS
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import inspect
+import json
 import multiprocessing
 import os
 import resource
@@ -156,6 +160,28 @@ class Raw:
         return self.conn.getresponse().read()
 
 
+class Naive:
+    """A feed2tweet-style loop, the issue's "naive" comparison: each cycle
+    feedparser.parse(url) fetches every feed (its own urllib, no validators,
+    a new connection each time) and parses it whole; entry ids not in the cache
+    are new; the cache is written to a JSON file at the end of the cycle."""
+
+    def __init__(self, cache: str):
+        self.cache, self.seen = cache, set()
+
+    def cycle(self, urls: list[str]) -> int:
+        new = 0
+        for url in urls:
+            for entry in feedparser.parse(url).entries:
+                key = entry.get("id") or entry.get("link")
+                if key not in self.seen:
+                    self.seen.add(key)
+                    new += 1
+        with open(self.cache, "w") as fh:
+            json.dump(sorted(self.seen), fh)
+        return new
+
+
 def lxml_items(body: bytes) -> list:
     root = etree.fromstring(body)
     return [{child.tag: child.text for child in item} for item in root.iter("item")]
@@ -242,7 +268,10 @@ def one_round(port: int, n: int, rnd: int, tmp: str) -> dict[str, tuple[float, f
     feeds = feeds_for(base, range(n))
     tags = [FeedState(etag=f'"{i}-0"') for i in range(n)]
     herald = poller(os.path.join(tmp, f"round{rnd}.db"), client, clock)
+    naive = Naive(os.path.join(tmp, f"naive{rnd}.json"))
     out = {
+        "naive_cold": cpu(lambda: naive.cycle([base + p for p in paths]), n),
+        "naive_warm": cpu(lambda: naive.cycle([base + p for p in paths]), n),
         "floor_cold": cpu(lambda: [lxml_items(raw.get(p)) for p in paths], n),
         "floor_parse": cpu(lambda: [parse(raw.get(p), "b", base + p) for p in paths], n),
         "feedparser": cpu(lambda: [(raw.get(p), feedparser.parse(b))
@@ -301,6 +330,11 @@ def table(args, port: int) -> None:
         (hc, hw), (fc, fw) = med[mine], med[floor]
         print(f"{label:44} {hc:8.3f} {fc:8.3f} {hc / fc:5.1f}x  {what}"
               f"   [wall {hw:.3f} vs {fw:.3f}: {hw / fw:.1f}x]")
+    for label, mine, theirs in (("cold cycle (first sight)", "poll_cold", "naive_cold"),
+                                ("warm cycle (nothing new, 304)", "poll_304", "naive_warm")):
+        (hc, hw), (nc, nw) = med[mine], med[theirs]
+        print(f"{label:30} Herald {hc:7.3f} vs naive feed2tweet-style loop {nc:7.3f} ms CPU a "
+              f"feed: {nc / hc:5.1f}x faster   [wall {hw:.3f} vs {nw:.3f}: {nw / hw:.1f}x]")
     print("where the poll path's CPU goes (ms per feed): store calls (feed_row, known_items, "
           "ingest, update_feed) / the rest (HTTP client, parsing, poller)")
     for label, key in (("first sight", "poll_cold"), ("unchanged (304)", "poll_304"),

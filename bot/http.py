@@ -11,6 +11,7 @@ so one client can serve many feeds polled from several threads.
 """
 from __future__ import annotations
 
+import base64
 import http.client
 import ipaddress
 import re
@@ -34,6 +35,7 @@ from bot.config import HttpSettings
 from bot.errors import FeedError
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 PERMANENT = (301, 308)
 REDIRECTS = (301, 302, 303, 307, 308)
@@ -54,9 +56,11 @@ _CHARSET = re.compile(r"""(?:^|;)\s*charset\s*=\s*["']?([^"';\s]+)""", re.I)
 
 @dataclass(frozen=True)
 class Response:
-    """A fetched answer. ``url`` is the final URL after redirects;
-    ``permanent_url`` is set only when every redirect on the way was permanent
-    (301/308), so the caller may remember the move. A 304 has an empty body."""
+    """A fetched answer. ``url`` is the final URL after redirects, without
+    credentials (it is the base of the feed's links); ``permanent_url`` is set
+    only when every redirect on the way was permanent (301/308), so the caller
+    may remember the move (credentials kept: the next poll needs them). A 304
+    has an empty body."""
 
     url: str
     status: int
@@ -111,7 +115,8 @@ class HttpClient:
         for hop in range(self.settings.max_redirects + 1):
             resp = self._send(url, {**headers, **auth}, guard, start)
             if resp.status not in REDIRECTS or "location" not in resp.headers:
-                return self._finish(resp, url, url if hop and permanent else None, start)
+                return self._finish(resp, _public(url), url if hop and permanent else None,
+                                    start)
             self._release(resp, start)
             permanent = permanent and resp.status in PERMANENT
             url, auth = _redirected(url, resp.headers["location"], auth)
@@ -420,26 +425,47 @@ def _next_url(current: str, location: str) -> str:
 
 
 def _redirected(current: str, location: str, auth: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """The next hop's URL and Authorization header. Credentials in a feed's
-    URL (``https://user:token@host/feed``) go with every hop to that host (as
-    requests does), never to another host, nor from https down to http."""
+    """The next hop's URL and Authorization header. Credentials from the feed's
+    URL (``https://user:token@host/feed``) go on only to the same host as
+    requests' ``should_strip_auth`` decides (same scheme and port, or http to
+    https on the default ports); never to another host, never from a Location
+    (a hostile server could name any)."""
     url = _next_url(current, location)
-    own = _basic_auth(url)
-    if own:
-        return url, own
-    before, after = urlsplit(current), urlsplit(url)
-    same = (before.hostname == after.hostname and (before.port == after.port)
-            and not (before.scheme == "https" and after.scheme == "http"))
-    return url, auth if same else {}
+    return url, auth if auth and _keeps_auth(urlsplit(current), urlsplit(url)) else {}
+
+
+def _keeps_auth(old, new) -> bool:
+    if old.hostname != new.hostname:
+        return False
+    if (old.scheme, new.scheme) == ("http", "https"):
+        return old.port in (80, None) and new.port in (443, None)
+    defaults = (DEFAULT_PORTS.get(old.scheme), None)
+    return old.scheme == new.scheme and (old.port == new.port
+                                         or (old.port in defaults and new.port in defaults))
 
 
 def _basic_auth(url: str) -> dict[str, str]:
-    """The Authorization header for credentials in ``url``, or none."""
+    """The Authorization header for credentials in ``url``, or none (RFC 7617:
+    latin-1 as requests sends it, UTF-8 for what latin-1 cannot hold)."""
     parts = urlsplit(url)
-    if parts.username is None:
+    user, password = unquote(parts.username or ""), unquote(parts.password or "")
+    if not (user or password):
         return {}
-    pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
-    return {"Authorization": urllib3.util.make_headers(basic_auth=pair)["authorization"]}
+    pair = f"{user}:{password}"
+    try:
+        raw = pair.encode("latin-1")
+    except UnicodeEncodeError:
+        raw = pair.encode("utf-8")
+    return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+
+
+def _public(url: str) -> str:
+    """``url`` without its credentials: the base of the feed's relative links
+    and what is logged or posted must never carry a token."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _host_header(name: str, port: int | None) -> str:

@@ -20,7 +20,9 @@ def yaml_problem(tmp_path, text: str | bytes) -> str:
     started = time.perf_counter()
     with pytest.raises(ConfigError) as info:
         load(path, {})
-    assert time.perf_counter() - started < 2
+    # The largest document allowed (MAX_NODES values) takes seconds to read;
+    # what the bounds stop (an alias bomb, a huge file) would take hours.
+    assert time.perf_counter() - started < 10
     (line,) = info.value.problems
     return line.replace(str(path), "FILE")
 
@@ -42,8 +44,8 @@ def bomb(levels: int, width: int = 9) -> str:
     ("feeds: []\naccounts: \x00\n", "FILE, line 2, column 11: the character U+0000 is not allowed"),
     ("feeds: é\x07\n", "FILE, line 1, column 9: the character U+0007 is not allowed"),
     (b"feeds: \xff\xfe\n", "FILE, line 1, column 8: not UTF-8 text (byte 0xff)"),
-    ("feeds: [" + "1, " * 30_000 + "]", "FILE, line 1, column 60006: more than 20000 values"),
-    ("x: '" + "a" * 600_000 + "'", "FILE: the file is over 512 kB"),
+    ("feeds: [" + "1, " * 510_000 + "]", "FILE, line 1, column 1500006: more than 500000 values"),
+    ("x: '" + "a" * 16_000_000 + "'", "FILE: the file is over 16 MB"),
     ("", "FILE: expected a mapping of settings (feeds, accounts, routes, ...), got nothing"),
     ("- feeds\n", "FILE: expected a mapping of settings (feeds, accounts, routes, ...), got a list"),
 ])
@@ -54,7 +56,7 @@ def test_each_bad_file_is_one_line_naming_file_line_and_column(tmp_path, text, e
 def test_an_alias_bomb_is_refused_before_it_is_built(tmp_path):
     text = GOOD.replace("platform: console", "platform: console\n    schedule: {windows: *a9}")
     line = yaml_problem(tmp_path, bomb(10) + "\n" + text)
-    assert line.startswith("FILE, line 6, column 5: ") and "more than 20000 values (aliases expanded)" in line
+    assert line.startswith("FILE, line 7, column 5: ") and "more than 500000 values (aliases expanded)" in line
 
 
 def test_aliases_within_bounds_are_fine(tmp_path):

@@ -160,6 +160,17 @@ def test_fetch_remembers_a_permanent_move_and_uses_it(httpserver):
     assert [r.path for r, _ in httpserver.log] == ["/old", "/new", "/new"]
 
 
+def test_relative_links_of_a_feed_behind_credentials_carry_none(httpserver):
+    # The item's URL is posted: a token in the feed's URL must not reach it.
+    body = (b'<rss version="2.0"><channel><title>t</title><item><title>A story</title>'
+            b"<link>/2026/story</link><guid>s1</guid></item></channel></rss>")
+    httpserver.expect_request("/rss").respond_with_data(body)
+    url = f"http://desk:s3cret@localhost:{httpserver.port}/rss"
+    result = fetch(HttpClient(HttpSettings()), feed_at(url), FeedState())
+    assert [a.url for a in result.articles] == [f"http://localhost:{httpserver.port}/2026/story"]
+    assert httpserver.log[0][0].headers["Authorization"].startswith("Basic ")
+
+
 def test_fetch_410_is_gone(httpserver):
     httpserver.expect_request("/rss").respond_with_data(b"", status=410)
     with pytest.raises(FeedError) as info:

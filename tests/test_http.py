@@ -333,6 +333,46 @@ def test_credentials_in_the_url_go_as_basic_auth_to_that_host_only(httpserver, g
     assert seen == [("a", token), ("b", token), ("c", None)]
 
 
+def test_the_answer_s_url_carries_no_credentials(httpserver):
+    # It is the base of the feed's relative links, which are posted.
+    httpserver.expect_request("/a").respond_with_handler(_recording([], "a", "/b"))
+    httpserver.expect_request("/b").respond_with_data(RSS)
+    resp = client().get(f"http://ed:s3cret@localhost:{httpserver.port}/a", guard=False)
+    assert resp.url == f"http://localhost:{httpserver.port}/b"
+
+
+@pytest.mark.parametrize("location", ["http://%FF@localhost:{port}/b",
+                                      "http://mallory:x@localhost:{port}/b"])
+def test_credentials_in_a_location_are_never_sent(httpserver, location):
+    seen = []
+    httpserver.expect_request("/a").respond_with_handler(
+        _recording(seen, "a", location.format(port=httpserver.port)))
+    httpserver.expect_request("/b").respond_with_handler(_recording(seen, "b"))
+    assert client().get(httpserver.url_for("/a"), guard=False).body == RSS
+    assert seen == [("a", None), ("b", None)]
+
+
+@pytest.mark.parametrize("before, after, kept", [
+    ("https://h/feed", "https://h:443/new", True),
+    ("http://h/feed", "https://h/new", True),
+    ("http://h:8080/feed", "https://h:8080/new", False),
+    ("https://h/feed", "http://h/new", False),
+    ("https://h/feed", "https://h:8443/new", False),
+    ("https://h/feed", "https://other/new", False),
+])
+def test_credentials_follow_a_redirect_as_requests_decides(before, after, kept):
+    from bot.http import _redirected
+    auth = {"Authorization": "Basic eDp5"}
+    assert _redirected(before, after, auth) == (after, auth if kept else {})
+
+
+def test_empty_credentials_send_no_header():
+    from bot.http import _basic_auth
+    assert _basic_auth("https://@h/feed") == {} and _basic_auth("https://:@h/feed") == {}
+    assert _basic_auth("https://r%C3%A9dac:%E2%82%AC@h/") == {
+        "Authorization": "Basic " + base64.b64encode("rédac:€".encode()).decode()}
+
+
 def test_rebinding_resolver_gets_one_question(httpserver):
     httpserver.expect_request("/feed").respond_with_data(RSS)
     answers = iter(["127.0.0.1", "10.9.9.9"])
