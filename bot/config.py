@@ -293,10 +293,11 @@ class _Sections(DeskChecks):
         # reported; each route naming into it would only repeat that one mistake
         if any(re.match(rf"{kind}(\[\d+\])?: ", problem) for problem in self.problems):
             return
-        known = sorted({item.name for item in items})
+        known = {item.name for item in items}   # a set: a route may name 10,000 feeds
         for name in names:
             if name not in known:
-                self.err(path, f"unknown {kind[:-1]} {shown(name)} (known: {show_list(known)})")
+                self.err(path, f"unknown {kind[:-1]} {shown(name)} "
+                               f"(known: {show_list(sorted(known))})")
 
 
 

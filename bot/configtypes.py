@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from bot.secret import Secret, mask, redact_url
@@ -180,6 +181,15 @@ class RouteConfig:
     approve: bool = False
     utm: Utm | None = None
 
+    @cached_property
+    def _feed_set(self) -> frozenset[str]:
+        return frozenset(self.feeds)
+
+    def takes(self, feed: str) -> bool:
+        """Whether this route carries ``feed``: a set look-up, as one route may
+        name 10,000 feeds and every feed asks at start."""
+        return feed in self._feed_set
+
 
 @dataclass(frozen=True)
 class Config:
@@ -212,7 +222,7 @@ def style_for(config: Config, feed: str, account: str) -> Style:
     found = next((a for a in config.accounts if a.name == account), None)
     if found is None:
         raise KeyError(f"no account {account!r} in the config")
-    routes = [r for r in config.routes if feed in r.feeds and account in r.accounts]
+    routes = [r for r in config.routes if r.takes(feed) and account in r.accounts]
     hashtags = dict(found.hashtags)
     for route in routes:   # in the file's order, a later route's tag over an earlier one's
         hashtags.update(route.hashtags)

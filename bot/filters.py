@@ -188,7 +188,7 @@ def router(routes: Sequence[RouteConfig], accounts: Sequence[AccountConfig],
     filtered), at the highest priority among the routes that gave it. The
     filters are compiled once, here."""
     approving = {a.name for a in accounts if a.approve}
-    legs = [(route, decider(route.filters)) for route in routes if feed in route.feeds]
+    legs = [(route, decider(route.filters)) for route in routes if route.takes(feed)]
 
     def targets(article: Article) -> list[Target]:
         best: dict[str, Target] = {}

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import cached_property
 
 from apscheduler.events import (EVENT_JOB_ERROR, EVENT_JOB_MISSED, EVENT_SCHEDULER_STARTED,
                                JobExecutionEvent)
@@ -41,6 +42,14 @@ class Wiring:
     owns: Callable[[str], bool] = lambda feed: True   # this worker holds the feed's lease
     stop: Callable[[], object] = lambda: None     # tells a publish pass to wind down
     prune: Callable[[], int] = lambda: 0          # deletes settled rows past retention
+
+    @cached_property
+    def _by_name(self) -> dict[str, FeedConfig]:
+        return {f.name: f for f in self.feeds}
+
+    def feed(self, name: str) -> FeedConfig | None:
+        """The feed named ``name``: one dict look-up, not a scan of 10,000."""
+        return self._by_name.get(name)
 
 
 class Tally:
@@ -239,7 +248,7 @@ class Service:
 
     def _poll(self, name: str) -> None:
         wiring = self.wiring   # read once: a reload may swap it meanwhile
-        feed = next((f for f in wiring.feeds if f.name == name), None)
+        feed = wiring.feed(name)
         if feed is None:        # removed by a reload after this run was queued
             return
         asked = self._take_asked(name)
@@ -266,7 +275,7 @@ class Service:
     def poll_now(self, name: str) -> bool:
         """Poll feed ``name`` as soon as a thread is free, whoever holds it;
         False when no such feed is configured. Safe from any thread."""
-        if not any(f.name == name for f in self.wiring.feeds):
+        if self.wiring.feed(name) is None:
             return False
         with self.asked_lock:
             self.asked.add(name)
