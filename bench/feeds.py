@@ -11,7 +11,8 @@ alone. Per feed, medians of the rounds:
                                          (bot.feeds.parse: the fast path, all fields)
                   bot.feeds.fetch        vs  the same GET + feedparser.parse
   unchanged feed  Poller.poll (304) and bot.feeds.fetch (304)
-                                         vs  raw keep-alive conditional GET (http.client)
+                                         vs  raw keep-alive conditional GET (http.client),
+                                         vs  aiohttp's (the issue's floor) and urllib3's
   one new item    Poller.poll of a primed feed whose document gained one item
                                          vs  the same two floors
   naive loop      Herald's first-sight and 304 poll paths vs a feed2tweet-style
@@ -30,6 +31,7 @@ sustains, the share of a 5-minute interval it fills, and peak RSS.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import inspect
 import json
@@ -46,7 +48,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import aiohttp
 import feedparser
+import urllib3
 from lxml import etree
 
 # HERALD_ROOT runs the same benchmark against another checkout (the "before" figures).
@@ -182,6 +186,23 @@ class Naive:
         return new
 
 
+def aiohttp_304(base: str, paths: list[str], tags: list) -> None:
+    """The issue's floor for an unchanged feed: aiohttp's keep-alive
+    conditional GETs, one after another in one event loop."""
+    async def run():
+        async with aiohttp.ClientSession() as session:
+            for path, tag in zip(paths, tags):
+                async with session.get(base + path, headers={"If-None-Match": tag.etag}) as resp:
+                    await resp.read()
+    asyncio.run(run())
+
+
+def urllib3_304(pools: urllib3.PoolManager, base: str, paths: list[str], tags: list) -> None:
+    """The library Herald fetches with, bare: a keep-alive conditional GET."""
+    for path, tag in zip(paths, tags):
+        pools.request("GET", base + path, headers={"If-None-Match": tag.etag}, retries=False)
+
+
 def lxml_items(body: bytes) -> list:
     root = etree.fromstring(body)
     return [{child.tag: child.text for child in item} for item in root.iter("item")]
@@ -264,6 +285,7 @@ def feeds_for(base: str, ns: range) -> list[FeedConfig]:
 def one_round(port: int, n: int, rnd: int, tmp: str) -> dict[str, tuple[float, float]]:
     base, paths = f"http://127.0.0.1:{port}", [f"/feed{i}.xml" for i in range(n)]
     raw, client, clock = Raw(port), HttpClient(HttpSettings()), Clock()
+    pools = urllib3.PoolManager(retries=False)
     bodies = [raw.get(p) for p in paths]
     feeds = feeds_for(base, range(n))
     tags = [FeedState(etag=f'"{i}-0"') for i in range(n)]
@@ -279,6 +301,8 @@ def one_round(port: int, n: int, rnd: int, tmp: str) -> dict[str, tuple[float, f
         "fetch_cold": cpu(lambda: [fetch(client, f, FeedState()) for f in feeds], n),
         **_named("poll_cold", in_store(herald, lambda: [herald.poll(f) for f in feeds], n)),
         "floor_304": cpu(lambda: [raw.get(p, t.etag) for p, t in zip(paths, tags)], n),
+        "aiohttp_304": cpu(lambda: aiohttp_304(base, paths, tags), n),
+        "urllib3_304": cpu(lambda: urllib3_304(pools, base, paths, tags), n),
         "fetch_304": cpu(lambda: [fetch(client, f, t) for f, t in zip(feeds, tags)], n),
         **_named("poll_304", in_store(herald, lambda: [herald.poll(f, force=True)
                                                        for f in feeds], n)),
@@ -310,6 +334,10 @@ ROWS = [  # label, Herald, floor, what the floor is
      "raw keep-alive conditional GET"),
     ("unchanged feed (304), fetch", "fetch_304", "floor_304",
      "raw keep-alive conditional GET"),
+    ("unchanged feed (304), poll path", "poll_304", "aiohttp_304",
+     "aiohttp keep-alive conditional GET (the issue's floor)"),
+    ("unchanged feed (304), poll path", "poll_304", "urllib3_304",
+     "urllib3 keep-alive conditional GET (Herald's HTTP library, bare)"),
     ("one new item in a feed, poll path", "poll_new", "floor_new_parse",
      "keep-alive GET + fastest correct parse (fast path)"),
     ("one new item in a feed, poll path", "poll_new", "floor_new",

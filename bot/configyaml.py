@@ -119,7 +119,7 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
     in Python, here, so it can be bounded. An alias yields the very node it
     names, so a node's expanded size and height are computed once and reused:
     the bounds hold for the document as the checker will walk it, aliases
-    expanded, at the cost of one dict entry per node in the text."""
+    expanded, at the cost of one dict entry per mapping or list in the text."""
 
     def __init__(self, text: str):
         CParser.__init__(self, text)
@@ -134,7 +134,7 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
         if self.check_event(AliasEvent):
             event = self.peek_event()
             node = super().compose_node(parent, index)
-            if id(node) not in self._measures:   # named while still being composed
+            if _collection(node) and id(node) not in self._measures:   # still being composed
                 raise _refuse("an alias refers to a value that contains it (a loop)", event)
             return node
         self._depth += 1
@@ -149,10 +149,14 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
 
     def _measure(self, node) -> None:
         self._composed += 1
-        sizes = [self._measures[id(child)] for child in _children(node)]
+        if self._composed > MAX_NODES:
+            raise _refuse(f"more than {MAX_NODES} values (aliases expanded)", node)
+        if not _collection(node):   # (1, 1), not stored: most nodes are scalars
+            return
+        sizes = [self._measures.get(id(child), (1, 1)) for child in _children(node)]
         size = 1 + sum(s for s, _ in sizes)
         height = 1 + max((h for _, h in sizes), default=0)
-        if size > MAX_NODES or self._composed > MAX_NODES:
+        if size > MAX_NODES:
             raise _refuse(f"more than {MAX_NODES} values (aliases expanded)", node)
         if height + self._depth > MAX_DEPTH:
             raise _refuse(f"nested deeper than {MAX_DEPTH} levels (aliases expanded)", node)
@@ -162,6 +166,10 @@ class _BoundedLoader(Composer, CParser, SafeConstructor, Resolver):
         if isinstance(node, MappingNode):
             _refuse_duplicates(node)
         return super().construct_mapping(node, deep=deep)
+
+
+def _collection(node) -> bool:
+    return isinstance(node, (MappingNode, SequenceNode))
 
 
 def _children(node) -> list:

@@ -178,9 +178,9 @@ def _quoted(text: str) -> str:
 _RANK = {"pending": 2, "held": 1, "filtered": 0}
 
 
-def router(routes: Sequence[RouteConfig], accounts: Sequence[AccountConfig],
-           feed: str) -> Callable[[Article], list[Target]]:
-    """Per article, the accounts ``feed`` is routed to, each with its route's
+def router(routes: Sequence[RouteConfig],
+           accounts: Sequence[AccountConfig]) -> Callable[[Article], list[Target]]:
+    """Per article, the accounts ``routes`` (those carrying a feed) reach, each with its route's
     decision: "filtered" (with the reason) when the route's filters stop it,
     else "held" when the route or the account wants approval, else "pending".
 
@@ -188,7 +188,7 @@ def router(routes: Sequence[RouteConfig], accounts: Sequence[AccountConfig],
     filtered), at the highest priority among the routes that gave it. The
     filters are compiled once, here."""
     approving = {a.name for a in accounts if a.approve}
-    legs = [(route, decider(route.filters)) for route in routes if route.takes(feed)]
+    legs = [(route, decider(route.filters)) for route in routes]
 
     def targets(article: Article) -> list[Target]:
         best: dict[str, Target] = {}

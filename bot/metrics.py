@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import logging
 import platform as _platform
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 log = logging.getLogger(__name__)
@@ -78,35 +79,22 @@ class Metrics(Observer):
         Info("herald_build", "Herald's version and the Python running it.",
              registry=self.registry).info({"version": version, "python": _platform.python_version()})
         self.registry.register(_GaugeCollector(gauges))
-        for feed in feeds:
-            self._feed_series(label(feed))
+        self.feeds = _FeedCounters([label(feed) for feed in feeds])
+        self.registry.register(self.feeds)
         for account, platform in accounts:
             for series in (*self.posts.values(), self.latency):
                 series.labels(label(account), label(platform))
 
     def _counters(self) -> None:
-        reg, per_feed, per_account = self.registry, ["feed"], ["account", "platform"]
-        self.polls = Counter("herald_polls", "Poll attempts per feed.", per_feed, registry=reg)
-        self.poll_failures = Counter("herald_poll_failures", "Poll attempts that failed.",
-                                     per_feed, registry=reg)
-        self.new_items = Counter("herald_new_items", "Items seen for the first time in a feed.",
-                                 per_feed, registry=reg)
+        reg, per_account = self.registry, ["account", "platform"]
         self.posts = {outcome: Counter(f"herald_posts_{outcome}", f"Posts {outcome} per account.",
                                        per_account, registry=reg) for outcome in OUTCOMES}
         self.latency = Histogram("herald_first_seen_to_post_seconds",
                                  "Seconds from an item's first sight to its post being sent.",
                                  per_account, buckets=LATENCY_BUCKETS, registry=reg)
 
-    def _feed_series(self, feed: str) -> None:
-        for counter in (self.polls, self.poll_failures, self.new_items):
-            counter.labels(feed)
-
     def polled(self, feed: str, ok: bool, new: int) -> None:
-        feed = label(feed)
-        self.polls.labels(feed).inc()
-        if not ok:
-            self.poll_failures.labels(feed).inc()
-        self.new_items.labels(feed).inc(max(new, 0))
+        self.feeds.add(label(feed), ok, max(new, 0))
 
     def settled(self, account: str, platform: str, outcome: str,
                 first_seen: datetime | None) -> None:
@@ -137,6 +125,39 @@ class _WithoutCreated:
         for family in self.registry.collect():
             created = family.name + "_created"
             family.samples = [s for s in family.samples if s.name != created]
+            yield family
+
+
+class _FeedCounters:
+    """The per-feed counters as plain integers, made into counter families at
+    scrape time: prometheus_client's labelled children cost ~1.5 kB a feed for
+    three counters (15 MB at 10,000 feeds), these ~0.2 kB."""
+
+    FAMILIES = (("herald_polls", "Poll attempts per feed."),
+                ("herald_poll_failures", "Poll attempts that failed."),
+                ("herald_new_items", "Items seen for the first time in a feed."))
+
+    def __init__(self, feeds: Iterable[str]):
+        self.lock = threading.Lock()
+        self.counts: dict[str, list[int]] = {feed: [0, 0, 0] for feed in feeds}
+
+    def add(self, feed: str, ok: bool, new: int) -> None:
+        with self.lock:
+            counts = self.counts.setdefault(feed, [0, 0, 0])
+            counts[0] += 1
+            counts[1] += not ok
+            counts[2] += new
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        with self.lock:
+            counts = {feed: tuple(values) for feed, values in self.counts.items()}
+        for i, (name, doc) in enumerate(self.FAMILIES):
+            family = CounterMetricFamily(name, doc, labels=["feed"])
+            for feed, values in counts.items():
+                family.add_metric([feed], values[i])
             yield family
 
 
