@@ -163,9 +163,10 @@ class Poller:
         if primed and not result.articles:  # a changed feed with nothing new: nothing to ingest
             ingested = Ingested(new=0, queued=0, primed=False)
         else:
-            found = self._with_leads(feed, primed, result.articles)
+            found, known = self._with_leads(feed, primed, result.articles)
             ingested = self.store.ingest(feed.name, found, self.accounts_for(feed.name),
-                                         backfill=feed.backfill, max_age=feed.max_age)
+                                         backfill=feed.backfill, max_age=feed.max_age,
+                                         known=known)
         self.store.update_feed(feed.name, **values)
         if ingested.primed:   # the store's ingest marked the feed seen (primed_at)
             values["primed_at"] = row.primed_at or now
@@ -199,16 +200,19 @@ class Poller:
             log.warning("feed %s: the fetched hook failed (%s)", feed.name, type(exc).__name__,
                         extra={"feed": feed.name})
 
-    def _with_leads(self, feed: FeedConfig, primed: bool, found: list[Article]) -> list[Article]:
+    def _with_leads(self, feed: FeedConfig, primed: bool,
+                    found: list[Article]) -> tuple[list[Article], set[str]]:
         """Find leads only for items that may be posted: new ones, and at first
         sight only the backfill (a 200-item feed must not cost 200 page fetches).
-        Once primed, ``fetch`` has already left the known items out."""
+        Once primed, ``fetch`` has already left the known items out. Returns
+        the new items and which of ``found`` the store knew (for ``ingest``,
+        which need not ask again)."""
         known = set() if primed else self.store.known_items(feed.name, [a.item_id for a in found])
         new = [a for a in found if a.item_id not in known]
         wanted = {a.item_id for a in (new if primed else newest(_first_each(found),
                                                                  feed.backfill))} - known
         return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)
-                for a in new]
+                for a in new], known
 
     def _next_poll(self, feed: FeedConfig, max_age: float | None) -> datetime | None:
         """Cache-Control max-age is a lower bound on the interval."""
