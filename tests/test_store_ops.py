@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +17,8 @@ from bot.errors import StoreError
 from bot.store import Store, code_revision
 from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
 from tests.helpers import T0, Clock, article
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def open_store(url: str, clock=None) -> Store:
@@ -281,3 +285,28 @@ def test_queue_stats_know_nothing_of_settled_posts(db_url):
     (row,) = store.queue("x")
     store.mark_failed(row.id, "rejected")
     assert store.queue_stats(T0) == {}
+
+
+def test_the_revisions_read_from_file_names_are_alembic_s():
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    from bot.store import MIGRATIONS, revisions
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    script = ScriptDirectory.from_config(cfg)
+    assert revisions() == {r.revision for r in script.walk_revisions()}
+    assert code_revision() == script.get_current_head()
+
+
+def test_a_start_on_a_current_schema_does_not_import_alembic(tmp_path):
+    # alembic is 11 MB of memory the service need not carry for months.
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    Store(url, Clock()).migrate()
+    probe = ("import sys; from bot.store import Store; from datetime import datetime, timezone; "
+             f"s = Store({url!r}, lambda: datetime.now(timezone.utc)); "
+             "print(s.migrate(), s.schema_state(), 'alembic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    head = code_revision()
+    assert done.stdout.split("\n")[0] == f"('{head}', '{head}') current False", done.stderr
