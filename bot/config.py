@@ -304,10 +304,11 @@ class _Sections(DeskChecks):
         if any(re.match(rf"{kind}(\[\d+\])?: ", problem) for problem in self.problems):
             return
         known = {item.name for item in items}   # a set: a route may name 10,000 feeds
+        listed = None                            # the "known:" list, made once if needed
         for name in names:
             if name not in known:
-                self.err(path, f"unknown {kind[:-1]} {shown(name)} "
-                               f"(known: {show_list(sorted(known))})")
+                listed = listed or show_list(sorted(known))
+                self.err(path, f"unknown {kind[:-1]} {shown(name)} (known: {listed})")
 
 
 

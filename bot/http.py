@@ -59,8 +59,9 @@ class Response:
     """A fetched answer. ``url`` is the final URL after redirects, without
     credentials (it is the base of the feed's links); ``permanent_url`` is set
     only when every redirect on the way was permanent (301/308), so the caller
-    may remember the move (credentials kept: the next poll needs them). A 304
-    has an empty body."""
+    may remember the move (with the feed's own credentials while they still go
+    there: the next poll needs them; never with a Location's). A 304 has an
+    empty body."""
 
     url: str
     status: int
@@ -110,12 +111,15 @@ class HttpClient:
         ``gone=True`` on 410)."""
         start = self._monotonic()
         headers = self._headers(etag, last_modified, accept)
-        auth = _basic_auth(url)
+        auth, userinfo = _basic_auth(url), _userinfo(url)
         permanent = True
         for hop in range(self.settings.max_redirects + 1):
             resp = self._send(url, {**headers, **auth}, guard, start)
             if resp.status not in REDIRECTS or "location" not in resp.headers:
-                return self._finish(resp, _public(url), url if hop and permanent else None,
+                # A move is remembered with the feed's own credentials while
+                # they still go to the new address (the next poll needs them).
+                moved = _with_userinfo(url, userinfo) if auth else url
+                return self._finish(resp, _public(url), moved if hop and permanent else None,
                                     start)
             self._release(resp, start)
             permanent = permanent and resp.status in PERMANENT
@@ -430,7 +434,7 @@ def _redirected(current: str, location: str, auth: dict[str, str]) -> tuple[str,
     requests' ``should_strip_auth`` decides (same scheme and port, or http to
     https on the default ports); never to another host, never from a Location
     (a hostile server could name any)."""
-    url = _next_url(current, location)
+    url = _public(_next_url(current, location))
     return url, auth if auth and _keeps_auth(urlsplit(current), urlsplit(url)) else {}
 
 
@@ -457,6 +461,19 @@ def _basic_auth(url: str) -> dict[str, str]:
     except UnicodeEncodeError:
         raw = pair.encode("utf-8")
     return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}
+
+
+def _userinfo(url: str) -> str:
+    """The credentials part of ``url`` as written (still percent-encoded), or ""."""
+    netloc = urlsplit(url).netloc
+    return netloc.rpartition("@")[0] if "@" in netloc else ""
+
+
+def _with_userinfo(url: str, userinfo: str) -> str:
+    if not userinfo:
+        return url
+    parts = urlsplit(url)
+    return parts._replace(netloc=f"{userinfo}@{parts.netloc}").geturl()
 
 
 def _public(url: str) -> str:

@@ -571,3 +571,20 @@ def test_redirect_hops_reuse_the_connection(counting):
     for _ in range(3):
         assert http.get(url, guard=False).body == RSS
     assert server.connections == 1
+
+
+@pytest.mark.parametrize("location, remembered", [
+    ("http://localhost:{port}/new", "http://ed:s3cret@localhost:{port}/new"),
+    ("http://mallory:x@localhost:{port}/new", "http://ed:s3cret@localhost:{port}/new"),
+    ("/new", "http://ed:s3cret@localhost:{port}/new"),
+    ("http://127.0.0.1:{port}/new", "http://127.0.0.1:{port}/new"),
+])
+def test_a_permanent_move_is_remembered_with_the_feed_s_own_credentials_only(
+        httpserver, location, remembered):
+    port = httpserver.port
+    httpserver.expect_request("/old").respond_with_response(
+        Response("", status=301, headers={"Location": location.format(port=port)}))
+    httpserver.expect_request("/new").respond_with_data(RSS)
+    resp = client().get(f"http://ed:s3cret@localhost:{port}/old", guard=False)
+    assert resp.permanent_url == remembered.format(port=port)
+    assert "@" not in resp.url
