@@ -135,17 +135,18 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def _serve(port_out) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def _serve(port_out, handler) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
     port_out.send(server.server_address[1])
     server.serve_forever()
 
 
-def start_server() -> tuple[multiprocessing.Process, int]:
+def start_server(handler: type[Handler] = Handler) -> tuple[multiprocessing.Process, int]:
     """The feed server in a child process (its CPU is not this process's)."""
     ours, theirs = multiprocessing.Pipe()
-    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(theirs,), daemon=True)
+    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(theirs, handler),
+                                                       daemon=True)
     proc.start()
     return proc, ours.recv()
 

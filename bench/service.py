@@ -31,7 +31,6 @@ import tempfile
 import time
 import urllib.request
 from datetime import datetime, timezone
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,20 +51,6 @@ class Counted(feedbench.Handler):
         with SERVED.get_lock():
             SERVED.value += 1
         super().do_GET()
-
-
-def _serve(port_out) -> None:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Counted)
-    server.daemon_threads = True
-    port_out.send(server.server_address[1])
-    server.serve_forever()
-
-
-def start_server() -> tuple[multiprocessing.Process, int]:
-    ours, theirs = multiprocessing.Pipe()
-    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(theirs,), daemon=True)
-    proc.start()
-    return proc, ours.recv()
 
 
 def fill(path: Path, articles: int, share: float) -> float:
@@ -133,7 +118,7 @@ def run(args) -> None:
     took = fill(db, args.articles, args.share)
     say(began, f"database filled: {count(db, 'select count(*) from articles'):,} articles, "
                f"{count(db, 'select count(*) from outbox'):,} outbox rows in {took:.0f} s")
-    server, port = start_server()
+    server, port = feedbench.start_server(Counted)
     worker = Worker(config(folder, db, port, args.feeds, args.every), folder / "service.log")
     try:
         measure(args, worker, db, port, began)

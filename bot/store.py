@@ -104,11 +104,13 @@ def code_revision() -> str:
     return max(revisions())
 
 
-def revisions() -> set[str]:
+@functools.cache   # the files ship with this Herald: read the folder once
+def revisions() -> frozenset[str]:
     """Every migration's revision: its file's four-digit prefix (0001_initial.py
     is "0001", its ``revision``). Read from the names, without alembic: a
     service whose schema is current never imports it (11 MB of memory)."""
-    return {p.name.split("_", 1)[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py")}
+    return frozenset(p.name.split("_", 1)[0]
+                     for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
 
 
 def _db_revision(conn: sa.Connection) -> str | None:
