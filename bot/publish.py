@@ -339,16 +339,27 @@ class Publisher:
             return ALREADY
         if label := _hold_label(exc):
             # About the account, not this post: the post waits with it, uncounted.
-            self.store.release(row.id, f"{label}: {message}", count_attempt=False)
+            if not self.store.release(row.id, f"{label}: {message}", count_attempt=False,
+                                      claim=self.worker):
+                self._taken_over(account, row)
             self._hold(account, exc)
             return WAITS
         if isinstance(exc, Rejected):
-            self.store.mark_failed(row.id, f"rejected: {message}")
+            if not self.store.mark_failed(row.id, f"rejected: {message}", claim=self.worker):
+                return self._taken_over(account, row)
             self._settled(account, row, "failed")
             log.error("account %s: post %s rejected by the platform: %s", name, row.id, message,
                       extra=_about(account, row))
             return GONE
         return self._transient(account, row, message)
+
+    def _taken_over(self, account: Account, row) -> str:
+        """The row changed hands while this worker settled it (its claim was
+        taken over, or the stalled claimer recorded it during our lookup):
+        what the other worker recorded stands, reopening it could post twice."""
+        log.warning("account %s: post %s was settled by another worker meanwhile; left as it "
+                    "recorded it", account.name, row.id, extra=_about(account, row))
+        return GONE
 
     def _pause_for_auth(self, account: Account, message: str) -> None:
         self.store.set_account(account.name, paused_reason=f"auth failed: {message}",
@@ -380,13 +391,17 @@ class Publisher:
     def _transient(self, account: Account, row, message: str) -> str:
         attempts = (row.attempts or 0) + 1
         if attempts >= account.config.max_attempts:
-            self.store.mark_failed(row.id, f"gave up after {attempts} attempts: {message}")
+            if not self.store.mark_failed(row.id, f"gave up after {attempts} attempts: {message}",
+                                          claim=self.worker):
+                return self._taken_over(account, row)
             self._settled(account, row, "failed")
             log.error("account %s: post %s failed after %d attempts: %s",
                       account.name, row.id, attempts, message, extra=_about(account, row))
             return GONE
         delay = self._backoff(account.config.retry_backoff, attempts)
-        self.store.release(row.id, message, not_before=self.clock() + delay)
+        if not self.store.release(row.id, message, not_before=self.clock() + delay,
+                                  claim=self.worker):
+            return self._taken_over(account, row)
         self._account_backoff(account)
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds(),
@@ -472,8 +487,11 @@ class Publisher:
             receipt = account.adapter.find_recent(self._post(account, row), _since(row))
         except Rejected as exc:
             # The lookup is unavailable (an X tier without timelines): never guess.
-            self.store.mark_failed(row.id, f"outcome unknown after a restart, and the platform "
-                                   f"cannot be asked ({exc.message}); check it, then retry or skip")
+            if not self.store.mark_failed(row.id, f"outcome unknown after a restart, and the "
+                                          f"platform cannot be asked ({exc.message}); check it, "
+                                          "then retry or skip", claim=row.claimed_by):
+                self._taken_over(account, row)
+                return
             self._settled(account, row, "failed")
             log.error("account %s: post %s may or may not be on the platform; marked failed",
                       account.name, row.id, extra=_about(account, row))
@@ -499,8 +517,10 @@ class Publisher:
             log.info("account %s: post %s found on the platform after a restart, id %s",
                      account.name, row.id, receipt.platform_id, extra=_about(account, row))
         else:
-            self.store.release(row.id, "outcome unknown after a restart; not on the platform",
-                               count_attempt=False)
+            if not self.store.release(row.id, "outcome unknown after a restart; not on the "
+                                      "platform", count_attempt=False, claim=row.claimed_by):
+                self._taken_over(account, row)
+                return
             log.info("account %s: post %s not on the platform after a restart; will send it",
                      account.name, row.id, extra=_about(account, row))
 

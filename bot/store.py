@@ -487,30 +487,44 @@ class Store:
     def mark_sent(self, row_id: int, platform_id: str, note: str | None = None,
                   url: str | None = None) -> None:
         """Sent, with the platform's id and, when the receipt has one, the
-        post's permalink ``url``; ``note`` says how it was found (a duplicate)."""
+        post's permalink ``url``; ``note`` says how it was found (a duplicate).
+        Not fenced by the claim: the post is on the platform whoever holds
+        the row now, and a row left pending would be posted again."""
         now = self.clock()
         self._set(row_id, status="sent", sent_at=now, platform_id=platform_id, last_error=note,
                   post_url=db_text(url), attempts=outbox.c.attempts + 1)
 
     def release(self, row_id: int, error: str | None, *, not_before: datetime | None = None,
-                count_attempt: bool = True) -> None:
-        """Back to pending, e.g. after a transient failure or a rate limit."""
-        self._set(row_id, status="pending", last_error=error, not_before=not_before,
-                  claimed_at=None, claimed_by=None,
-                  attempts=outbox.c.attempts + (1 if count_attempt else 0))
+                count_attempt: bool = True, claim: str | None = None) -> bool:
+        """Back to pending, e.g. after a transient failure or a rate limit.
+        With ``claim`` (the worker whose try this settles) only while that
+        claim still holds the row: a row another worker settled meanwhile (it
+        found the post on the platform after taking over a stalled claim)
+        must not be reopened, or it is posted twice. False when fenced out."""
+        return self._set(row_id, fence=claim, status="pending", last_error=error,
+                         not_before=not_before, claimed_at=None, claimed_by=None,
+                         attempts=outbox.c.attempts + (1 if count_attempt else 0))
 
-    def mark_failed(self, row_id: int, error: str) -> None:
-        self._set(row_id, status="failed", last_error=error, attempts=outbox.c.attempts + 1)
+    def mark_failed(self, row_id: int, error: str, *, claim: str | None = None) -> bool:
+        """Failed; with ``claim``, fenced as ``release`` is (a post found sent
+        meanwhile stays sent)."""
+        return self._set(row_id, fence=claim, status="failed", last_error=error,
+                         attempts=outbox.c.attempts + 1)
 
     def mark_skipped(self, row_id: int, reason: str) -> None:
         self._set(row_id, status="skipped", last_error=reason)
 
-    def _set(self, row_id: int, **values) -> None:
+    def _set(self, row_id: int, *, fence: str | None = None, **values) -> bool:
+        """Update one outbox row; with ``fence``, only while that worker's
+        claim holds it. True when the row changed."""
         if isinstance(values.get("last_error"), str):
             values["last_error"] = db_text(values["last_error"])
+        where = [outbox.c.id == row_id]
+        if fence is not None:
+            where += [outbox.c.status == "sending", outbox.c.claimed_by == fence]
         with self.tx(self.durable) as conn:
-            conn.execute(outbox.update().where(outbox.c.id == row_id).values(
-                updated_at=self.clock(), **values))
+            return conn.execute(outbox.update().where(*where).values(
+                updated_at=self.clock(), **values)).rowcount == 1
 
     def retry(self, *, row_id: int | None = None, account: str | None = None) -> int:
         """Re-queue one failed/skipped post, or all failed posts of an account."""

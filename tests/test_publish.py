@@ -253,3 +253,53 @@ def test_a_rate_limited_lookup_keeps_the_orphan_and_pauses_the_account(store, cl
     assert survivor.run() == 0
     assert statuses(store) == {"sending": 1, "pending": 1}, "never guessed"
     assert store.account_row("x").paused_until == clock() + timedelta(minutes=10)
+
+
+def test_an_orphan_recorded_by_its_stalled_worker_during_the_lookup_is_not_sent_again(store, clock):
+    # The stalled claimer wakes, posts and records it while the survivor looks
+    # the post up: the survivor's "not found" must not reopen the row.
+    queue(store, 1)
+    row = store.queue("x")[0]
+    store.claim(row.id, "stalled", "text")
+    survivor, adapter = make(store, clock, worker="new")
+
+    def recorded_meanwhile(post, since):
+        store.mark_sent(row.id, "id-stalled")
+        return None
+    adapter.find_recent = recorded_meanwhile
+    survivor.run()
+    clock.advance(minutes=5)
+    survivor.run()
+    assert adapter.posted == [], "posted twice"
+    assert store.recent(["sent"])[0].platform_id == "id-stalled"
+
+
+@pytest.mark.parametrize("failure", [lambda now: Transient("HTTP 503"),
+                                     lambda now: Rejected("too long"),
+                                     lambda now: RateLimited(now + timedelta(minutes=1))])
+def test_a_failed_try_whose_claim_was_taken_over_leaves_the_other_workers_record(
+        store, clock, failure, caplog):
+    publisher, adapter = make(store, clock, worker="w1")
+    queue(store, 1)
+
+    def taken_over(post):
+        # Another worker took the stalled claim over and found the post sent.
+        store.mark_sent(store.queue("x", ("sending",))[0].id, "id-other")
+        raise failure(clock())
+    adapter.publish = taken_over
+    publisher.run()
+    assert statuses(store) == {"sent": 1}
+    assert store.recent(["sent"])[0].platform_id == "id-other"
+    assert "settled by another worker meanwhile" in caplog.text
+
+
+def test_a_release_or_failure_is_fenced_by_the_claim(store, clock):
+    queue(store, 1)
+    row = store.queue("x")[0]
+    store.claim(row.id, "w1", "text")
+    assert not store.release(row.id, "timeout", claim="w2")
+    assert not store.mark_failed(row.id, "rejected", claim="w2")
+    assert statuses(store) == {"sending": 1}
+    assert store.release(row.id, "timeout", claim="w1")
+    assert not store.release(row.id, "timeout", claim="w1"), "a settled claim is not settled again"
+    assert statuses(store) == {"pending": 1}
