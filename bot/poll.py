@@ -17,7 +17,8 @@ from bot.errors import FeedError, StoreError
 from bot.feeds import FeedState, FetchResult, fetch
 from bot.http import HttpClient
 from bot.models import Article
-from bot.store import Ingested, Store, feed_state, newest
+from bot.secret import seal, unseal
+from bot.store import Ingested, Store, feed_state, newest, url_digest
 
 log = logging.getLogger(__name__)
 # A feed's row as its last poll left it, kept for each of up to 10,000 feeds:
@@ -92,14 +93,15 @@ class Poller:
 
     def _poll(self, feed: FeedConfig, force: bool) -> Ingested | None:
         row = self._rows.pop(feed.name, None)   # only a success puts it back
-        if row is None or row.configured_url != feed.url:
+        if row is None or row.configured_url != url_digest(feed.url):
             row = FeedRow(**self.store.feed_row(feed.name, feed.url)._asdict())
         if row.gone_reason:
             log.debug("feed %s: not polled, %s", feed.name, row.gone_reason, extra={"feed": feed.name})
             return None
         if not force and (self._waiting(row) or self._fresh(feed, row)):
             return None
-        state = FeedState(url=row.url, etag=row.etag, last_modified=row.last_modified)
+        state = FeedState(url=row.url and unseal(row.url, feed.url), etag=row.etag,
+                          last_modified=row.last_modified)
         primed = row.primed_at is not None
         try:
             result = fetch(self.client, feed, state, **self._skips(feed, primed))
@@ -150,7 +152,7 @@ class Poller:
         values = dict(last_fetch_at=now, last_success_at=now, error_streak=0, last_error=None,
                       next_poll_at=self._next_poll(feed, result.max_age))
         if result.permanent_url:
-            values["url"] = result.permanent_url
+            values["url"] = seal(result.permanent_url, feed.url)   # no token in the database
             log.info("feed %s: moved permanently, now polling its new address", feed.name,
                      extra={"feed": feed.name})
         if result.articles is None:

@@ -7,6 +7,7 @@ keeps 128-bit digests (``item_digest``, ``story_digest``) in ``seen_keys``.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import timezone
 
@@ -120,6 +121,14 @@ def _digest(kind: bytes, *parts: str) -> bytes:
     # 128 bits: a false "seen" needs a collision among ~2^64 keys.
     raw = "\0".join(parts).encode("utf-8", "surrogatepass")
     return hashlib.sha256(kind + b"\0" + raw).digest()[:16]
+
+
+@functools.lru_cache(maxsize=65536)   # asked at every poll, for a few feeds' URLs
+def url_digest(url: str) -> str:
+    """What feed_state.configured_url keeps of a feed's configured URL: enough
+    to see that the user changed it, not the URL itself, which may carry a
+    token (``https://user:token@host/feed``, ``?key=...``)."""
+    return "sha256:" + hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def referenced(table: sa.Table = articles, column: str = "id") -> sa.ColumnElement[bool]:

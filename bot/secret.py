@@ -99,6 +99,42 @@ def _url_secrets(url: str) -> list[str]:
     return [value for value in found if value]
 
 
+def seal(url: str, source: str) -> str:
+    """``url`` fit to store: each secret of ``source`` (the URL it came from:
+    its password and query values, and known secrets written in it) replaced
+    by a placeholder that names where in ``source`` the value stands, which
+    ``unseal`` with the same source fills in again. A feed's remembered move
+    keeps the feed's token (the next poll needs it) without the database
+    holding it, or anything derived from it. Braces cannot stand in a URL
+    unencoded, so a placeholder never meets a real one."""
+    spans = {value: source.index(value) for value in _sealable(source)}
+    if not spans:
+        return url
+    pattern = "|".join(map(re.escape, sorted(spans, key=len, reverse=True)))
+    return re.sub(pattern, lambda m: "{secret:%d:%d}" % (spans[m[0]], spans[m[0]] + len(m[0])),
+                  url)
+
+
+def unseal(url: str, source: str) -> str | None:
+    """The URL ``seal(url, source)`` was made from; None when a placeholder
+    does not fit ``source`` (not the source it was sealed with)."""
+    spans = [(int(m[1]), int(m[2])) for m in _PLACEHOLDER.finditer(url)]
+    if any(not 0 <= start < end <= len(source) for start, end in spans):
+        return None
+    return _PLACEHOLDER.sub(lambda m: source[int(m[1]):int(m[2])], url)
+
+
+_PLACEHOLDER = re.compile(r"\{secret:(\d+):(\d+)\}")
+
+
+def _sealable(source: str) -> list[str]:
+    """The secrets of ``source``: its own, and known ones written in it;
+    shorter than four characters they are left, as ``mask`` leaves them: too
+    short to replace without hitting other text."""
+    found = _url_secrets(source) + [value for value in tuple(_maskable) if value in source]
+    return [value for value in dict.fromkeys(found) if len(value) >= 4]
+
+
 def mask(text: str) -> str:
     """Replace every known secret value (4+ characters) in ``text`` by ***."""
     for value in tuple(_maskable):

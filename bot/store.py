@@ -29,7 +29,7 @@ from bot.models import Article, Target
 from bot.retention import SETTLED  # noqa: F401  (what callers import from here)
 from bot.schema import (  # noqa: F401  (the tables and keys, as callers import them from here)
     KEY_BYTES, TS, UTCDateTime, account_state, among, articles, db_key, db_text, feed_state,
-    item_digest, items, meta, outbox, seen_keys, story_digest, story_key, workers)
+    item_digest, items, meta, outbox, seen_keys, story_digest, story_key, url_digest, workers)
 
 Clock = Callable[[], datetime]
 # What ingest is told an article goes to: (account, priority) pairs for every
@@ -319,18 +319,20 @@ class Store:
 
     def feed_row(self, name: str, configured_url: str) -> sa.Row:
         """The feed's state row, created on first use. When the configured URL
-        changed, a remembered redirect and the validators are dropped."""
+        changed, a remembered redirect and the validators are dropped. The
+        row keeps only the URL's digest (``url_digest``)."""
+        digest = url_digest(configured_url)
         with self.read() as conn:   # the common case writes nothing, so locks nothing
             row = conn.execute(_stmts(conn.dialect.name).feed, {"name": name}).first()
-        if row is not None and row.configured_url == configured_url:
+        if row is not None and row.configured_url == digest:
             return row
         with self.tx() as conn:
-            insert_ignore(conn, feed_state, {"name": name, "configured_url": configured_url,
+            insert_ignore(conn, feed_state, {"name": name, "configured_url": digest,
                                              "error_streak": 0}, ["name"])
             row = conn.execute(feed_state.select().where(feed_state.c.name == name)).one()
-            if row.configured_url != configured_url:
+            if row.configured_url != digest:
                 conn.execute(feed_state.update().where(feed_state.c.name == name).values(
-                    configured_url=configured_url, url=None, etag=None, last_modified=None,
+                    configured_url=digest, url=None, etag=None, last_modified=None,
                     gone_reason=None, error_streak=0))
                 row = conn.execute(feed_state.select().where(feed_state.c.name == name)).one()
             return row

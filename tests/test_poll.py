@@ -1,6 +1,7 @@
 """The poll job against a local HTTP server: validators, moves, 410, back-off."""
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from datetime import timedelta
@@ -351,3 +352,34 @@ def test_a_forced_poll_during_a_failing_poll_leaves_the_feed_as_the_last_one_fou
     poller.store.flush_feeds()
     row = poller.store.feed_row("f", f.url)
     assert (row.error_streak, row.last_error, row.next_poll_at) == (0, None, None)
+
+
+def test_a_feed_token_never_sits_in_the_database_yet_follows_the_move(poller, httpserver, tmp_path):
+    # The token is in the userinfo and in the query; the feed moves within its
+    # host, so the next poll needs both.
+    key, password = "q-s3cret-value", "p4ss-w0rd-token"
+    base = httpserver.url_for("/").replace("http://", f"http://reader:{password}@")
+    httpserver.expect_ordered_request("/old", query_string={"key": key}).respond_with_response(
+        Response(status=301, headers={"Location": f"/new?key={key}"}))
+    auth = {"Authorization": "Basic cmVhZGVyOnA0c3MtdzByZC10b2tlbg=="}
+    httpserver.expect_ordered_request("/new", query_string={"key": key}, headers=auth
+                                      ).respond_with_data(rss(1))
+    httpserver.expect_ordered_request("/new", query_string={"key": key}, headers=auth
+                                      ).respond_with_data(rss(2, 1))
+    f = FeedConfig(name="f", url=f"{base}old?key={key}", fetch_article="never")
+    poller.poll(f)
+    poller._rows.clear()   # as after a restart: the row is read from the database
+    assert poller.poll(f, force=True).queued == 1
+    httpserver.check_assertions()
+    poller.store.close()
+    dump = "\n".join(sqlite3.connect(tmp_path / "h.db").iterdump())
+    assert key not in dump and password not in dump
+
+
+def test_a_sealed_move_that_no_longer_fits_the_configured_url_starts_from_it(poller, httpserver):
+    httpserver.expect_ordered_request("/rss").respond_with_data(rss(1))
+    f = feed(httpserver)
+    poller.store.feed_row("f", f.url)
+    poller.store.update_feed("f", url="http://elsewhere.invalid/{secret:900:950}")
+    assert poller.poll(f).primed, "polled at its configured URL"
+    assert len(httpserver.log) == 1

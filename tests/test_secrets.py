@@ -3,11 +3,16 @@ output, error messages or the database, through success, failure and auth errors
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
+import string
 import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import given, strategies as st
+
+from bot.secret import seal, unseal
 from fakes import PAGE_TOKEN, X_ACCESS_SECRET, X_ACCESS_TOKEN, X_CONSUMER_SECRET  # noqa: F401
 from fakes import X_CONSUMER_KEY, fake_api  # noqa: F401  (fixture)
 from test_platforms_e2e import config  # noqa: F401  (fixture)
@@ -72,3 +77,27 @@ def test_masking_while_other_threads_register_never_raises():
     thread.join()
     assert errors == []
     assert mask("race-secret-002999") == "***"
+
+
+# -- a feed URL's token in a stored URL ------------------------------------------
+
+_TOKEN = st.text(alphabet=string.ascii_letters + string.digits + "-._~%", min_size=4, max_size=24)
+
+
+@given(user=st.sampled_from(["", "reader"]), password=_TOKEN, key=_TOKEN, other=_TOKEN,
+       path=st.text(alphabet=string.ascii_letters + "/", max_size=12))
+def test_a_sealed_url_holds_none_of_its_sources_secrets_and_unseals_exactly(user, password, key,
+                                                                            other, path):
+    auth = f"{user}:{password}@" if user else ""
+    source = f"https://{auth}news.example/feed/{path}?key={key}&page={other}"
+    moved = f"https://{auth}news.example/moved/{path}?page={other}&key={key}&v=2"
+    sealed = seal(moved, source)
+    outside = re.sub(r"\{secret:\d+:\d+\}", "{}", sealed)   # placeholders spell "secret"
+    for value in ([password] if user else []) + [key, other]:
+        assert value not in outside
+    assert unseal(sealed, source) == moved
+
+
+def test_unseal_refuses_a_placeholder_its_source_cannot_fill():
+    assert unseal("https://h/{secret:5:900}", "https://h/feed?k=abcd") is None
+    assert unseal("https://h/plain", "https://h/feed") == "https://h/plain"

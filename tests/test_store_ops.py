@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from bot.errors import StoreError
+from bot.secret import unseal
 from bot.store import Store, code_revision
 from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
 from tests.helpers import T0, Clock, article
@@ -310,3 +311,21 @@ def test_a_start_on_a_current_schema_does_not_import_alembic(tmp_path):
                           text=True, timeout=60)
     head = code_revision()
     assert done.stdout.split("\n")[0] == f"('{head}', '{head}') current False", done.stderr
+
+
+def test_migrating_takes_feed_url_tokens_out_of_the_database_and_keeps_the_move(db_url):
+    configured = "https://reader:p4ss-w0rd@news.example/rss?key=q-s3cret"
+    moved = "https://reader:p4ss-w0rd@news.example/new-rss?key=q-s3cret"
+    store = Store(db_url, Clock())
+    store.migrate("0008")
+    with store.tx() as conn:
+        conn.execute(sa.text("insert into feed_state (name, configured_url, url, etag, error_streak)"
+                             " values ('f', :c, :u, '\"v1\"', 0)"), {"c": configured, "u": moved})
+    store.migrate()
+    with store.read() as conn:
+        raw = conn.execute(sa.text("select configured_url, url from feed_state")).one()
+    assert "p4ss-w0rd" not in str(tuple(raw)) and "q-s3cret" not in str(tuple(raw))
+    assert unseal(raw.url, configured) == moved
+    row = store.feed_row("f", configured)
+    assert row.etag == '"v1"', "the configured URL is recognised: its validators are kept"
+    store.close()
