@@ -208,6 +208,7 @@ class Running:
                              takes_work=not dry_run)
         # Late-bound: the service is made below, and a reload swaps the config.
         self.push = push.build(lambda: self.config, lambda feed: self.service.poll_now(feed),
+                               client_post=lambda url, form: self.app.client.post_form(url, form),
                                owns=lambda feed: self.worker.leases.holds("feed", feed))
         self.app = self.build(config, store)
         self.service = service.Service(self.wiring(self.app), config.timezone,

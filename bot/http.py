@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from types import MappingProxyType
-from urllib.parse import unquote, urljoin, urlsplit
+from urllib.parse import unquote, urlencode, urljoin, urlsplit
 
 import certifi
 import urllib3
@@ -152,6 +152,20 @@ class HttpClient:
             raise FeedError(f"not {label} ({kind or 'no content type'})")
         return resp.body
 
+    def post_form(self, url: str, fields: Mapping[str, str]) -> int:
+        """POST ``fields`` as a form to ``url`` and return the answer's status,
+        for a WebSub hub. Guarded as a page fetch is (a feed named the URL:
+        a hostile one must not make Herald post into the private network),
+        and no redirect is followed (a hub that moves gets no secret re-sent
+        elsewhere). Raises FeedError for refused addresses and failures."""
+        start = self._monotonic()
+        headers = {"User-Agent": self.settings.user_agent,
+                   "Content-Type": "application/x-www-form-urlencoded"}
+        resp = self._send(url, headers, True, start, method="POST",
+                          body=urlencode(fields).encode("ascii"))
+        self._release(resp, start)
+        return resp.status
+
     def read_local(self, path: str | Path) -> bytes:
         """The bytes of a local file, refused beyond the size cap."""
         cap = self.settings.max_bytes
@@ -177,7 +191,8 @@ class HttpClient:
             headers["If-Modified-Since"] = last_modified
         return headers
 
-    def _send(self, url: str, headers: dict, guard: bool, start: float) -> urllib3.BaseHTTPResponse:
+    def _send(self, url: str, headers: dict, guard: bool, start: float, *, method: str = "GET",
+              body: bytes | None = None) -> urllib3.BaseHTTPResponse:
         """One request on a pooled keep-alive connection. With ``guard`` it
         goes to the address the guard checked, not to a second DNS answer
         (rebinding cannot swap in a private one); TLS still verifies the
@@ -195,8 +210,9 @@ class HttpClient:
         timeout = urllib3.Timeout(connect=self.settings.connect_timeout, read=self._read_timeout(start))
         try:
             pool = self.pools.connection_from_host(host, parts.port, parts.scheme, pool_kwargs=extra)
-            return pool.urlopen("GET", target, headers=headers, timeout=timeout, redirect=False,
-                                retries=False, preload_content=False, assert_same_host=False)
+            return pool.urlopen(method, target, body=body, headers=headers, timeout=timeout,
+                                redirect=False, retries=False, preload_content=False,
+                                assert_same_host=False)
         except (urllib3.exceptions.HTTPError, http.client.HTTPException, OSError, ValueError) as exc:
             raise FeedError(self._network_reason(exc, start)) from exc
 

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 
 from bot.listener import TEXT, Handler, Request, Response
 from bot.secret import Secret
-from bot.websub import ClientPost, WebSub, post_form
+from bot.websub import ClientPost, WebSub
 
 log = logging.getLogger(__name__)
 GAP = 1.0    # seconds between two polls a push starts for one feed
@@ -131,7 +131,7 @@ def per_config(config: Callable[[], object], derive: Callable[[object], object])
 
 
 def websub_for(config: Callable[[], object], poll_now: Callable[[str], bool], *,
-               client_post: ClientPost | None = None, owns: Callable[[str], bool] = lambda feed: True,
+               client_post: ClientPost, owns: Callable[[str], bool] = lambda feed: True,
                clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)) -> WebSub | None:
     """The subscriber for ``config().public_url``, or None when it is not set.
     Only feeds with ``websub: true`` (the default) that this worker ``owns``
@@ -145,7 +145,7 @@ def websub_for(config: Callable[[], object], poll_now: Callable[[str], bool], *,
 
     def wanted(feed: str) -> bool:
         return feed in subscribed() and owns(feed)
-    return WebSub(public_url, client_post or post_form(), clock, poll_now, wanted=wanted)
+    return WebSub(public_url, client_post, clock, poll_now, wanted=wanted)
 
 
 RENEW_EVERY = 60.0   # seconds between two looks at the leases
@@ -209,9 +209,10 @@ class Push:
 
 
 def build(config: Callable[[], object], poll_now: Callable[[str], bool], *,
-          client_post: ClientPost | None = None, owns: Callable[[str], bool] = lambda feed: True) -> Push:
+          client_post: ClientPost, owns: Callable[[str], bool] = lambda feed: True) -> Push:
     """One call for cli: a Gate over ``poll_now`` (Service.poll_now), the
-    subscriber and every route, sharing that gate. ``owns(feed)``: this
+    subscriber and every route, sharing that gate. ``client_post`` sends a
+    hub its form (HttpClient.post_form: guarded). ``owns(feed)``: this
     worker holds the feed's lease (Leases.holds("feed", name))."""
     gate = Gate(poll_now)
     websub = websub_for(config, gate.ask, client_post=client_post, owns=owns)

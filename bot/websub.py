@@ -28,8 +28,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote, urlsplit
 
-import requests
-
+from bot.errors import FeedError
 from bot.listener import TEXT, Handler, Request, Response
 from bot.secret import Secret, redact_url
 
@@ -165,9 +164,9 @@ class WebSub:
     def _post(self, feed: str, hub: str, fields: Mapping[str, str]) -> int | None:
         try:
             return self.client_post(hub, fields)
-        except (OSError, requests.RequestException) as exc:
-            log.warning("feed %s: WebSub hub %s did not answer (%s)", feed, redact_url(hub),
-                        type(exc).__name__, extra={"feed": feed})
+        except FeedError as exc:   # refused by the address guard, or no answer
+            log.warning("feed %s: WebSub hub %s: %s", feed, redact_url(hub), exc.reason,
+                        extra={"feed": feed})
             return None
 
     def _failed(self, feed: str, sub: Subscription, why: str) -> None:
@@ -280,18 +279,6 @@ def usable_hub(url: str) -> bool:
     if parts.scheme == "https":
         return bool(host)
     return parts.scheme == "http" and (host in ("localhost", "::1") or host.startswith("127."))
-
-
-def post_form(timeout: float = 10.0, session: requests.Session | None = None) -> ClientPost:
-    """The default ``client_post``: a form POST without redirects (a hub that
-    moves gets no secret re-sent elsewhere), returning the status."""
-    session = session or requests.Session()
-
-    def post(url: str, fields: Mapping[str, str]) -> int:
-        with session.post(url, data=dict(fields), timeout=timeout, allow_redirects=False,
-                          stream=True) as answer:
-            return answer.status_code
-    return post
 
 
 def _due(sub: Subscription, now: datetime) -> bool:

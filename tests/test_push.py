@@ -184,7 +184,7 @@ def test_routes_for_gives_ping_and_websub_routes():
     assert set(push.routes) == {"POST /ping/<feed>", "GET /websub/<feed>", "POST /websub/<feed>"}
     assert push.websub.seen("news", "https://hub.example/", "https://news.example/feed")
     assert not push.websub.seen("quiet", "https://hub.example/", "https://news.example/q")
-    assert build(config, Polls()).websub is None
+    assert build(config, Polls(), client_post=lambda u, f: 202).websub is None
 
 
 def test_push_subscribes_and_renews_in_its_thread_and_unsubscribes_at_stop():
@@ -228,7 +228,7 @@ def test_only_feeds_this_worker_owns_are_subscribed():
     push = build(lambda: config("https://herald.example.org"), Polls(),
                  client_post=lambda url, f: posts.append(url) or 202, owns=lambda feed: False)
     assert not push.websub.seen("news", "https://hub.example/", "https://news.example/feed")
-    build(config, Polls()).seen("news", "https://hub.example/", "t")     # no WebSub: nothing
+    build(config, Polls(), client_post=lambda u, f: 202).seen("news", "https://hub.example/", "t")     # no WebSub: nothing
 
 
 def wait_until(done, seconds=10.0):

@@ -12,12 +12,21 @@ import pytest
 import requests
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from bot.errors import FeedError
 from bot.listener import Listener, Request
 from bot.secret import Secret
-from bot.websub import WebSub, post_form, signed, usable_hub
+from bot.config import HttpSettings
+from bot.http import HttpClient
+from bot.websub import WebSub, signed, usable_hub
+from feed_servers import fake_resolver
 from tests.fakes.hub import FakeHub
 
 TOPIC = "https://news.example.org/feed.xml"
+
+
+def local_post():
+    """Herald's own hub POST, let through to the fake hub on this machine."""
+    return HttpClient(HttpSettings(deadline=5, allow_hosts=("127.0.0.1",))).post_form
 SECRET = "s3cret-websub-" + "x" * 50
 
 
@@ -40,7 +49,7 @@ def world():
     """A started listener serving a WebSub's routes, and a fake hub."""
     clock, polls = Clock(), Polls()
     drawn = iter([SECRET] + [f"{SECRET}-{n}" for n in range(2, 100)])
-    websub = WebSub("http://127.0.0.1:0", post_form(timeout=5), clock, polls, token=lambda: next(drawn))
+    websub = WebSub("http://127.0.0.1:0", local_post(), clock, polls, token=lambda: next(drawn))
     listener = Listener("127.0.0.1", 0, websub.routes())
     listener.start()
     websub.public_url = f"http://127.0.0.1:{listener.port}"   # the port is known only now
@@ -158,7 +167,7 @@ def test_a_hub_never_verifying_is_asked_again_after_a_while(world):
     websub.seen("news", hub.url, TOPIC)
     assert websub.renew() == 0
     clock.now += timedelta(minutes=6)
-    websub.client_post = post_form(timeout=5)
+    websub.client_post = local_post()
     assert websub.renew() == 1
     assert hub.wait_for(verified)
 
@@ -208,13 +217,30 @@ def test_no_subscription_without_a_hub_for_an_unwanted_feed_or_over_plain_http()
 
 def test_a_hub_that_cannot_be_reached_is_logged_without_secrets(caplog):
     def down(url, fields):
-        raise requests.ConnectionError(f"refused {fields}")
+        raise FeedError("connection refused")
     websub = WebSub("https://herald.example.org", down, Clock(), Polls(), token=lambda: SECRET)
     with caplog.at_level(logging.DEBUG):
         assert websub.seen("news", "https://hub.example/?key=abc", TOPIC)
     assert websub.subs["news"].state == "failed"
+    assert "connection refused" in caplog.text
     assert SECRET not in caplog.text and "abc" not in caplog.text
     assert SECRET not in repr(websub.subs["news"])
+
+
+@pytest.mark.parametrize("hub, address", [
+    ("https://hub.example/", "10.0.0.5"), ("https://hub.example/", "169.254.169.254"),
+    ("https://hub.example/", "::1"), ("http://127.0.0.1:{port}/", None)])
+def test_a_hub_in_the_private_network_is_never_posted_to(hub, address, caplog):
+    # A hostile feed names the hub: Herald's POST must not reach an intranet
+    # service, the cloud metadata endpoint or this machine (unless allowed).
+    with FakeHub() as fake:
+        client = HttpClient(HttpSettings(deadline=2), resolve=fake_resolver({"hub.example": address}))
+        websub = WebSub("https://herald.example.org", client.post_form, Clock(), Polls(),
+                        token=lambda: SECRET)
+        with caplog.at_level(logging.DEBUG):
+            websub.seen("news", hub.format(port=fake.server.server_address[1]), TOPIC)
+    assert websub.subs["news"].state == "failed" and fake.requests == []
+    assert "refused:" in caplog.text and SECRET not in caplog.text
 
 
 def test_signature_parsing():
