@@ -67,11 +67,13 @@ class Limits:
     ``counting`` is a key of COUNTINGS: "twitter" (twitter-text v3 weights;
     URLs count 23), "chars" (code points of the NFC text) or "graphemes"
     (its extended grapheme clusters); for the last two each URL counts
-    ``url_length`` when that is not None, else its real length."""
+    ``url_length`` when that is not None, else its real length.
+    ``max_bytes``: a second cap on the text's UTF-8 bytes (None: none)."""
 
     max_length: int
     url_length: int | None
     counting: str
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if self.counting not in COUNTINGS:
@@ -85,14 +87,22 @@ class Limits:
         Mastodon instance's own limit), or a class's ``max_length`` and
         ``url_length``; and its ``counting`` (see ``bot.adapters.base.Adapter``)."""
         if isinstance(adapter, type):
-            return cls(adapter.max_length, adapter.url_length, adapter.counting)
+            return cls(adapter.max_length, adapter.url_length, adapter.counting,
+                       getattr(adapter, "max_bytes", None))
         max_length, url_length = adapter.length()
-        return cls(max_length, url_length, adapter.counting)
+        return cls(max_length, url_length, adapter.counting, getattr(adapter, "max_bytes", None))
 
 
 def measure(text: str, limits: Limits) -> int:
     """The length of ``text`` as the platform of ``limits`` counts it."""
     return COUNTINGS[limits.counting](text, limits.url_length)
+
+
+def within(text: str, limits: Limits) -> bool:
+    """True when ``text`` keeps to both of the platform's limits."""
+    if limits.max_bytes is not None and len(text.encode("utf-8", "surrogatepass")) > limits.max_bytes:
+        return False
+    return measure(text, limits) <= limits.max_length
 
 
 # ------------------------------------------------------------ hashtags
@@ -380,7 +390,7 @@ def compose(article: Article, template: str, limits: Limits, *,
         return _render(lits, [values[name] for name in names])
 
     def fits(text: str) -> bool:
-        return bool(text) and measure(text, limits) <= limits.max_length
+        return bool(text) and within(text, limits)
 
     title, lead = fields["title"], fields["lead"]
     for choice in [(title, lead), *_shorter_posts(title, lead, render, fits, "url" in names)]:

@@ -13,7 +13,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot import report
-from bot.compose import measure
+from bot.compose import measure, within
 from bot.publish import Publisher
 from bot.store import Store
 
@@ -88,6 +88,9 @@ class DeskBackend:
         if used > account.limits.max_length:
             return (f"the text counts {used} on {account.config.platform}; "
                     f"the limit is {account.limits.max_length}")
+        if not within(text, account.limits):
+            return (f"the text is {len(text.encode('utf-8', 'surrogatepass'))} bytes of UTF-8; "
+                    f"{account.config.platform} takes at most {account.limits.max_bytes}")
         return None
 
 

@@ -68,3 +68,26 @@ def test_every_counting_gives_a_length_compose_can_trust(text, counting, url_len
     article = Article("f", "1", URL, text or "x")
     post = compose(article, "{title} {url}", limits)
     assert measure(post, limits) <= 300
+
+
+BLUESKY = Limits(300, None, "graphemes", 3000)
+
+
+def test_bluesky_declares_its_byte_cap_beside_its_graphemes():
+    from bot.adapters.bluesky import BlueskyAdapter
+    assert Limits.for_adapter(BlueskyAdapter) == BLUESKY
+
+
+def test_compose_keeps_to_the_byte_cap_where_graphemes_alone_would_pass():
+    # 280 family emoji are 280 of Bluesky's 300 graphemes but 5,040 bytes:
+    # the PDS refuses a text over 3,000 bytes.
+    text = compose(Article("f", "1", URL, FAMILY * 280 + " end"), "{title} {url}", BLUESKY)
+    assert len(text.encode()) <= 3000 and text.endswith(URL)
+    assert 150 < text.count(FAMILY) < 170, "cut by its bytes (18 a family), no shorter"
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from([FAMILY, FLAG, ACCENT, "日", "a", " ", "\U0001F600"]), max_size=400))
+def test_a_bluesky_post_keeps_to_both_limits(pieces):
+    post = compose(Article("f", "1", URL, "".join(pieces) or "x"), "{title} {url}", BLUESKY)
+    assert measure(post, BLUESKY) <= 300 and len(post.encode()) <= 3000

@@ -81,3 +81,12 @@ def test_a_failed_post_retried_from_the_desk_goes_out(desk, store):
     (failed,) = [r.id for r in store.recent(["failed"])]
     assert "queued again" in backend.act("retry", failed, None)
     assert publisher.run() == 1
+
+
+def test_an_edited_text_over_a_byte_cap_is_refused_naming_it(desk, store):
+    backend, _, adapter = desk
+    (post,) = held(store, 1)
+    adapter.max_bytes = 100    # as Bluesky has 3,000 beside its 300 graphemes
+    assert backend.check_text(post, "a" * 100) is None
+    assert backend.check_text(post, "é" * 51) == ("the text is 102 bytes of UTF-8; "
+                                                  "scripted takes at most 100")

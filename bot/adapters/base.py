@@ -108,6 +108,8 @@ class Adapter(ABC):
     ``url_length`` is what a URL counts (None: its real length);
     ``counting`` names one of ``bot.compose.COUNTINGS`` ("twitter": twitter-text
     v3 weights; "chars": code points; "graphemes": grapheme clusters);
+    ``max_bytes`` caps the post's UTF-8 bytes too where the platform has such
+    a second limit (Bluesky: 300 graphemes and 3,000 bytes), else None;
     ``length()`` gives the limits of this very account (an instance's own);
     ``options`` maps each account key the adapter accepts to its ``Option``;
     ``credentials`` (on the class) maps each key of ``credentials:`` to its
@@ -127,6 +129,7 @@ class Adapter(ABC):
     max_length: ClassVar[int]
     url_length: ClassVar[int | None] = None
     counting: ClassVar[str] = "chars"
+    max_bytes: ClassVar[int | None] = None
     default_template: ClassVar[str] = "{title}: {lead} {url}"
     options: ClassVar[Mapping[str, Option]] = {}
     credentials: ClassVar[Mapping[str, Option]] = {}

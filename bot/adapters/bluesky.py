@@ -98,6 +98,7 @@ class BlueskyAdapter(Adapter):
     max_length: ClassVar[int] = 300
     url_length: ClassVar[int | None] = None     # a link in the text counts as written
     counting: ClassVar[str] = "graphemes"
+    max_bytes: ClassVar[int | None] = 3000      # the record's text: 300 graphemes and 3,000 bytes
     credentials: ClassVar[Mapping[str, Option]] = {
         "app_password": credential(help="an app password (Settings → Privacy and security → "
                                         "App passwords), never the account's own password"),
