@@ -28,7 +28,7 @@ import hmac
 import logging
 import secrets
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +48,7 @@ MAX_SESSIONS = 500            # the oldest go first: memory stays bounded whatev
 ACTIONS = ("approve", "reject", "retry", "skip")
 SCRYPT = {"n": 2 ** 14, "r": 8, "p": 1}   # what hash_password uses, and every scrypt$ hash
 MAX_PBKDF2_ITERATIONS = 10_000_000
+LOGIN_FAILURES, LOGIN_WINDOW = 10, timedelta(minutes=1)   # see Throttle
 # No script, no frames, forms only to ourselves; the page's one <style> is inline.
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
                 "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
@@ -201,13 +202,46 @@ class Sessions:
         return base64.urlsafe_b64encode(self.mac(sid)).decode().rstrip("=")
 
 
+class Throttle:
+    """At most ``limit`` failed logins in any ``window``; beyond, a login is
+    not even checked until the oldest failure leaves the window. Guessing a
+    password is then a matter of years, not hours. Global rather than per
+    address: behind a reverse proxy every visitor has the proxy's. Editors
+    already in (a session, or a browser whose basic credentials passed) are
+    never held up."""
+
+    def __init__(self, clock: Callable[[], datetime], limit: int = LOGIN_FAILURES,
+                 window: timedelta = LOGIN_WINDOW):
+        self.clock, self.limit, self.window = clock, limit, window
+        self._failures: deque[datetime] = deque()
+        self._lock = threading.Lock()
+
+    def wait(self) -> float:
+        """Seconds until a login may be tried (0: now)."""
+        with self._lock:
+            now = self.clock()
+            while self._failures and self._failures[0] <= now - self.window:
+                self._failures.popleft()
+            if len(self._failures) < self.limit:
+                return 0.0
+            return max(1.0, (self._failures[0] + self.window - now).total_seconds())
+
+    def failed(self) -> None:
+        with self._lock:
+            self._failures.append(self.clock())
+            full = len(self._failures) == self.limit
+        if full:
+            log.warning("desk: %d failed logins within %d s; new logins wait", self.limit,
+                        self.window.total_seconds())
+
+
 # -- the routes ------------------------------------------------------------------
 
 def desk_routes(data: DeskData, settings: DeskSettings,
                 clock: Callable[[], datetime]) -> dict[str, Handler]:
     """The desk's routes for bot.listener.Listener. Raises ConfigError when
     ``desk.password_hash`` is malformed."""
-    desk = Desk(data, settings, Sessions(clock))
+    desk = Desk(data, settings, Sessions(clock), Throttle(clock))
     routes = {"GET /desk": desk.show, "POST /desk/<action>/<post>": desk.act}
     if settings.token is not None:
         routes |= {"GET /desk/login": desk.login_form, "POST /desk/login": desk.login,
@@ -218,10 +252,11 @@ def desk_routes(data: DeskData, settings: DeskSettings,
 class Desk:
     """The handlers behind desk_routes."""
 
-    def __init__(self, data: DeskData, settings: DeskSettings, sessions: Sessions):
+    def __init__(self, data: DeskData, settings: DeskSettings, sessions: Sessions,
+                 throttle: Throttle):
         if settings.password_hash:
             _parse_hash(settings.password_hash)   # a malformed hash stops the start, not a login
-        self.data, self.settings, self.sessions = data, settings, sessions
+        self.data, self.settings, self.sessions, self.throttle = data, settings, sessions, throttle
         self._basic_ok: set[bytes] = set()      # digests of Authorization values that passed
         self._hashing = threading.Lock()
 
@@ -277,7 +312,10 @@ class Desk:
         form = request.form()
         if session is None or not _same(form.get("csrf", ""), session.csrf):
             return _forbidden()
+        if wait := self.throttle.wait():
+            return _too_many(wait)
         if not _same(form.get("token", ""), self.settings.token.reveal()):
+            self.throttle.failed()
             log.warning("desk: a login with a wrong token")
             return self.login_form(request, status=403, error="That is not the desk's token.")
         self.sessions.end(session)   # a new session id on login: a planted cookie gains nothing
@@ -299,22 +337,29 @@ class Desk:
         page (token), a 401 (basic auth), a 403 (a POST without the session's
         CSRF token)."""
         session = self.sessions.find(request)
-        if not self._allowed(request, session):
+        held = self.throttle.wait()   # before this request's own try counts
+        if not self._allowed(request, session, held):
             if self.settings.token is not None:
                 return None, (_forbidden() if posting else _see_other("/desk/login"))
-            return None, _ask_password()
+            held = held if request.header("Authorization") else 0
+            return None, _too_many(held) if held else _ask_password()
         if posting and (session is None or not _same(request.form().get("csrf", ""), session.csrf)):
             return None, _forbidden()
         # Basic auth or none: the first view opens the session that holds the CSRF token.
         return session or self.sessions.new(signed_in=False), None
 
-    def _allowed(self, request: Request, session: Session | None) -> bool:
+    def _allowed(self, request: Request, session: Session | None, held: float) -> bool:
         """Logged in with the token, or the right basic credentials with this
-        request, or no protection configured (a loopback-only desk)."""
+        request, or no protection configured (a loopback-only desk). While
+        failed logins are ``held`` only a browser with a session (it passed
+        before) is checked: any other guess, even one a cache would know,
+        waits."""
         if self.settings.token is None and not self.settings.password_hash:
             return True
         if session is not None and session.signed_in:
             return True
+        if held and session is None:
+            return False   # not even checked: _visitor answers 429
         return bool(self.settings.password_hash) and self._basic(request)
 
     def _basic(self, request: Request) -> bool:
@@ -328,6 +373,7 @@ class Desk:
         except ValueError:
             return False
         if not (scheme.lower() == "basic" and sep and _same(user, self.settings.user)):
+            self.throttle.failed()
             return False
         # One scrypt (16 MiB, tens of ms) at a time: a flood of guesses waits
         # in line instead of taking the machine's memory and both cores.
@@ -335,6 +381,8 @@ class Desk:
             good = check_password(password, self.settings.password_hash)
         if good and len(self._basic_ok) < MAX_SESSIONS:
             self._basic_ok.add(digest)
+        if not good:
+            self.throttle.failed()
         return bool(good)
 
     def _keep(self, request: Request, session: Session) -> dict[str, str]:
@@ -368,6 +416,11 @@ def _see_other(location: str, headers: dict[str, str] | None = None) -> Response
 
 def _forbidden() -> Response:
     return 403, "text/plain; charset=utf-8", b"forbidden: reload the desk and try again\n"
+
+
+def _too_many(wait: float) -> Response:
+    return (429, "text/plain; charset=utf-8", b"too many failed logins: try again shortly\n",
+            {"Retry-After": str(int(wait + 0.999))})
 
 
 def _ask_password() -> Response:

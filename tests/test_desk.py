@@ -362,3 +362,37 @@ def test_a_flood_of_login_forms_does_not_log_an_editor_out(serve):
     for _ in range(MAX_SESSIONS + 20):
         requests.get(f"{base}/desk/login", timeout=10)
     assert client.get(f"{base}/desk", allow_redirects=False, timeout=10).status_code == 200
+
+
+def test_guessing_the_token_is_held_up_but_an_editor_already_in_is_not(serve, caplog):
+    base, data, clock = serve(token_settings())
+    editor = logged_in(base)
+    guesser = requests.Session()
+    form = csrf_of(guesser.get(f"{base}/desk/login", timeout=10).text)
+
+    def guess(token="guess"):
+        return guesser.post(f"{base}/desk/login", data={"token": token, "csrf": form},
+                            allow_redirects=False, timeout=10)
+    assert [guess().status_code for _ in range(10)] == [403] * 10
+    held = guess(TOKEN)
+    assert held.status_code == 429 and held.headers["Retry-After"] == "60", \
+        "not even the right token is checked while guesses wait"
+    assert "10 failed logins" in caplog.text
+    assert editor.get(f"{base}/desk", timeout=10).status_code == 200
+    clock.now += timedelta(seconds=61)
+    assert guess(TOKEN).status_code == 303
+
+
+def test_guessing_the_password_is_held_up_but_a_browser_already_in_is_not(serve):
+    base, _, clock = serve(DeskSettings(user="ed", password_hash=hash_password(PASSWORD)))
+    editor = requests.Session()
+    editor.auth = ("ed", PASSWORD)
+    assert editor.get(f"{base}/desk", timeout=10).status_code == 200
+    answers = [requests.get(f"{base}/desk", auth=("ed", f"guess{n}"), timeout=10).status_code
+               for n in range(11)]
+    assert answers == [401] * 10 + [429]
+    assert requests.get(f"{base}/desk", auth=("ed", PASSWORD), timeout=10).status_code == 429
+    assert requests.get(f"{base}/desk", timeout=10).status_code == 401, "the bare ask still asks"
+    assert editor.get(f"{base}/desk", timeout=10).status_code == 200
+    clock.now += timedelta(minutes=1, seconds=1)
+    assert requests.get(f"{base}/desk", auth=("ed", PASSWORD), timeout=10).status_code == 200
