@@ -289,7 +289,7 @@ class Running:
         try:
             config = load(self.config.path)
         except ConfigError as exc:
-            for problem in exc.problems:
+            for problem in exc.shown():
                 log.error("config reload: %s", problem)
             log.error("config reload: %d problem(s) in %s; still running on the previous config",
                       len(exc.problems), self.config.path)
@@ -549,7 +549,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load(args.config)
     except ConfigError as exc:
-        for problem in exc.problems:
+        for problem in exc.shown():
             print(f"config error: {problem}", file=sys.stderr)
         return 2
     logs.setup_logging(args.log_level or config.log_level, config.log_format)

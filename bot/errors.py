@@ -31,9 +31,19 @@ class ConfigError(HeraldError):
     """The configuration is invalid. ``problems`` holds one line per problem,
     each starting with the key path (``accounts[1].schedule.min_gap: ...``)."""
 
+    SHOWN = 50   # lines printed or logged: thousands of them would bury the first
+
     def __init__(self, problems: list[str] | str):
         self.problems = [problems] if isinstance(problems, str) else list(problems)
-        super().__init__("\n".join(self.problems))
+        super().__init__("\n".join(self.shown()))
+
+    def shown(self) -> list[str]:
+        """The problems to print: the first SHOWN, then how many more there are
+        (a route naming thousands of unknown feeds is one mistake, not a log)."""
+        more = len(self.problems) - self.SHOWN
+        if more <= 0:
+            return self.problems
+        return [*self.problems[:self.SHOWN], f"... and {more} more problem(s) like these"]
 
 
 class FeedError(HeraldError):

@@ -143,3 +143,13 @@ def test_wrong_types_are_one_short_line_not_a_traceback(tmp_path, change, expect
 def test_a_broken_section_is_not_repeated_by_every_route(tmp_path):
     assert problems(tmp_path, GOOD.replace("  - name: x\n    platform: console", "  - 5")) == [
         "accounts[0]: expected a mapping, got a number"]
+
+
+def test_thousands_of_problems_print_as_fifty_and_a_count(tmp_path, capsys):
+    from bot.cli import main
+    unknown = ", ".join(f"nope{n}" for n in range(3000))
+    path = write(tmp_path, GOOD.replace("feeds: [world]", f"feeds: [world, {unknown}]"))
+    assert main(["--config", str(path), "check-config"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 51 and "nope0" in lines[0]
+    assert lines[-1] == "config error: ... and 2950 more problem(s) like these"
