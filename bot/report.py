@@ -48,6 +48,7 @@ from bot.http import HttpClient
 from bot.leases import holders
 from bot.models import Article, Target
 from bot.publish import Account, Publisher
+from bot.schedule import PLAN_HORIZON
 from bot.secret import redact_url
 from bot.store import Store
 
@@ -56,7 +57,6 @@ HEARTBEAT_STALE = timedelta(minutes=2)   # no beat for this long: no service run
 # A first failure is the poller's business (it backs off); failing again after
 # the back-off is a person's.
 FAILING_STREAK = 2
-PLAN_HORIZON = timedelta(days=2)   # schedule.plan's default horizon, which Publisher.plan uses
 STATUSES = ("held", "pending", "sending", "sent", "failed", "skipped", "filtered", "rejected")
 QUEUE_LINES, FAILED_LINES, RECENT_LINES, HELD_LINES = 20, 20, 10, 50
 TITLE_WIDTH, ERROR_WIDTH = 60, 160   # one line each, whatever the platform answered

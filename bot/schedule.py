@@ -28,6 +28,7 @@ from bot.configtypes import Schedule, Window
 UTC = timezone.utc
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
+PLAN_HORIZON = timedelta(days=2)   # how far plan() simulates the queue by default
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 REASONS = ("due", "gap", "jitter", "pacing", "hourly cap", "daily cap", "window", "retry",
            "paused", "expired", "budget")
@@ -60,7 +61,7 @@ class Slot:
 
 def plan(schedule: Schedule | None, queue: Sequence[Queued], sent: Sequence[datetime],
          now: datetime, *, paused_until: datetime | None = None,
-         horizon: timedelta = timedelta(days=2), quota: Quota | None = None) -> list[Slot]:
+         horizon: timedelta = PLAN_HORIZON, quota: Quota | None = None) -> list[Slot]:
     """Plan one account's queue; one Slot per queued post, in send order.
 
     The queue is ranked by priority (highest first), then by ``schedule.order``
@@ -154,7 +155,7 @@ class Backlog:
             for index in taken:   # a query: the posts stay queued
                 self.tree.set(index, self.base[index])
 
-    def plan(self, now: datetime, horizon: timedelta = timedelta(days=2)) -> list[Slot]:
+    def plan(self, now: datetime, horizon: timedelta = PLAN_HORIZON) -> list[Slot]:
         """The whole plan at ``now`` (see ``plan()``); changes nothing here."""
         now = _utc(now)
         tree = self.tree.copy()

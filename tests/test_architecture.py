@@ -54,7 +54,7 @@ ALLOWED = {
     "bot.listener": set(),
     "bot.metrics": set(),
     "bot.report": {"bot.articles", "bot.compose", "bot.config", "bot.feeds", "bot.http",
-                   "bot.leases", "bot.publish", "bot.store"},
+                   "bot.leases", "bot.publish", "bot.schedule", "bot.store"},
 }
 
 
