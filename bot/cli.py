@@ -161,10 +161,13 @@ def cmd_once(args, config: Config) -> int:
             app = build(config, dry_run=args.dry_run, exclusive=exclusive, observer=tally,
                         store=store, worker=worker.id, leases=leases)
             _once(app, leases)
-    # Monitoring reads the exit status: a failed feed or post, or the database
-    # failing (logged once), makes the run a failure.
+    # Monitoring reads the exit status: a failed feed or post (for good, or a
+    # try that waits for its retry: a platform down for hours must show before
+    # the attempts run out), or the database failing (logged once), makes the
+    # run a failure.
     counts = tally.reset()
-    return 1 if app.store.health.problem or counts["failed"] or counts["post_failed"] else 0
+    failed = counts["failed"] or counts["post_failed"] or counts["post_retried"]
+    return 1 if app.store.health.problem or failed else 0
 
 
 def _once(app: App, leases: Leases | None) -> None:

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
 log = logging.getLogger(__name__)
-OUTCOMES = ("sent", "failed", "skipped")
+OUTCOMES = ("sent", "failed", "skipped", "retried")
 # From an item's first sight to its post: seconds when the queue is empty,
 # hours when a schedule spreads a burst or a posting window is closed.
 LATENCY_BUCKETS = (5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, 14400, 28800, 86400)
@@ -38,7 +38,8 @@ class Observer:
     def settled(self, account: str, platform: str, outcome: str,
                 first_seen: datetime | None) -> None:
         """When a post of ``account`` became ``outcome`` (sent, failed or
-        skipped); ``first_seen`` is when Herald first saw its item."""
+        skipped), or a try of it failed for a while and waits (retried);
+        ``first_seen`` is when Herald first saw its item."""
 
 
 @dataclass(frozen=True)

@@ -402,6 +402,7 @@ class Publisher:
         if not self.store.release(row.id, message, not_before=self.clock() + delay,
                                   claim=self.worker):
             return self._taken_over(account, row)
+        self._settled(account, row, "retried")
         self._account_backoff(account)
         log.warning("account %s: post %s failed (%s); retry %d of %d in %ds", account.name,
                     row.id, message, attempts, account.config.max_attempts - 1, delay.total_seconds(),

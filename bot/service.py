@@ -52,6 +52,9 @@ class Wiring:
         return self._by_name.get(name)
 
 
+POST_COUNTS = {"sent": "sent", "failed": "post_failed", "retried": "post_retried"}
+
+
 class Tally:
     """Counts polls between two summary lines; an observer (see bot.metrics)
     that forwards every event to ``forward``."""
@@ -64,7 +67,8 @@ class Tally:
     def reset(self) -> dict[str, int]:
         with self.lock:
             counts, self.counts = getattr(self, "counts", {}), dict.fromkeys(
-                ("polls", "unchanged", "changed", "new", "failed", "sent", "post_failed"), 0)
+                ("polls", "unchanged", "changed", "new", "failed", "sent", "post_failed",
+                 "post_retried"), 0)
         return counts
 
     def polled(self, feed: str, ok: bool, new: int) -> None:
@@ -78,18 +82,19 @@ class Tally:
 
     def settled(self, account: str, platform: str, outcome: str, first_seen) -> None:
         with self.lock:
-            if outcome in ("sent", "failed"):
-                self.counts["sent" if outcome == "sent" else "post_failed"] += 1
+            if key := POST_COUNTS.get(outcome):
+                self.counts[key] += 1
         if self.forward:
             self.forward.settled(account, platform, outcome, first_seen)
 
     def summary(self) -> str | None:
         c = self.reset()
-        if not c.get("polls") and not c.get("sent") and not c.get("post_failed"):
+        if not any(c.get(key) for key in ("polls", *POST_COUNTS.values())):
             return None
         return (f"{c['polls']} polls ({c['unchanged']} unchanged, {c['changed']} with "
                 f"{c['new']} new items, {c['failed']} failed); {c['sent']} posts sent, "
-                f"{c['post_failed']} failed")
+                f"{c['post_failed']} failed" + (f", {c['post_retried']} to retry"
+                                                 if c["post_retried"] else ""))
 
 
 class Stopper:

@@ -183,9 +183,11 @@ def test_transient_failures_count_once_when_the_post_gives_up(store, clock, metr
     adapter.script = [Transient("503"), Transient("503")]
     publisher.run()
     assert sample(metrics, "herald_posts_failed_total") == 0, "a retry is not a failure"
+    assert sample(metrics, "herald_posts_retried_total") == 1, "but it shows before it gives up"
     clock.advance(minutes=5)
     publisher.run()
     assert sample(metrics, "herald_posts_failed_total") == 1
+    assert sample(metrics, "herald_posts_retried_total") == 1, "the last try is a failure"
 
 
 def test_already_posted_and_found_after_a_restart_count_as_sent(store, clock, metrics):

@@ -105,6 +105,15 @@ def test_auth_failure_pauses_one_account_and_the_other_goes_on(config, fake_api,
     assert sorted(p["platform"] for p in fake_api.posts) == sorted([*PLATFORMS] * 2)
 
 
+def test_a_try_that_waits_for_its_retry_fails_the_once_run(config, fake_api, capsys):
+    fake_api.script("503", path="/2/tweets")
+    code, _, err = run(capsys, "--config", config, "once")
+    assert code == 1, "monitoring sees a platform failing before the attempts run out"
+    assert "account newsroom-x: post" in err and "retry 1 of" in err
+    assert sorted(p["platform"] for p in fake_api.posts) == sorted(
+        [n for n in PLATFORMS if n != "twitter"] * 2), "the X account backs off, the others post"
+
+
 def test_verify_names_the_account_and_the_reason(config, fake_api, capsys):
     fake_api.script("401", path="/2/users/me")
     code, out, _ = run(capsys, "--config", config, "verify")
