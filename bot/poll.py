@@ -164,12 +164,12 @@ class Poller:
         self._tell_fetched(feed, result)
         if primed and not result.articles:  # a changed feed with nothing new: nothing to ingest
             ingested = Ingested(new=0, queued=0, primed=False)
-        else:
+            self.store.update_feed(feed.name, **values)
+        else:   # the feed's new state is written with what it brought, in one transaction
             found, known = self._with_leads(feed, primed, result.articles)
             ingested = self.store.ingest(feed.name, found, self.accounts_for(feed.name),
                                          backfill=feed.backfill, max_age=feed.max_age,
-                                         known=known)
-        self.store.update_feed(feed.name, **values)
+                                         known=known, feed_values=values)
         if ingested.primed:   # the store's ingest marked the feed seen (primed_at)
             values["primed_at"] = row.primed_at or now
         self._remember(feed, row, values)

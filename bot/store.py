@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -326,27 +326,23 @@ class Store:
             row = conn.execute(_stmts(conn.dialect.name).feed, {"name": name}).first()
         if row is not None and row.configured_url == digest:
             return row
-        with self.tx() as conn:
-            insert_ignore(conn, feed_state, {"name": name, "configured_url": digest,
-                                             "error_streak": 0}, ["name"])
-            row = conn.execute(feed_state.select().where(feed_state.c.name == name)).one()
+        with self.tx() as conn:   # RETURNING: a new feed costs one statement, not three
+            stmts = _stmts(conn.dialect.name)
+            row = (conn.execute(stmts.add_feed, {"name": name, "configured_url": digest}).first()
+                   or conn.execute(stmts.feed, {"name": name}).one())
             if row.configured_url != digest:
-                conn.execute(feed_state.update().where(feed_state.c.name == name).values(
-                    configured_url=digest, url=None, etag=None, last_modified=None,
-                    gone_reason=None, error_streak=0))
-                row = conn.execute(feed_state.select().where(feed_state.c.name == name)).one()
+                row = conn.execute(stmts.reset_feed, {"feed_name": name,
+                                                      "configured_url": digest}).one()
             return row
 
     def update_feed(self, name: str, **values) -> None:
         """Set ``values`` (columns of feed_state) on the feed's row. One
         prepared UPDATE whose SET clause the parameters name: this runs at
         every poll of every feed."""
-        if not values:
-            return
-        if unknown := values.keys() - set(feed_state.c.keys()):
-            raise TypeError(f"update_feed: not a feed_state column to set: {sorted(unknown)}")
-        with self.tx() as conn:
-            conn.execute(_stmts(conn.dialect.name).update_feed, {"feed_name": name, **values})
+        _check_feed_columns(values)
+        if values:
+            with self.tx() as conn:
+                _mark_polled(conn, name, values)
 
     def feed_unchanged(self, name: str, at: datetime) -> None:
         """Note a poll at ``at`` that found the feed as it was and had nothing
@@ -403,7 +399,8 @@ class Store:
 
     def ingest(self, feed: str, found: Sequence[Article], accounts: Accounts,
                *, backfill: int = 0, max_age: timedelta | None = None,
-               known: Collection[str] | None = None) -> Ingested:
+               known: Collection[str] | None = None,
+               feed_values: Mapping[str, object] | None = None) -> Ingested:
         """Record the articles of one poll and queue the new ones for ``accounts``
         ((name, priority) pairs, or a function giving each article its Targets:
         a "held" Target makes a held row, a "filtered" one a filtered row with
@@ -412,29 +409,24 @@ class Store:
         seen in this feed, or a story already known by its canonical URL, is
         never queued again for an account that has it. Written in batches of
         BATCH items, each one transaction of a few statements with its outbox
-        rows; the feed counts as seen with the last one. ``known``: what
+        rows; the feed counts as seen with the last one, which also sets
+        ``feed_values`` (feed_state columns, as ``update_feed``: the poll's
+        outcome costs no transaction of its own). ``known``: what
         ``known_items`` answered for these items just before (saves asking
         again; an item recorded since by another process is still not queued
         twice)."""
         now, targets, unique = self.clock(), _targets(accounts), _unique(found)
-        with self.read() as conn:
-            primed = conn.execute(_stmts(conn.dialect.name).primed, {"name": feed}).scalar() is not None
-            if known is None:
-                known = _known(conn, feed, [a.item_id for a in unique])
-        new = [a for a in unique if a.item_id not in known]
-        # The backfill is chosen over the whole document, not over what is still
-        # unrecorded: a first sight cut short by a failed batch must not, when
-        # tried again, queue the next-newest items as well.
-        to_queue = {a.item_id for a in (new if primed else newest(unique, backfill))
-                    if a.item_id not in known and not _too_old(a, max_age, now)}
-        queued, chunks = 0, _chunks(new, BATCH) or [[]]
-        for n, chunk in enumerate(chunks, 1):
+        _check_feed_columns(feed_values or {})
+        polled = dict(feed_values or {})
+        with self.tx() as conn:   # the plan is read under the write lock, with the first batch
+            plan = _plan(conn, feed, unique, known, backfill, max_age, now)
+            if not plan.primed:
+                polled["primed_at"] = now
+            queued = _batch(conn, feed, plan, 0, targets, now, polled)
+        for n in range(1, len(plan.chunks)):
             with self.tx() as conn:
-                queued += _record(conn, feed, chunk, targets, now, to_queue)
-                if n == len(chunks) and not primed:
-                    conn.execute(feed_state.update().where(feed_state.c.name == feed)
-                                 .values(primed_at=now))
-        return Ingested(new=len(new), queued=queued, primed=not primed)
+                queued += _batch(conn, feed, plan, n, targets, now, polled)
+        return Ingested(new=len(plan.new), queued=queued, primed=not plan.primed)
 
     def article(self, article_id: int) -> Article:
         with self.read() as conn:
@@ -677,6 +669,52 @@ class Store:
                 .order_by(outbox.c.updated_at.desc(), outbox.c.id.desc()).limit(limit)))
 
 
+def _check_feed_columns(values: Mapping[str, object]) -> None:
+    if unknown := values.keys() - set(feed_state.c.keys()):
+        raise TypeError(f"not a feed_state column to set: {sorted(unknown)}")
+
+
+def _mark_polled(conn: sa.Connection, feed: str, values: Mapping[str, object]) -> None:
+    """Set ``values`` on the feed's row: one prepared UPDATE whose SET clause
+    the parameters name (this runs at every poll of every feed)."""
+    if values:
+        conn.execute(_stmts(conn.dialect.name).update_feed, {"feed_name": feed, **values})
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one ingest writes, decided from the first batch's transaction."""
+
+    primed: bool            # the feed was seen before
+    new: list[Article]      # not known in this feed
+    to_queue: set[str]      # item ids to queue
+    chunks: list[list[Article]]
+
+
+def _plan(conn: sa.Connection, feed: str, unique: list[Article], known: Collection[str] | None,
+          backfill: int, max_age: timedelta | None, now: datetime) -> _Plan:
+    primed = conn.execute(_stmts(conn.dialect.name).primed, {"name": feed}).scalar() is not None
+    if known is None:
+        known = _known(conn, feed, [a.item_id for a in unique])
+    new = [a for a in unique if a.item_id not in known]
+    # The backfill is chosen over the whole document, not over what is still
+    # unrecorded: a first sight cut short by a failed batch must not, when
+    # tried again, queue the next-newest items as well.
+    to_queue = {a.item_id for a in (new if primed else newest(unique, backfill))
+                if a.item_id not in known and not _too_old(a, max_age, now)}
+    return _Plan(primed, new, to_queue, _chunks(new, BATCH) or [[]])
+
+
+def _batch(conn: sa.Connection, feed: str, plan: _Plan, n: int,
+           targets: Callable[[Article], Sequence[Target]], now: datetime,
+           polled: Mapping[str, object]) -> int:
+    """Record batch ``n`` of ``plan``; the last one also sets ``polled`` on the feed."""
+    queued = _record(conn, feed, plan.chunks[n], targets, now, plan.to_queue)
+    if n == len(plan.chunks) - 1:
+        _mark_polled(conn, feed, polled)
+    return queued
+
+
 def _targets(accounts: Accounts) -> Callable[[Article], Sequence[Target]]:
     """``accounts`` as a function of the article, whichever form was given."""
     if callable(accounts):
@@ -704,6 +742,8 @@ class _Statements:
     its compiled form up (building one costs more than SQLite running it)."""
 
     feed: sa.Select
+    add_feed: sa.Insert
+    reset_feed: sa.Update
     update_feed: sa.Update
     unchanged: sa.Update
     primed: sa.Select
@@ -712,6 +752,7 @@ class _Statements:
     article_ids: sa.Select
     add_articles: sa.Insert
     add_items: sa.Insert
+    add_items_quiet: sa.Insert
     add_posts: sa.Insert
     remember: sa.Insert
 
@@ -727,6 +768,11 @@ def _stmts(dialect: str) -> _Statements:
     ins = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
     return _Statements(
         feed=feed_state.select().where(feed_state.c.name == sa.bindparam("name")),
+        add_feed=ins(feed_state).values(error_streak=0).on_conflict_do_nothing(
+            index_elements=["name"]).returning(*feed_state.c),
+        reset_feed=feed_state.update().where(feed_state.c.name == sa.bindparam("feed_name")).values(
+            url=None, etag=None, last_modified=None, gone_reason=None, error_streak=0)
+        .returning(*feed_state.c),
         update_feed=feed_state.update().where(feed_state.c.name == sa.bindparam("feed_name")),
         unchanged=feed_state.update().where(feed_state.c.name == sa.bindparam("feed_name")).values(
             last_fetch_at=_later(feed_state.c.last_fetch_at),
@@ -740,6 +786,7 @@ def _stmts(dialect: str) -> _Statements:
         add_articles=ins(articles).on_conflict_do_nothing(index_elements=["url_key"]),
         add_items=ins(items).on_conflict_do_nothing(index_elements=["feed", "item_id"])
         .returning(items.c.item_id),
+        add_items_quiet=ins(items).on_conflict_do_nothing(index_elements=["feed", "item_id"]),
         add_posts=ins(outbox).on_conflict_do_nothing(index_elements=["article_id", "account"])
         .returning(outbox.c.status),
         remember=ins(seen_keys).on_conflict_do_nothing(index_elements=["key"]))
@@ -787,14 +834,25 @@ def _record(conn: sa.Connection, feed: str, chunk: Sequence[Article],
         return 0
     conn.execute(stmts.add_articles, [_article_row(a, story[a.item_id], now) for a in live])
     ids = dict(conn.execute(stmts.article_ids, {"ids": sorted(set(story.values()))}).all())
-    fresh = set(conn.execute(stmts.add_items, [
-        {"feed": feed, "item_id": db_key(a.item_id), "article_id": ids[story[a.item_id]],
-         "first_seen_at": now} for a in live]).scalars())
+    rows = {a.item_id: {"feed": feed, "item_id": db_key(a.item_id),
+                        "article_id": ids[story[a.item_id]], "first_seen_at": now} for a in live}
+    fresh = _add_items(conn, [row for item_id, row in rows.items() if item_id in to_queue],
+                       [row for item_id, row in rows.items() if item_id not in to_queue])
     posts = [_outbox_row(ids[story[a.item_id]], t, now) for a in live
              if a.item_id in to_queue and db_key(a.item_id) in fresh for t in targets(a)]
     if not posts:
         return 0
     return sum(status != "filtered" for status in conn.execute(stmts.add_posts, posts).scalars())
+
+
+def _add_items(conn: sa.Connection, to_queue: list[dict], others: list[dict]) -> set[str]:
+    """Insert item rows; returns which of ``to_queue`` this INSERT made. Only
+    those are asked back: RETURNING costs a round per row, and at a first
+    sight all but the backfill are recorded, never queued."""
+    stmts = _stmts(conn.dialect.name)
+    if others:
+        conn.execute(stmts.add_items_quiet, others)
+    return set(conn.execute(stmts.add_items, to_queue).scalars()) if to_queue else set()
 
 
 def _article_row(article: Article, key: str, now: datetime) -> dict:

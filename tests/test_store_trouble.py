@@ -177,15 +177,14 @@ def test_a_first_sight_cut_short_queues_only_the_backfill_when_tried_again(db_ur
     store = open_store(db_url)
     store.feed_row("world", "https://news.example.org/rss")
     many = [article(n) for n in range(BATCH * 2 + 100)]
-    calls = [0]
+    commits = [0]
 
     def disk_fills(_conn, _cursor, statement, *_rest):
         # The second batch's items never reach the database (the first is committed).
-        if statement.lstrip().upper().startswith("INSERT INTO ITEMS"):
-            calls[0] += 1
-            if calls[0] == 2:
-                raise StoreError("database h.db: the disk is full")
+        if commits[0] and statement.lstrip().upper().startswith("INSERT INTO ITEMS"):
+            raise StoreError("database h.db: the disk is full")
 
+    sa.event.listen(store.engine, "commit", lambda _conn: commits.__setitem__(0, commits[0] + 1))
     sa.event.listen(store.engine, "before_cursor_execute", disk_fills)
     with pytest.raises(StoreError):
         store.ingest("world", many, ACCOUNTS, backfill=3)
