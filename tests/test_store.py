@@ -153,6 +153,27 @@ def test_changing_a_feed_url_forgets_the_remembered_redirect(db_url):
     assert row.url is None and row.etag is None
 
 
+def test_a_poll_s_feed_state_is_written_with_its_items_and_a_bad_column_writes_nothing(db_url):
+    clock, url = Clock(), "https://news.example.org/rss"
+    store = open_store(db_url, clock)
+    row = store.feed_row("world", url)
+    assert (row.error_streak, row.primed_at) == (0, None)   # RETURNING gave the whole new row
+    poll(store, [article(n) for n in range(3)], feed_values={"etag": '"v1"', "error_streak": 0})
+    row = store.feed_row("world", url)
+    assert (row.etag, row.primed_at) == ('"v1"', clock())
+    try:
+        poll(store, [article(9)], feed_values={"etag": '"v2"', "no_such_column": 1})
+    except TypeError as exc:
+        assert "no_such_column" in str(exc)
+    else:
+        raise AssertionError("an unknown feed_state column was accepted")
+    assert store.feed_row("world", url).etag == '"v1"'
+    assert store.known_items("world", [article(9).item_id]) == set()
+    poll(store, [article(9)], feed_values={"etag": '"v2"'})   # a primed feed: state with the item
+    assert store.feed_row("world", url).etag == '"v2"'
+    assert pending(store) == ["Story number 9"]
+
+
 def test_datetimes_come_back_aware_utc(db_url):
     store = open_store(db_url)
     poll(store, [])
