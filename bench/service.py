@@ -40,6 +40,7 @@ sys.path.insert(1, str(REPO / "bench"))
 import feeds as feedbench  # noqa: E402
 import status as statusbench  # noqa: E402
 
+from bot.schema import url_digest  # noqa: E402
 from bot.store import Store  # noqa: E402
 from tests.fleet import Worker, cpu_seconds, wait_for, write_config  # noqa: E402
 
@@ -85,6 +86,16 @@ def memory(pid: int) -> dict[str, float]:
 def count(db: Path, sql: str, *args) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
         return conn.execute(sql, args).fetchone()[0]
+
+
+def ours(db: Path, port: int, n: int, where: str, *args) -> int:
+    """How many of this bench's feeds match ``where``: the rows the service
+    re-made for its URLs (bench/status.py's fill made the same names for
+    others), told by the URL's digest, all the row keeps of it."""
+    mine = {url_digest(f"http://127.0.0.1:{port}/feed{i}.xml") for i in range(n)}
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30) as conn:
+        rows = conn.execute(f"select configured_url from feed_state where {where}", args)
+        return sum(digest in mine for (digest,) in rows)
 
 
 def machine_busy() -> tuple[int, int]:
@@ -137,9 +148,8 @@ def measure(args, worker: Worker, db: Path, port: int, began: float) -> None:
     if not worker.running():
         raise SystemExit(f"the service stopped:\n{worker.text()[-3000:]}")
     prime = Window(worker.pid)   # the poll jobs start now, then every --every s (+ jitter)
-    primed = "select count(*) from feed_state where primed_at is not null and configured_url like ?"
-    local = f"http://127.0.0.1:{port}/%"
-    wait_for(lambda: count(db, primed, local) >= args.feeds or not worker.running(),
+    wait_for(lambda: ours(db, port, args.feeds, "primed_at is not null") >= args.feeds
+             or not worker.running(),
              args.every * 3, "every feed primed", step=2.0)
     if not worker.running():
         raise SystemExit(f"the service stopped:\n{worker.text()[-3000:]}")
@@ -157,8 +167,7 @@ def measure(args, worker: Worker, db: Path, port: int, began: float) -> None:
     cycle, mem = window.stop(), memory(worker.pid)
     time.sleep(6)   # the heartbeat writes the unchanged polls' times (every 5 s)
     since = statusbench.sqlite_ts(window.wall_began)
-    fetched = count(db, "select count(*) from feed_state where last_fetch_at >= ? "
-                        "and configured_url like ?", since, local)
+    fetched = ours(db, port, args.feeds, "last_fetch_at >= ?", since)
     articles = count(db, "select count(*) from articles")
     report(args, first, cycle, mem, fetched, changed, articles, worker)
 
