@@ -847,8 +847,9 @@ def _record(conn: sa.Connection, feed: str, chunk: Sequence[Article],
 
 def _add_items(conn: sa.Connection, to_queue: list[dict], others: list[dict]) -> set[str]:
     """Insert item rows; returns which of ``to_queue`` this INSERT made. Only
-    those are asked back: RETURNING costs a round per row, and at a first
-    sight all but the backfill are recorded, never queued."""
+    those are asked back: with RETURNING, SQLAlchemy renders multi-row
+    INSERTs and reads each row back instead of one driver executemany, and
+    at a first sight all but the backfill are recorded, never queued."""
     stmts = _stmts(conn.dialect.name)
     if others:
         conn.execute(stmts.add_items_quiet, others)
