@@ -203,18 +203,21 @@ class Poller:
                         extra={"feed": feed.name})
 
     def _with_leads(self, feed: FeedConfig, primed: bool,
-                    found: list[Article]) -> tuple[list[Article], set[str]]:
+                    found: list[Article]) -> tuple[list[Article], set[str] | None]:
         """Find leads only for items that may be posted: new ones, and at first
         sight only the backfill (a 200-item feed must not cost 200 page fetches).
-        Once primed, ``fetch`` has already left the known items out. Returns
-        the new items and which of ``found`` the store knew (for ``ingest``,
-        which need not ask again)."""
-        known = set() if primed else self.store.known_items(feed.name, [a.item_id for a in found])
-        new = [a for a in found if a.item_id not in known]
-        wanted = {a.item_id for a in (new if primed else newest(_first_each(found),
-                                                                 feed.backfill))} - known
+        Once primed, ``fetch`` has already left the known items out. At first
+        sight only the backfill is looked up here (an item a cut-short first
+        sight recorded needs no lead); which of the rest the store knows,
+        ``ingest`` reads under its write lock. Returns the items for ``ingest``
+        and its ``known`` (None: ingest asks)."""
+        if primed:
+            return [bounded(self.leads.enrich(a, feed.fetch_article)) for a in found], set()
+        backfill = newest(_first_each(found), feed.backfill)
+        known = self.store.known_items(feed.name, [a.item_id for a in backfill]) if backfill else ()
+        wanted = {a.item_id for a in backfill} - set(known)
         return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)
-                for a in new], known
+                for a in found], None
 
     def _next_poll(self, feed: FeedConfig, max_age: float | None) -> datetime | None:
         """Cache-Control max-age is a lower bound on the interval."""

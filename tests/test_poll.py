@@ -15,7 +15,7 @@ from bot.config import FeedConfig, HttpSettings
 from bot.http import HttpClient
 from bot.poll import Poller
 from bot.store import Store
-from tests.helpers import Clock
+from tests.helpers import Clock, article
 
 RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>{items}</channel></rss>"""
 
@@ -181,6 +181,32 @@ def test_the_backfill_at_first_sight_keeps_its_lead(tmp_path, clock, httpserver)
     queued = store.queue("x")
     assert len(queued) == 1
     assert store.article(queued[0].article_id).lead.startswith("Item 3 is a story")
+
+
+class OvertakenStore(Store):
+    """Another worker records the feed's whole first sight just after this
+    one looked up its backfill (a lease taken over mid-poll)."""
+
+    def known_items(self, feed, item_ids):
+        answer = super().known_items(feed, item_ids)
+        other = Store(self.url, self.clock)
+        other.ingest(feed, [article(n, feed="f", item_id=f"g{n}", url=f"https://e.example/{n}")
+                                for n in (3, 2, 1)], [("x", 0)], backfill=1)
+        other.close()
+        return answer
+
+
+def test_a_first_sight_counts_and_queues_only_what_the_store_did_not_hold(tmp_path, clock,
+                                                                           httpserver):
+    store = OvertakenStore(f"sqlite:///{tmp_path / 'o.db'}", clock)
+    store.migrate()
+    poller = Poller(store, HttpClient(HttpSettings(deadline=5, read_timeout=2)), LeadFinder(None),
+                    lambda feed: [("x", 0)], clock)
+    httpserver.expect_request("/rss").respond_with_data(rss(3, 2, 1))
+    f = FeedConfig(name="f", url=httpserver.url_for("/rss"), backfill=1, fetch_article="never")
+    result = poller.poll(f)
+    assert (result.new, result.queued, result.primed) == (0, 0, False)
+    assert len(store.queue("x")) == 1, "the other worker's backfill, once"
 
 
 def test_every_200_answer_tells_the_fetched_hook_its_hub_and_topic(tmp_path, clock, httpserver,
