@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 STAMP  := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | cksum | cut -d' ' -f1)
 
-.PHONY: demo demo-reset test bench-leads venv
+.PHONY: demo demo-reset test bench-leads bench-smoke venv
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -27,3 +27,7 @@ test: $(STAMP)
 
 bench-leads: $(STAMP)
 	$(VENV)/bin/python bench/leads.py
+
+# Every benchmark once at a tiny size: fails only when one no longer runs.
+bench-smoke: $(STAMP)
+	$(VENV)/bin/python bench/smoke.py
