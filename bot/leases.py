@@ -36,14 +36,16 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.store import TS, Store, insert_ignore, meta, workers
+from bot.store import TS, Store, meta, workers
 
 log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
 ONCE = "once:"            # the id prefix of a ``once`` run: it takes only free work
 FORGET_DEAD = timedelta(hours=1)   # a dead worker's row stays this long, for status
 REFRESH_LOCK = 0x4865_7261_6C65   # PostgreSQL advisory lock: one refresh at a time
+_FREE = (False, True)   # a name without a lease row: not this worker's, free to take
 leases = sa.Table(
     "leases", meta,   # 0008
     sa.Column("kind", sa.String(16), primary_key=True), sa.Column("name", sa.String(200), primary_key=True),
@@ -153,24 +155,37 @@ class Leases:
     def _balance(self, conn: sa.Connection, kind: str, names: list[str], live: list[str],
                  now: datetime) -> list[str]:
         """This worker's leases of ``kind`` after renewing, letting go and taking."""
-        rows = {r.name: r for r in conn.execute(leases.select().where(leases.c.kind == kind))}
-        mine = [n for n in names if n in rows and rows[n].holder == self.worker]
+        rows = self._rows(conn, kind, live, now)
+        mine = [n for n in names if rows.get(n, _FREE)[0]]
         kept = set(mine)   # a set: 10,000 feeds, every heartbeat
-        self._drop(conn, kind, [n for n, r in rows.items() if r.holder == self.worker and n not in kept])
+        self._drop(conn, kind, [n for n, (ours, _) in rows.items() if ours and n not in kept])
         share = len(names) if self.greedy else _share(len(names), live, self.worker)
         keep, extra = self._split(kind, mine, share)
         self._drop(conn, kind, extra)
-        free = [n for n in names if n not in rows or _free(rows[n], live, now)]
+        free = [n for n in names if rows.get(n, _FREE)[1]]
         wanted = sorted(free, key=lambda n: _rank(n, self.worker))[:max(0, share - len(keep))]
         self._renew(conn, kind, now)
         self._take(conn, kind, wanted, live, now)
         return self._mine(conn, kind, keep + wanted, now)
+
+    def _rows(self, conn: sa.Connection, kind: str, live: list[str],
+              now: datetime) -> dict[str, tuple[bool, bool]]:
+        """Each lease of ``kind`` as (this worker's, free to take). The database
+        compares the times: at every heartbeat, for 10,000 feeds, turning each
+        row's time into a datetime would cost more than the rest of the refresh."""
+        c, alive = leases.c, set(live)
+        expired = (c.until < sa.literal(now, TS())).label("expired")
+        found = conn.execute(sa.select(c.name, c.holder, expired).where(c.kind == kind)).all()
+        return {name: (holder == self.worker, bool(gone) or holder not in alive)
+                for name, holder, gone in found}   # all(): one fetch, not one per row
 
     def _split(self, kind: str, mine: list[str], share: int) -> tuple[list[str], list[str]]:
         """(kept, let go): accounts being published for are always kept. What
         goes stops counting in memory at once, under the lock a publish pass
         takes to mark an account busy: a pass never starts on an account
         whose lease is being let go."""
+        if len(mine) <= share:   # the usual heartbeat: nothing to let go, nothing to rank
+            return mine, []
         with self._lock:
             busy = set(self._busy) if kind == "account" else set()
             ranked = sorted(mine, key=lambda n: (n not in busy, _rank(n, self.worker)))
@@ -191,9 +206,11 @@ class Leases:
               now: datetime) -> None:
         """Take ``names`` where still free; the statement rechecks each row, so
         two workers taking at once cannot both win."""
-        for name in sorted(names):   # one order in every worker: no deadlock between takers
-            insert_ignore(conn, leases, {"kind": kind, "name": name, "holder": self.worker,
-                                         "until": now + self.ttl}, ["kind", "name"])
+        if names:   # one statement for them all (a first start takes 10,000), in one
+            # order in every worker: no deadlock between takers
+            conn.execute(_add_lease(conn.dialect.name), [
+                {"kind": kind, "name": name, "holder": self.worker, "until": now + self.ttl}
+                for name in sorted(names)])
         for chunk in _chunks(names):
             c = leases.c
             conn.execute(leases.update().where(
@@ -206,7 +223,7 @@ class Leases:
         renewal can lose a lease taken over between the read and the write."""
         got = conn.execute(sa.select(leases.c.name).where(
             leases.c.kind == kind, leases.c.holder == self.worker,
-            leases.c.until > sa.literal(now, TS()))).scalars()
+            leases.c.until > sa.literal(now, TS()))).scalars().all()
         return sorted(set(got) & set(names))
 
     def _drop(self, conn: sa.Connection, kind: str, names: list[str]) -> None:
@@ -239,15 +256,18 @@ def _share(n: int, live: list[str], worker: str) -> int:
     return base + (1 if rank < rest else 0)
 
 
-def _free(row, live: list[str], now: datetime) -> bool:
-    return row.until < now or row.holder not in live
-
-
 @lru_cache(maxsize=65536)   # every heartbeat ranks every feed again
 def _rank(name: str, worker: str) -> bytes:
     """An order of the names that differs per worker (rendezvous hashing), so
     workers taking at the same moment reach for different feeds first."""
     return hashlib.sha256(f"{worker}\0{name}".encode()).digest()
+
+
+@lru_cache(maxsize=None)
+def _add_lease(dialect: str) -> sa.Insert:
+    """INSERT a lease unless the name has one (taken again below if it is free)."""
+    insert = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
+    return insert(leases).on_conflict_do_nothing(index_elements=["kind", "name"])
 
 
 def _chunks(names: Sequence[str], size: int = 500) -> list[list[str]]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy import event as sa_event
 
 from bot.leases import ONCE, Leases, _share, holders
 from bot.store import Store
@@ -54,6 +55,22 @@ def test_one_worker_holds_everything(world):
     beat(store, only)
     assert only.held("feed") == FEEDS and only.held("account") == sorted(ACCOUNTS)
     assert all(only.holds("feed", f) for f in FEEDS)
+
+
+def test_a_refresh_costs_a_few_statements_however_many_feeds_it_takes_or_renews(world):
+    # A first start takes 2,000 leases at once, and every heartbeat renews them:
+    # a statement per feed would make each heartbeat of 10,000 feeds cost seconds.
+    store, clock = world
+    many = [f"feed-{n:04d}" for n in range(2000)]
+    seen: list[str] = []
+    sa_event.listen(store.engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+    only = worker(store, clock, "a")
+    for _ in range(2):
+        seen.clear()
+        beat(store, only, feeds=many)
+        assert len(seen) < 30, f"{len(seen)} statements"
+        assert only.held("feed") == many
+        clock.advance(seconds=5)
 
 
 def test_three_workers_split_the_work_evenly_and_never_share_a_lease(world):
