@@ -166,7 +166,7 @@ class Leases:
         wanted = sorted(free, key=lambda n: _rank(n, self.worker))[:max(0, share - len(keep))]
         self._renew(conn, kind, now)
         self._take(conn, kind, wanted, live, now)
-        return self._mine(conn, kind, keep + wanted, now)
+        return keep + self._won(conn, kind, wanted, now)
 
     def _rows(self, conn: sa.Connection, kind: str, live: list[str],
               now: datetime) -> dict[str, tuple[bool, bool]]:
@@ -218,13 +218,18 @@ class Leases:
                 sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live) if live else sa.true()))
                 .values(holder=self.worker, until=now + self.ttl))
 
-    def _mine(self, conn: sa.Connection, kind: str, names: list[str], now: datetime) -> list[str]:
-        """Which of ``names`` this worker holds now, as the database says: a
-        renewal can lose a lease taken over between the read and the write."""
-        got = conn.execute(sa.select(leases.c.name).where(
-            leases.c.kind == kind, leases.c.holder == self.worker,
-            leases.c.until > sa.literal(now, TS()))).scalars().all()
-        return sorted(set(got) & set(names))
+    def _won(self, conn: sa.Connection, kind: str, wanted: list[str], now: datetime) -> list[str]:
+        """Which of ``wanted`` the take got, as the database says (another
+        worker may have taken one since the read). What was kept needs no
+        asking: refreshes run one at a time (BEGIN IMMEDIATE, the advisory
+        lock) and only a refresh changes another worker's rows, so what this
+        one read as its own and renewed is its own."""
+        won: list[str] = []
+        for chunk in _chunks(wanted):
+            won += conn.execute(sa.select(leases.c.name).where(
+                leases.c.kind == kind, leases.c.holder == self.worker, leases.c.name.in_(chunk),
+                leases.c.until > sa.literal(now, TS()))).scalars().all()
+        return won
 
     def _drop(self, conn: sa.Connection, kind: str, names: list[str]) -> None:
         for chunk in _chunks(names):
