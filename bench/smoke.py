@@ -33,6 +33,7 @@ RUNS: dict[str, tuple[list[str], float]] = {
     "status": (["--articles", "2000", "--rounds", "1", "--skip-postgres"], 120),
     "publish": (["--small", "10", "--large", "30", "--rounds", "1"], 120),
     "filters": (["-n", "500"], 60),
+    "leases": (["--feeds", "500", "--rounds", "3"], 60),
     "leads": ([], 180),
     "push": (["--n", "2", "--gap", "0.3", "--wait", "15"], 120),
     "service": (["--feeds", "30", "--every", "10", "--articles", "2000"], 240),
