@@ -55,17 +55,13 @@ def herald(path: str, names: list[str], rounds: int) -> tuple[float, list[float]
     store = Store(f"sqlite:///{path}", utc_now)
     store.migrate()
     leases = Leases(store, WORKER, utc_now, TTL, exclusive=True)
-    first = cpu_ms(lambda: leases.refresh(names, ["console"]))
-    steady = [cpu_ms(lambda: leases.refresh(names, ["console"])) for _ in range(rounds)]
+    refresh = lambda: leases.refresh(names, ["console"])  # noqa: E731
+    first = cpu_ms(refresh)
+    steady = [cpu_ms(refresh) for _ in range(rounds)]
     assert len(leases.held("feed")) == len(names), "the refresh must hold every feed"
-    store.engine.dispose()
-    return first, steady, wal_of_one(path, lambda: herald_once(path, names))
-
-
-def herald_once(path: str, names: list[str]) -> None:
-    store = Store(f"sqlite:///{path}", utc_now)
-    Leases(store, WORKER, utc_now, TTL, exclusive=True).refresh(names, ["console"])
-    store.engine.dispose()
+    wal = wal_of_one(path, refresh)
+    store.close()
+    return first, steady, wal
 
 
 def floor(path: str, names: list[str], rounds: int) -> tuple[float, list[float]]:

@@ -36,9 +36,8 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.store import TS, Store, meta, workers
+from bot.store import TS, Store, dialect_insert, meta, workers
 
 log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
@@ -271,8 +270,7 @@ def _rank(name: str, worker: str) -> bytes:
 @lru_cache(maxsize=None)
 def _add_lease(dialect: str) -> sa.Insert:
     """INSERT a lease unless the name has one (taken again below if it is free)."""
-    insert = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
-    return insert(leases).on_conflict_do_nothing(index_elements=["kind", "name"])
+    return dialect_insert(dialect)(leases).on_conflict_do_nothing(index_elements=["kind", "name"])
 
 
 def _chunks(names: Sequence[str], size: int = 500) -> list[list[str]]:

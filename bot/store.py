@@ -157,11 +157,16 @@ def _sqlite_connect(dbapi_conn, record) -> None:
     cursor.close()
 
 
+def dialect_insert(dialect: str) -> Callable[[sa.Table], sa.Insert]:
+    """The ``insert`` of ``dialect`` ("sqlite", "postgresql"): the one with ON CONFLICT."""
+    return {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
+
+
 def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str]) -> bool:
     """INSERT that does nothing when a row with the same ``keys`` exists.
     Returns True when a row was inserted. Portable across SQLite and PostgreSQL."""
-    dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
-    stmt = dialect.insert(table).values(**values).on_conflict_do_nothing(index_elements=list(keys))
+    stmt = (dialect_insert(conn.dialect.name)(table).values(**values)
+            .on_conflict_do_nothing(index_elements=list(keys)))
     if conn.dialect.name == "postgresql":
         # SQLAlchemy adds RETURNING for serial keys there, and then the result
         # reports rowcount -1; ask for a row back and count that instead.
@@ -172,8 +177,7 @@ def insert_ignore(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequ
 def upsert(conn: sa.Connection, table: sa.Table, values: dict, keys: Sequence[str]) -> None:
     """INSERT, or UPDATE the row with the same ``keys``: one statement on both
     SQLite and PostgreSQL."""
-    dialect = {"sqlite": sqlite, "postgresql": postgresql}[conn.dialect.name]
-    stmt = dialect.insert(table).values(**values)
+    stmt = dialect_insert(conn.dialect.name)(table).values(**values)
     changed = {k: v for k, v in values.items() if k not in keys}
     conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=changed))
 
@@ -765,7 +769,7 @@ def _later(column: sa.Column) -> sa.Case:
 
 @functools.cache
 def _stmts(dialect: str) -> _Statements:
-    ins = {"sqlite": sqlite, "postgresql": postgresql}[dialect].insert
+    ins = dialect_insert(dialect)
     return _Statements(
         feed=feed_state.select().where(feed_state.c.name == sa.bindparam("name")),
         add_feed=ins(feed_state).values(error_streak=0).on_conflict_do_nothing(
