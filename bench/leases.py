@@ -3,10 +3,12 @@
 Every heartbeat (``workers.heartbeat``, 5 s by default) a worker refreshes its
 leases (bot.leases): it reads the leases, renews its own and takes free ones.
 With one worker holding N feeds, the least any refresh can do is what the
-floor does here with the raw sqlite3 driver in one transaction: read every
-feed lease's name, holder and whether it ran out, and renew them all in one
-UPDATE. The first refresh takes all N leases, against the floor of one
-executemany INSERT of N rows.
+floor does here with the raw sqlite3 driver in one transaction: read the feed
+leases other workers hold (none here: a scan that finds no row) and renew its
+own in one UPDATE. (Until 2026-12-03 the floor also read every lease, as
+Herald did; a refresh now starts from what the last one left in memory.) The
+first refresh takes all N leases, against the floor of one executemany INSERT
+of N rows.
 
 It prints the CPU per refresh (median of --rounds) for both and their ratio,
 and the WAL one steady refresh writes (a heartbeat's disk writes, from a
@@ -81,8 +83,8 @@ def floor(path: str, names: list[str], rounds: int) -> tuple[float, list[float]]
     def renew() -> None:
         now = utc_now()
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("SELECT name, holder, until < ? FROM leases WHERE kind = 'feed'",
-                     (stamp(now),)).fetchall()
+        conn.execute("SELECT name, until < ? FROM leases WHERE kind = 'feed' AND holder != ?",
+                     (stamp(now), WORKER)).fetchall()
         conn.execute("UPDATE leases SET until = ? WHERE kind = 'feed' AND holder = ?",
                      (stamp(now + TTL), WORKER))
         conn.execute("COMMIT")

@@ -32,7 +32,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 import sqlalchemy as sa
@@ -43,8 +43,8 @@ log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
 ONCE = "once:"            # the id prefix of a ``once`` run: it takes only free work
 FORGET_DEAD = timedelta(hours=1)   # a dead worker's row stays this long, for status
+CHUNK = 500   # names in one IN list
 REFRESH_LOCK = 0x4865_7261_6C65   # PostgreSQL advisory lock: one refresh at a time
-_FREE = (False, True)   # a name without a lease row: not this worker's, free to take
 leases = sa.Table(
     "leases", meta,   # 0008
     sa.Column("kind", sa.String(16), primary_key=True), sa.Column("name", sa.String(200), primary_key=True),
@@ -61,7 +61,13 @@ class LeaseRow:
 
 class Leases:
     """The leases of one worker, kept in the database and mirrored in memory
-    (``holds`` asks no database: ten thousand poll jobs ask it)."""
+    (``holds`` asks no database: ten thousand poll jobs ask it).
+
+    The mirror is also where a refresh starts from: the database changes this
+    worker's rows only in this worker's refreshes, or when another worker's
+    refresh takes one (it is then that worker's row). So a refresh reads only
+    the rows other workers hold, not the thousands this one renews every
+    heartbeat; after a refresh that failed it reads its own rows again."""
 
     def __init__(self, store: Store, worker: str, clock: Callable[[], datetime], ttl: timedelta,
                  *, exclusive: bool = False):
@@ -70,7 +76,9 @@ class Leases:
         # With the SQLite instance lock no other Herald is alive, whatever the
         # workers table says (a worker SIGKILLed a moment ago still looks alive).
         self.exclusive = exclusive
-        self._held: dict[tuple[str, str], datetime] = {}
+        self._held: dict[str, frozenset[str]] = {}   # kind -> names, as the last refresh left them
+        self._until = datetime.min.replace(tzinfo=timezone.utc)   # each of them runs till then
+        self._known = False   # whether _held is what the database has as this worker's
         self._live: frozenset[str] = frozenset({worker})
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -80,13 +88,13 @@ class Leases:
     def holds(self, kind: str, name: str) -> bool:
         """True while this worker's lease on ``name`` runs."""
         with self._lock:
-            until = self._held.get((kind, name))
-        return until is not None and until > self.clock()
+            names, until = self._held.get(kind, frozenset()), self._until
+        return name in names and until > self.clock()
 
     def held(self, kind: str) -> list[str]:
-        now = self.clock()
         with self._lock:
-            return sorted(n for (k, n), until in self._held.items() if k == kind and until > now)
+            names, until = self._held.get(kind, frozenset()), self._until
+        return sorted(names) if until > self.clock() else []
 
     def alive(self, worker: str) -> bool:
         """Whether ``worker`` beat within ``ttl`` at the last refresh."""
@@ -121,27 +129,33 @@ class Leases:
         deadlock with something else, a serialization failure) tries once more.
         Returns the (kind, name) leases this refresh took that were not held."""
         with self._lock:
-            before = set(self._held)
+            before = self._held
         try:
             self._refresh(feeds, accounts)
         except sa.exc.OperationalError as exc:
             log.warning("leases: refresh failed (%s); trying again", type(exc.orig).__name__)
             self._refresh(feeds, accounts)
         with self._lock:
-            return sorted(set(self._held) - before)
+            after = self._held
+        return sorted((kind, name) for kind, names in after.items()
+                      for name in names - before.get(kind, frozenset()))
 
     def _refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> None:
-        with self.store.tx() as conn:
-            if conn.dialect.name == "postgresql":   # SQLite's BEGIN IMMEDIATE does this already
-                conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
-            now = self.clock()   # after the wait: the lease times start from here
-            live = self._live_workers(conn, now)
-            held: dict[tuple[str, str], datetime] = {}
-            for kind, names in (("feed", feeds), ("account", accounts)):
-                for name in self._balance(conn, kind, sorted(set(names)), live, now):
-                    held[(kind, name)] = now + self.ttl
+        try:
+            with self.store.tx() as conn:
+                if conn.dialect.name == "postgresql":   # SQLite's BEGIN IMMEDIATE does this already
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
+                now = self.clock()   # after the wait: the lease times start from here
+                live = self._live_workers(conn, now)
+                held = {kind: frozenset(self._balance(conn, kind, names, live, now))
+                        for kind, names in (("feed", feeds), ("account", accounts))}
+        except BaseException:
+            with self._lock:   # rolled back, and _split may have let go in memory already
+                self._known = False
+            raise
         with self._lock:
-            self._held, self._live = held, frozenset(live)
+            self._held, self._until, self._live = held, now + self.ttl, frozenset(live)
+            self._known = True
 
     def _live_workers(self, conn: sa.Connection, now: datetime) -> list[str]:
         conn.execute(workers.delete().where(workers.c.beat_at < now - FORGET_DEAD))
@@ -151,34 +165,44 @@ class Leases:
             workers.c.beat_at >= now - self.ttl)).scalars().all()
         return sorted(set(found) | {self.worker})
 
-    def _balance(self, conn: sa.Connection, kind: str, names: list[str], live: list[str],
-                 now: datetime) -> list[str]:
+    def _balance(self, conn: sa.Connection, kind: str, names: Sequence[str], live: list[str],
+                 now: datetime) -> set[str]:
         """This worker's leases of ``kind`` after renewing, letting go and taking."""
-        rows = self._rows(conn, kind, live, now)
-        mine = [n for n in names if rows.get(n, _FREE)[0]]
-        kept = set(mine)   # a set: 10,000 feeds, every heartbeat
-        self._drop(conn, kind, [n for n, (ours, _) in rows.items() if ours and n not in kept])
-        share = len(names) if self.greedy else _share(len(names), live, self.worker)
+        others = self._others(conn, kind, live, now)
+        configured = set(names)
+        mine = self._own(conn, kind).difference(others)   # another refresh took those
+        self._drop(conn, kind, sorted(mine - configured))
+        mine &= configured
+        share = len(configured) if self.greedy else _share(len(configured), live, self.worker)
         keep, extra = self._split(kind, mine, share)
         self._drop(conn, kind, extra)
-        free = [n for n in names if rows.get(n, _FREE)[1]]
-        wanted = sorted(free, key=lambda n: _rank(n, self.worker))[:max(0, share - len(keep))]
+        wanted = _wanted(configured - keep, others, share - len(keep), self.worker)
         self._renew(conn, kind, now)
         self._take(conn, kind, wanted, live, now)
-        return keep + self._won(conn, kind, wanted, now)
+        return keep | self._won(conn, kind, wanted, now)
 
-    def _rows(self, conn: sa.Connection, kind: str, live: list[str],
-              now: datetime) -> dict[str, tuple[bool, bool]]:
-        """Each lease of ``kind`` as (this worker's, free to take). The database
-        compares the times: at every heartbeat, for 10,000 feeds, turning each
-        row's time into a datetime would cost more than the rest of the refresh."""
-        c, alive = leases.c, set(live)
-        expired = (c.until < sa.literal(now, TS())).label("expired")
-        found = conn.execute(sa.select(c.name, c.holder, expired).where(c.kind == kind)).all()
-        return {name: (holder == self.worker, bool(gone) or holder not in alive)
-                for name, holder, gone in found}   # all(): one fetch, not one per row
+    def _own(self, conn: sa.Connection, kind: str) -> set[str]:
+        """The names the database has as this worker's: as the last refresh
+        left them, or (at the first, or after one failed) read again."""
+        with self._lock:
+            if self._known:
+                return set(self._held.get(kind, frozenset()))
+        return set(conn.execute(sa.select(leases.c.name).where(
+            leases.c.kind == kind, leases.c.holder == self.worker)).scalars().all())
 
-    def _split(self, kind: str, mine: list[str], share: int) -> tuple[list[str], list[str]]:
+    def _others(self, conn: sa.Connection, kind: str, live: list[str],
+                now: datetime) -> dict[str, bool]:
+        """Each lease of ``kind`` another worker holds, and whether it is free
+        to take (ran out, or its holder stopped beating). The database
+        compares the times: turning each row's time into a datetime would
+        cost more than the rest of the refresh."""
+        c = leases.c
+        free = sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live)).label("free")
+        found = conn.execute(sa.select(c.name, free).where(
+            c.kind == kind, c.holder != self.worker)).all()   # all(): one fetch, not one per row
+        return {name: bool(gone) for name, gone in found}
+
+    def _split(self, kind: str, mine: set[str], share: int) -> tuple[set[str], list[str]]:
         """(kept, let go): accounts being published for are always kept. What
         goes stops counting in memory at once, under the lock a publish pass
         takes to mark an account busy: a pass never starts on an account
@@ -188,10 +212,9 @@ class Leases:
         with self._lock:
             busy = set(self._busy) if kind == "account" else set()
             ranked = sorted(mine, key=lambda n: (n not in busy, _rank(n, self.worker)))
-            cut = max(share, len(busy & set(mine)))
-            for name in ranked[cut:]:
-                self._held.pop((kind, name), None)
-        return ranked[:cut], ranked[cut:]
+            cut = max(share, len(busy & mine))
+            self._held = {**self._held, kind: self._held.get(kind, frozenset()) - set(ranked[cut:])}
+        return set(ranked[:cut]), ranked[cut:]
 
     def _renew(self, conn: sa.Connection, kind: str, now: datetime) -> None:
         """Renew every lease of ``kind`` this worker still has: what it lets go
@@ -217,17 +240,19 @@ class Leases:
                 sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live) if live else sa.true()))
                 .values(holder=self.worker, until=now + self.ttl))
 
-    def _won(self, conn: sa.Connection, kind: str, wanted: list[str], now: datetime) -> list[str]:
+    def _won(self, conn: sa.Connection, kind: str, wanted: list[str], now: datetime) -> set[str]:
         """Which of ``wanted`` the take got, as the database says (another
         worker may have taken one since the read). What was kept needs no
         asking: refreshes run one at a time (BEGIN IMMEDIATE, the advisory
         lock) and only a refresh changes another worker's rows, so what this
-        one read as its own and renewed is its own."""
-        won: list[str] = []
+        one knew as its own and renewed is its own."""
+        c, won = leases.c, set()
+        ours = sa.select(c.name).where(c.kind == kind, c.holder == self.worker,
+                                       c.until > sa.literal(now, TS()))
+        if len(wanted) > CHUNK:   # a first start: one read of its rows, not 20 long IN lists
+            return set(conn.execute(ours).scalars().all()).intersection(wanted)
         for chunk in _chunks(wanted):
-            won += conn.execute(sa.select(leases.c.name).where(
-                leases.c.kind == kind, leases.c.holder == self.worker, leases.c.name.in_(chunk),
-                leases.c.until > sa.literal(now, TS()))).scalars().all()
+            won.update(conn.execute(ours.where(c.name.in_(chunk))).scalars().all())
         return won
 
     def _drop(self, conn: sa.Connection, kind: str, names: list[str]) -> None:
@@ -239,7 +264,7 @@ class Leases:
         """A clean stop: every lease of this worker goes at once, so the
         others take its work at their next heartbeat, not after ``ttl``."""
         with self._lock:
-            self._held = {}
+            self._held, self._known = {}, False
         with self.store.tx() as conn:
             conn.execute(leases.delete().where(leases.c.holder == self.worker))
 
@@ -260,6 +285,16 @@ def _share(n: int, live: list[str], worker: str) -> int:
     return base + (1 if rank < rest else 0)
 
 
+def _wanted(candidates: set[str], others: dict[str, bool], room: int, worker: str) -> list[str]:
+    """Up to ``room`` of ``candidates`` (configured, not kept) that are free:
+    without a row, or another worker's that ran out or whose holder is dead.
+    With no room (the usual heartbeat), nothing is looked at."""
+    if room <= 0:
+        return []
+    free = [n for n in candidates if others.get(n, True)]
+    return sorted(free, key=lambda n: _rank(n, worker))[:room]
+
+
 @lru_cache(maxsize=65536)   # every heartbeat ranks every feed again
 def _rank(name: str, worker: str) -> bytes:
     """An order of the names that differs per worker (rendezvous hashing), so
@@ -273,5 +308,5 @@ def _add_lease(dialect: str) -> sa.Insert:
     return dialect_insert(dialect)(leases).on_conflict_do_nothing(index_elements=["kind", "name"])
 
 
-def _chunks(names: Sequence[str], size: int = 500) -> list[list[str]]:
+def _chunks(names: Sequence[str], size: int = CHUNK) -> list[list[str]]:
     return [list(names[i:i + size]) for i in range(0, len(names), size)]

@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 
 from bot.leases import ONCE, Leases, _share, holders
@@ -218,8 +219,9 @@ def test_workers_refreshing_at_the_same_moment_never_hold_one_lease_twice(world)
     assert len(held) == len(set(held))
 
 
-@given(st.integers(0, 500), st.lists(st.text(min_size=1, max_size=5), min_size=1, max_size=8,
-                                     unique=True))
+# Service workers only: a ``once`` run takes what is free and has no share.
+@given(st.integers(0, 500), st.lists(st.text(min_size=1, max_size=5).filter(
+    lambda w: not w.startswith(ONCE)), min_size=1, max_size=8, unique=True))
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 def test_the_shares_add_up_and_differ_by_one_at_most(n, names):
     live = sorted(names)
@@ -291,3 +293,103 @@ def test_a_refresh_names_the_leases_it_newly_took(world):
     store.beat("a", "host", 1, clock())
     taken = a.refresh(FEEDS, ACCOUNTS)
     assert taken and all(a.holds(kind, name) for kind, name in taken)
+
+
+class Injected(RuntimeError):
+    """A refresh that dies halfway (the database went away mid-transaction)."""
+
+
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("beat"), st.sampled_from("ab"), st.sets(st.sampled_from(FEEDS), min_size=8)),
+    st.tuples(st.just("fail"), st.sampled_from("ab"), st.integers(1, 6)),
+    st.tuples(st.just("advance"), st.sampled_from([5, 21])),
+    st.tuples(st.just("release"), st.sampled_from("ab"))), max_size=12)
+
+
+@given(steps=STEPS)
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+def test_what_a_worker_believes_it_holds_the_database_says_it_holds(world, steps):
+    # A refresh starts from what the last one left in memory instead of reading
+    # this worker's thousands of rows; beats, deaths, config changes and
+    # refreshes dying halfway must never make memory claim a lease the
+    # database gives to no one or to another worker.
+    store, clock = world
+    with store.tx() as conn:
+        conn.execute(sa.text("DELETE FROM leases"))
+        conn.execute(sa.text("DELETE FROM workers"))
+    workers = {n: worker(store, clock, n) for n in "ab"}
+    fault = {"after": 0}
+
+    def inject(conn, cursor, statement, *args):
+        if fault["after"] and "leases" in statement:
+            fault["after"] -= 1
+            if not fault["after"]:
+                raise Injected(statement)
+    sa_event.listen(store.engine, "before_cursor_execute", inject)
+    try:
+        for step in steps:
+            _run(store, clock, workers, fault, step)
+            _check(store, clock, workers, just_beat=step[1] if step[0] == "beat" else None)
+    finally:
+        sa_event.remove(store.engine, "before_cursor_execute", inject)
+
+
+def _run(store, clock, workers, fault, step) -> None:
+    kind, *args = step
+    if kind == "advance":
+        clock.advance(seconds=args[0])
+    elif kind == "release":
+        workers[args[0]].release_all()
+    elif kind == "beat":
+        beat(store, workers[args[0]], feeds=sorted(args[1]))
+    else:
+        fault["after"] = args[1]
+        try:
+            beat(store, workers[args[0]])
+        except Injected:
+            pass
+        fault["after"] = 0
+
+
+def _check(store, clock, workers, just_beat) -> None:
+    valid = {(r.kind, r.name): r.holder for r in holders(store) if r.until > clock()}
+    for name, w in workers.items():
+        believed = {(k, n) for k in ("feed", "account") for n in w.held(k)}
+        assert all(valid.get(lease) == name for lease in believed), name
+        if name == just_beat:   # right after its refresh it also knows all it has
+            assert believed == {lease for lease, holder in valid.items() if holder == name}
+
+
+def test_a_worker_back_from_the_dead_believes_only_in_what_was_left_to_it(world):
+    store, clock = world
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    beat(store, a)
+    clock.advance(seconds=21)    # a stalls; b takes everything from it
+    beat(store, b)
+    beat(store, a)
+    valid = {r.name: r.holder for r in holders(store) if r.kind == "feed"}
+    assert all(valid[f] == "a" for f in a.held("feed"))
+    assert not set(a.held("feed")) & set(b.held("feed"))
+
+
+def test_a_refresh_that_dies_after_letting_go_is_set_right_by_the_next(world):
+    # a lets go of half its feeds for b in memory, then the transaction dies:
+    # the database still has them as a's, and the next refresh must see that.
+    store, clock = world
+    a, b = worker(store, clock, "a"), worker(store, clock, "b")
+    beat(store, a)
+    beat(store, b)
+
+    def die_at_the_let_go(conn, cursor, statement, *args):
+        if statement.lstrip().upper().startswith("DELETE FROM LEASES"):
+            raise Injected(statement)
+    sa_event.listen(store.engine, "before_cursor_execute", die_at_the_let_go)
+    with pytest.raises(Injected):
+        beat(store, a)
+    sa_event.remove(store.engine, "before_cursor_execute", die_at_the_let_go)
+    beat(store, a)
+    mine = {r.name for r in holders(store) if r.holder == "a" and r.kind == "feed"}
+    assert set(a.held("feed")) == mine and len(mine) == len(FEEDS) // 2
+    beat(store, b)
+    assert sorted(a.held("feed") + b.held("feed")) == FEEDS
