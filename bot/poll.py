@@ -118,8 +118,7 @@ class Poller:
         may be posted, so only it needs a summary."""
         if primed:
             return {"known": lambda ids: self.store.known_items(feed.name, ids)}
-        return {"wanted": lambda found: {a.item_id for a in newest(_first_each(found),
-                                                                    feed.backfill)}}
+        return {"wanted": lambda found: {a.item_id for a in _backfill(feed, found)}}
 
     def _waiting(self, row) -> bool:
         """True while the feed's back-off runs. A wall clock stepped back must
@@ -213,7 +212,7 @@ class Poller:
         and its ``known`` (None: ingest asks)."""
         if primed:
             return [bounded(self.leads.enrich(a, feed.fetch_article)) for a in found], set()
-        backfill = newest(_first_each(found), feed.backfill)
+        backfill = _backfill(feed, found)
         known = self.store.known_items(feed.name, [a.item_id for a in backfill]) if backfill else ()
         wanted = {a.item_id for a in backfill} - set(known)
         return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)
@@ -250,12 +249,13 @@ class Poller:
                      extra={"feed": feed.name})
 
 
-def _first_each(found: list[Article]) -> list[Article]:
-    """Each item id once, as the store ingests it (the first copy wins)."""
+def _backfill(feed: FeedConfig, found: list[Article]) -> list[Article]:
+    """The items a first sight may post: the newest ``feed.backfill``, each
+    item id once as the store ingests it (the first copy wins)."""
     first: dict[str, Article] = {}
     for article in found:
         first.setdefault(article.item_id, article)
-    return list(first.values())
+    return newest(list(first.values()), feed.backfill)
 
 
 def _human(delay: timedelta) -> str:
