@@ -205,7 +205,7 @@ class Running:
         self.tally = service.Tally(forward=self.metrics)
         store = Store(config.database, utc_now)
         store.migrate()
-        # A dry run holds no lease, and its "once:" id keeps the workers from
+        # A dry run holds no lease, and its "once/" id keeps the workers from
         # counting it when they share out the work.
         self.worker = Worker(store, config, prefix=ONCE if dry_run else "", exclusive=exclusive,
                              takes_work=not dry_run)

@@ -22,7 +22,7 @@ well within ``ttl``.
 
 SQLite has one worker (the instance lock) and runs the same code: it holds
 everything. ``once`` takes only what no live worker holds (``greedy``) and
-never counts as a worker that others make room for (its id starts "once:").
+never counts as a worker that others make room for (its id starts "once/").
 """
 from __future__ import annotations
 
@@ -41,7 +41,10 @@ from bot.store import TS, Store, dialect_insert, meta, workers
 
 log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
-ONCE = "once:"            # the id prefix of a ``once`` run: it takes only free work
+# The id prefix of a ``once`` run, which takes only free work. Not "once:": a
+# service on a host named "once" has the id "once:<pid>:<time>", and a host
+# name never holds a "/".
+ONCE = "once/"
 FORGET_DEAD = timedelta(hours=1)   # a dead worker's row stays this long, for status
 CHUNK = 500   # names in one IN list
 REFRESH_LOCK = 0x4865_7261_6C65   # PostgreSQL advisory lock: one refresh at a time

@@ -393,3 +393,13 @@ def test_a_refresh_that_dies_after_letting_go_is_set_right_by_the_next(world):
     assert set(a.held("feed")) == mine and len(mine) == len(FEEDS) // 2
     beat(store, b)
     assert sorted(a.held("feed") + b.held("feed")) == FEEDS
+
+
+def test_a_service_on_a_host_named_once_is_a_worker_others_make_room_for(world):
+    # Its id is "once:<pid>:<time>" (bot.cli.worker_id); only a ``once`` run's
+    # prefix makes a worker take free work alone and count for nobody.
+    store, clock = world
+    a, host_once = worker(store, clock, "a"), worker(store, clock, "once:4242:1764000000")
+    settle(store, [a, host_once])
+    assert not host_once.greedy
+    assert len(a.held("feed")) == len(host_once.held("feed")) == len(FEEDS) // 2
