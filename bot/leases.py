@@ -200,8 +200,7 @@ class Leases:
         compares the times: turning each row's time into a datetime would
         cost more than the rest of the refresh."""
         c = leases.c
-        free = sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live)).label("free")
-        found = conn.execute(sa.select(c.name, free).where(
+        found = conn.execute(sa.select(c.name, _free(live, now)).where(
             c.kind == kind, c.holder != self.worker)).all()   # all(): one fetch, not one per row
         return {name: bool(gone) for name, gone in found}
 
@@ -239,8 +238,7 @@ class Leases:
         for chunk in _chunks(names):
             c = leases.c
             conn.execute(leases.update().where(
-                c.kind == kind, c.name.in_(chunk), c.holder != self.worker,
-                sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live) if live else sa.true()))
+                c.kind == kind, c.name.in_(chunk), c.holder != self.worker, _free(live, now))
                 .values(holder=self.worker, until=now + self.ttl))
 
     def _won(self, conn: sa.Connection, kind: str, wanted: list[str], now: datetime) -> set[str]:
@@ -286,6 +284,13 @@ def _share(n: int, live: list[str], worker: str) -> int:
     rank = service.index(worker) if worker in service else 0
     base, rest = divmod(n, len(service))
     return base + (1 if rank < rest else 0)
+
+
+def _free(live: list[str], now: datetime) -> sa.ColumnElement[bool]:
+    """A lease free to take: it ran out, or its holder stopped beating
+    (``live`` always holds the asking worker, so it is never empty)."""
+    c = leases.c
+    return sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live))
 
 
 def _wanted(candidates: set[str], others: dict[str, bool], room: int, worker: str) -> list[str]:
