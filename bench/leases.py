@@ -1,14 +1,15 @@
 """A heartbeat's lease refresh at N feeds, against the driver doing its least, on SQLite.
 
 Every heartbeat (``workers.heartbeat``, 5 s by default) a worker refreshes its
-leases (bot.leases): it reads the leases, renews its own and takes free ones.
-With one worker holding N feeds, the least any refresh can do is what the
-floor does here with the raw sqlite3 driver in one transaction: read the feed
-leases other workers hold (none here: a scan that finds no row) and renew its
-own in one UPDATE. (Until 2026-12-03 the floor also read every lease, as
-Herald did; a refresh now starts from what the last one left in memory.) The
-first refresh takes all N leases, against the floor of one executemany INSERT
-of N rows.
+leases (bot.leases): it beats, reads the leases other workers hold and takes
+free ones; its beat keeps its own. With one worker holding N feeds, the least
+any refresh can do is what the floor does here with the raw sqlite3 driver in
+one transaction: write its heartbeat row and read the feed leases other
+workers hold (none here: a scan that finds no row). History of the floor: until
+2026-12-03 it also read every lease, then (d49b69b) it renewed every lease in
+one UPDATE, as Herald did; now a lease lasts while its holder beats. The first
+refresh takes all N leases, against the floor of one executemany INSERT of N
+rows.
 
 It prints the CPU per refresh (median of --rounds) for both and their ratio,
 and the WAL one steady refresh writes (a heartbeat's disk writes, from a
@@ -72,6 +73,7 @@ def floor(path: str, names: list[str], rounds: int) -> tuple[float, list[float]]
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("CREATE TABLE leases (kind VARCHAR(16), name VARCHAR(200), holder VARCHAR(200),"
                  " until DATETIME, PRIMARY KEY (kind, name))")
+    conn.execute("CREATE TABLE workers (worker VARCHAR(200) PRIMARY KEY, beat_at DATETIME)")
 
     def take() -> None:
         until = stamp(utc_now() + TTL)
@@ -80,17 +82,16 @@ def floor(path: str, names: list[str], rounds: int) -> tuple[float, list[float]]
                          [(name, WORKER, until) for name in names])
         conn.execute("COMMIT")
 
-    def renew() -> None:
-        now = utc_now()
+    def keep() -> None:
         conn.execute("BEGIN IMMEDIATE")
-        conn.execute("SELECT name, until < ? FROM leases WHERE kind = 'feed' AND holder != ?",
-                     (stamp(now), WORKER)).fetchall()
-        conn.execute("UPDATE leases SET until = ? WHERE kind = 'feed' AND holder = ?",
-                     (stamp(now + TTL), WORKER))
+        conn.execute("INSERT INTO workers VALUES (?, ?) ON CONFLICT (worker) DO UPDATE"
+                     " SET beat_at = excluded.beat_at", (WORKER, stamp(utc_now())))
+        conn.execute("SELECT name, holder NOT IN (?) FROM leases WHERE kind = 'feed'"
+                     " AND holder != ?", (WORKER, WORKER)).fetchall()
         conn.execute("COMMIT")
 
     first = cpu_ms(take)
-    steady = [cpu_ms(renew) for _ in range(rounds)]
+    steady = [cpu_ms(keep) for _ in range(rounds)]
     conn.close()
     return first, steady
 
@@ -115,7 +116,7 @@ def main() -> None:
     print(f"lease refresh, {args.feeds:,} feeds, one worker (SQLite), ms CPU, median of "
           f"{args.rounds}")
     for label, mine, least in (("first (takes every lease)", ours_first, floor_first),
-                               ("steady (renews them)", statistics.median(ours),
+                               ("steady (keeps them)", statistics.median(ours),
                                 statistics.median(theirs))):
         print(f"  {label:27s} Herald {mine:8.1f}   floor {least:7.1f}   {mine / least:5.1f}x")
     print(f"  WAL written by one steady refresh: {wal / 1024:,.0f} KB")

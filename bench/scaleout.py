@@ -113,7 +113,7 @@ class Bench:
     def phase(self, n: int, database: str) -> Phase:
         config = self._config(database, n)
         workers = [Worker(config, self.dir / f"{config.stem}-{i}.log") for i in range(n)]
-        leases = Leases(database)
+        leases = Leases(database, ttl=5.0)   # takeover_after in _config
         try:
             # One after another, as a rolling start does (tests/test_workers.py starts
             # them together); the figures are taken once the leases have spread.

@@ -91,7 +91,7 @@ def worker_id(clock: Callable[[], datetime] = utc_now, prefix: str = "") -> str:
 
 class Worker:
     """This process as one of the database's workers: its heartbeat row and
-    its leases (bot.leases), renewed together."""
+    its leases (bot.leases), written together (the beat keeps the leases)."""
 
     def __init__(self, store: Store, config: Config, *, prefix: str = "", exclusive: bool = False,
                  takes_work: bool = True):
@@ -102,12 +102,14 @@ class Worker:
         self.id = worker_id(prefix=prefix)
         self.started = utc_now()
         self.leases = Leases(store, self.id, utc_now, config.workers.takeover_after,
-                             exclusive=exclusive)
+                             exclusive=exclusive, host=socket.gethostname(), pid=os.getpid(),
+                             started_at=self.started)
 
     def beat(self) -> list[str]:
-        """Beat and refresh the leases; returns the feeds newly taken."""
-        self.store.beat(self.id, socket.gethostname(), os.getpid(), self.started)
+        """Beat; returns the feeds newly taken. A worker that takes work beats
+        in its lease refresh (one transaction: a failed refresh is no beat)."""
         if not self.takes_work:
+            self.store.beat(self.id, socket.gethostname(), os.getpid(), self.started)
             return []
         taken = self.leases.refresh([f.name for f in self.config.feeds],
                                     [a.name for a in self.config.accounts])

@@ -1,23 +1,27 @@
 """Leases: which worker polls a feed and which publishes for an account.
 
 Several ``run`` workers on one PostgreSQL database are one service because the
-database says who does what. A row of ``leases`` names a feed or an account,
-its holder and the time the lease ends unless renewed. At every heartbeat a
-worker (``Leases.refresh``):
+database says who does what. A row of ``leases`` names a feed or an account and
+its holder; the lease lasts while the holder beats (its ``workers`` row). At
+every heartbeat a worker (``Leases.refresh``), in one transaction:
 
-- renews what it holds, up to its fair share of the live workers' work;
+- beats: writes its ``workers`` row, which keeps every lease it holds (one
+  row written, not ten thousand renewed: a heartbeat every 5 s renewing
+  10,000 rows wrote 600 KB of WAL, 10 GB a day);
+- keeps what it holds, up to its fair share of the live workers' work;
 - lets go of what is above that share (never an account it is publishing for);
-- takes leases that are free, expired, or held by a worker whose heartbeat
-  stopped, up to its share.
+- takes leases that are free or held by a worker whose heartbeat stopped, up
+  to its share.
 
 A worker polls only feeds it holds and publishes only for accounts it holds,
 so caps, gaps and windows hold as with one process; a post is claimed only
 while the lease is held (``guard``, checked in the claim's own statement), so
 a worker that lost its lease cannot claim behind the new holder's back.
 
-A worker is alive while its heartbeat is younger than ``ttl``; leases last
-``ttl`` from the last renewal, so a dead worker's work moves within ``ttl``
-plus one heartbeat. The wall clocks of the workers' hosts must agree (NTP) to
+A worker is alive while its heartbeat is younger than ``ttl``, so a dead
+worker's work moves within ``ttl`` plus one heartbeat. A refresh that fails
+writes no beat either: a worker whose refreshes fail looks dead to the others
+after ``ttl`` and stops trusting its own leases then too. The wall clocks of the workers' hosts must agree (NTP) to
 well within ``ttl``.
 
 SQLite has one worker (the instance lock) and runs the same code: it holds
@@ -37,7 +41,7 @@ from functools import lru_cache
 
 import sqlalchemy as sa
 
-from bot.store import TS, Store, dialect_insert, meta, workers
+from bot.store import TS, Store, dialect_insert, meta, upsert, workers
 
 log = logging.getLogger(__name__)
 KINDS = ("feed", "account")
@@ -48,6 +52,10 @@ ONCE = "once/"
 FORGET_DEAD = timedelta(hours=1)   # a dead worker's row stays this long, for status
 CHUNK = 500   # names in one IN list
 REFRESH_LOCK = 0x4865_7261_6C65   # PostgreSQL advisory lock: one refresh at a time
+# ``until`` is written when a lease is taken and never renewed: the holder's
+# beat keeps a lease now. Versions before renewed it at every heartbeat and
+# still read it: during a rolling upgrade an old worker with room may take a
+# new one's leases, which the new one then sees and lets go of.
 leases = sa.Table(
     "leases", meta,   # 0008
     sa.Column("kind", sa.String(16), primary_key=True), sa.Column("name", sa.String(200), primary_key=True),
@@ -59,7 +67,7 @@ class LeaseRow:
     kind: str
     name: str
     holder: str
-    until: datetime
+    beat_at: datetime | None   # the holder's last heartbeat (None: its row is gone)
 
 
 class Leases:
@@ -69,12 +77,16 @@ class Leases:
     The mirror is also where a refresh starts from: the database changes this
     worker's rows only in this worker's refreshes, or when another worker's
     refresh takes one (it is then that worker's row). So a refresh reads only
-    the rows other workers hold, not the thousands this one renews every
+    the rows other workers hold, not the thousands this one keeps every
     heartbeat; after a refresh that failed it reads its own rows again."""
 
     def __init__(self, store: Store, worker: str, clock: Callable[[], datetime], ttl: timedelta,
-                 *, exclusive: bool = False):
+                 *, exclusive: bool = False, host: str = "", pid: int = 0,
+                 started_at: datetime | None = None):
         self.store, self.worker, self.clock, self.ttl = store, worker, clock, ttl
+        # The rest of this worker's heartbeat row (for status), written by each refresh.
+        self._row = {"worker": worker, "host": host, "pid": pid,
+                     "started_at": started_at or clock()}
         self.greedy = worker.startswith(ONCE)
         # With the SQLite instance lock no other Herald is alive, whatever the
         # workers table says (a worker SIGKILLed a moment ago still looks alive).
@@ -104,10 +116,13 @@ class Leases:
         return worker == self.worker or worker in self._live
 
     def guard(self, account: str) -> sa.ColumnElement[bool]:
-        """A clause for ``Store.claim``: this worker holds ``account`` now."""
-        c = leases.c
-        return sa.exists().where(c.kind == "account", c.name == account, c.holder == self.worker,
-                                 c.until > sa.literal(self.clock(), TS()))
+        """A clause for ``Store.claim``: this worker holds ``account`` now
+        (the row is its own and its beat is one the others count as alive)."""
+        c, w = leases.c, workers.c
+        return sa.and_(
+            sa.exists().where(c.kind == "account", c.name == account, c.holder == self.worker),
+            sa.exists().where(w.worker == self.worker,
+                              w.beat_at >= sa.literal(self.clock() - self.ttl, TS())))
 
     @contextmanager
     def using(self, account: str) -> Iterator[None]:
@@ -123,9 +138,8 @@ class Leases:
     # -- the heartbeat's work ------------------------------------------------------
 
     def refresh(self, feeds: Sequence[str], accounts: Sequence[str]) -> list[tuple[str, str]]:
-        """Renew, let go and take leases so this worker holds its share of
-        ``feeds`` and ``accounts`` (the configured names). Call right after
-        this worker's heartbeat row was written. Refreshes run one at a time
+        """Beat, let go and take leases so this worker holds its share of
+        ``feeds`` and ``accounts`` (the configured names). Refreshes run one at a time
         (they take milliseconds): workers taking and letting go of hundreds of
         leases at once would otherwise lock rows in each other's way until
         PostgreSQL ends one of them. A refresh the database ends anyway (a
@@ -148,7 +162,8 @@ class Leases:
             with self.store.tx() as conn:
                 if conn.dialect.name == "postgresql":   # SQLite's BEGIN IMMEDIATE does this already
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
-                now = self.clock()   # after the wait: the lease times start from here
+                now = self.clock()   # after the wait: the beat that keeps the leases
+                upsert(conn, workers, {**self._row, "beat_at": now}, ["worker"])
                 live = self._live_workers(conn, now)
                 held = {kind: frozenset(self._balance(conn, kind, names, live, now))
                         for kind, names in (("feed", feeds), ("account", accounts))}
@@ -170,8 +185,8 @@ class Leases:
 
     def _balance(self, conn: sa.Connection, kind: str, names: Sequence[str], live: list[str],
                  now: datetime) -> set[str]:
-        """This worker's leases of ``kind`` after renewing, letting go and taking."""
-        others = self._others(conn, kind, live, now)
+        """This worker's leases of ``kind`` after keeping, letting go and taking."""
+        others = self._others(conn, kind, live)
         configured = set(names)
         mine = self._own(conn, kind).difference(others)   # another refresh took those
         self._drop(conn, kind, sorted(mine - configured))
@@ -180,9 +195,8 @@ class Leases:
         keep, extra = self._split(kind, mine, share)
         self._drop(conn, kind, extra)
         wanted = _wanted(configured - keep, others, share - len(keep), self.worker)
-        self._renew(conn, kind, now)
         self._take(conn, kind, wanted, live, now)
-        return keep | self._won(conn, kind, wanted, now)
+        return keep | self._won(conn, kind, wanted)
 
     def _own(self, conn: sa.Connection, kind: str) -> set[str]:
         """The names the database has as this worker's: as the last refresh
@@ -193,14 +207,11 @@ class Leases:
         return set(conn.execute(sa.select(leases.c.name).where(
             leases.c.kind == kind, leases.c.holder == self.worker)).scalars().all())
 
-    def _others(self, conn: sa.Connection, kind: str, live: list[str],
-                now: datetime) -> dict[str, bool]:
+    def _others(self, conn: sa.Connection, kind: str, live: list[str]) -> dict[str, bool]:
         """Each lease of ``kind`` another worker holds, and whether it is free
-        to take (ran out, or its holder stopped beating). The database
-        compares the times: turning each row's time into a datetime would
-        cost more than the rest of the refresh."""
+        to take (its holder stopped beating)."""
         c = leases.c
-        found = conn.execute(sa.select(c.name, _free(live, now)).where(
+        found = conn.execute(sa.select(c.name, _free(live)).where(
             c.kind == kind, c.holder != self.worker)).all()   # all(): one fetch, not one per row
         return {name: bool(gone) for name, gone in found}
 
@@ -218,14 +229,6 @@ class Leases:
             self._held = {**self._held, kind: self._held.get(kind, frozenset()) - set(ranked[cut:])}
         return set(ranked[:cut]), ranked[cut:]
 
-    def _renew(self, conn: sa.Connection, kind: str, now: datetime) -> None:
-        """Renew every lease of ``kind`` this worker still has: what it lets go
-        is already deleted, so that is what it keeps. One statement without
-        a list of names (10,000 feeds, every heartbeat); refreshes are
-        serialised, so no other worker changes these rows meanwhile."""
-        conn.execute(leases.update().where(leases.c.kind == kind, leases.c.holder == self.worker)
-                     .values(until=now + self.ttl))
-
     def _take(self, conn: sa.Connection, kind: str, names: list[str], live: list[str],
               now: datetime) -> None:
         """Take ``names`` where still free; the statement rechecks each row, so
@@ -238,18 +241,17 @@ class Leases:
         for chunk in _chunks(names):
             c = leases.c
             conn.execute(leases.update().where(
-                c.kind == kind, c.name.in_(chunk), c.holder != self.worker, _free(live, now))
+                c.kind == kind, c.name.in_(chunk), c.holder != self.worker, _free(live))
                 .values(holder=self.worker, until=now + self.ttl))
 
-    def _won(self, conn: sa.Connection, kind: str, wanted: list[str], now: datetime) -> set[str]:
+    def _won(self, conn: sa.Connection, kind: str, wanted: list[str]) -> set[str]:
         """Which of ``wanted`` the take got, as the database says (another
         worker may have taken one since the read). What was kept needs no
         asking: refreshes run one at a time (BEGIN IMMEDIATE, the advisory
         lock) and only a refresh changes another worker's rows, so what this
-        one knew as its own and renewed is its own."""
+        one knew as its own and kept is its own."""
         c, won = leases.c, set()
-        ours = sa.select(c.name).where(c.kind == kind, c.holder == self.worker,
-                                       c.until > sa.literal(now, TS()))
+        ours = sa.select(c.name).where(c.kind == kind, c.holder == self.worker)
         if len(wanted) > CHUNK:   # a first start: one read of its rows, not 20 long IN lists
             return set(conn.execute(ours).scalars().all()).intersection(wanted)
         for chunk in _chunks(wanted):
@@ -271,10 +273,14 @@ class Leases:
 
 
 def holders(store: Store) -> list[LeaseRow]:
-    """Every lease, by holder, kind and name (for status). Reads only."""
+    """Every lease, by holder, kind and name, with the holder's last beat
+    (for status). Reads only."""
+    c = leases.c
     with store.read() as conn:
-        rows = conn.execute(leases.select().order_by(leases.c.holder, leases.c.kind, leases.c.name))
-        return [LeaseRow(r.kind, r.name, r.holder, r.until) for r in rows]
+        rows = conn.execute(sa.select(c.kind, c.name, c.holder, workers.c.beat_at)
+                            .outerjoin(workers, workers.c.worker == c.holder)
+                            .order_by(c.holder, c.kind, c.name))
+        return [LeaseRow(r.kind, r.name, r.holder, r.beat_at) for r in rows]
 
 
 def _share(n: int, live: list[str], worker: str) -> int:
@@ -286,16 +292,15 @@ def _share(n: int, live: list[str], worker: str) -> int:
     return base + (1 if rank < rest else 0)
 
 
-def _free(live: list[str], now: datetime) -> sa.ColumnElement[bool]:
-    """A lease free to take: it ran out, or its holder stopped beating
-    (``live`` always holds the asking worker, so it is never empty)."""
-    c = leases.c
-    return sa.or_(c.until < sa.literal(now, TS()), c.holder.not_in(live))
+def _free(live: list[str]) -> sa.ColumnElement[bool]:
+    """A lease free to take: its holder stopped beating (``live`` always
+    holds the asking worker, so it is never empty)."""
+    return leases.c.holder.not_in(live)
 
 
 def _wanted(candidates: set[str], others: dict[str, bool], room: int, worker: str) -> list[str]:
     """Up to ``room`` of ``candidates`` (configured, not kept) that are free:
-    without a row, or another worker's that ran out or whose holder is dead.
+    without a row, or another worker's whose holder is dead.
     With no room (the usual heartbeat), nothing is looked at."""
     if room <= 0:
         return []

@@ -21,7 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -246,25 +246,31 @@ def status(config: Path, env: dict[str, str] | None = None) -> dict:
 # -- the database ------------------------------------------------------------------
 
 class Leases:
-    """Read-only looks at the leases the workers on one database hold."""
+    """Read-only looks at the leases the workers on one database hold. A
+    lease runs while its holder's heartbeat is younger than ``ttl`` seconds
+    (the config's ``workers.takeover_after``)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, ttl: float = 4.0):
         self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        self.ttl = ttl
 
     def rows(self) -> list[tuple[str, str, str | None, datetime | None]]:
-        """(kind, name, holder, until) of every lease row; none before the table exists."""
+        """(kind, name, holder, holder's last beat) of every lease row; none
+        before the table exists."""
         try:
             with self.engine.connect() as conn:
-                found = conn.execute(sa.text("SELECT kind, name, holder, until FROM leases"))
-                return [(k, n, h, _aware(u)) for k, n, h, u in found]
+                found = conn.execute(sa.text(
+                    "SELECT kind, name, holder, beat_at FROM leases"
+                    " LEFT JOIN workers ON workers.worker = leases.holder"))
+                return [(k, n, h, _aware(b)) for k, n, h, b in found]
         except sa.exc.DBAPIError:
             return []
 
     def held(self) -> dict[tuple[str, str], str]:
         """(kind, name) -> holder, for the leases that run now."""
-        now = datetime.now(timezone.utc)
-        return {(kind, name): holder for kind, name, holder, until in self.rows()
-                if holder and until and until > now}
+        alive = datetime.now(timezone.utc) - timedelta(seconds=self.ttl)
+        return {(kind, name): holder for kind, name, holder, beat in self.rows()
+                if holder and beat and beat >= alive}
 
     def by_pid(self) -> dict[int, set[tuple[str, str]]]:
         """What each worker process holds, by pid (ids are host:pid:start)."""

@@ -313,10 +313,10 @@ def test_several_workers_are_listed_with_the_feeds_and_accounts_each_holds(store
     from bot.leases import Leases
     publisher, _ = make(store, clock)
     feeds = [f"feed-{n}" for n in range(7)]
-    workers = [Leases(store, f"web{n}:1{n}", clock, timedelta(seconds=20)) for n in (1, 2)]
+    workers = [Leases(store, f"web{n}:1{n}", clock, timedelta(seconds=20), host=f"web{n}",
+                      pid=10 + n, started_at=clock() - timedelta(hours=1)) for n in (1, 2)]
     for _ in range(2):
-        for n, leases in enumerate(workers, 1):
-            store.beat(leases.worker, f"web{n}", 10 + n, clock() - timedelta(hours=1))
+        for leases in workers:
             leases.refresh(feeds, ["x"])
     doc = json.loads(status(store, publisher, as_json=True)[1])
     held = {w["worker"]: (w["feeds"], w["accounts"]) for w in doc["service"]["workers"]}

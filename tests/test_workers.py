@@ -60,6 +60,7 @@ class Fleet:
                   takeover: int = TAKEOVER) -> None:
         """Feeds by name with their backfill; every feed routed to every account."""
         self.feeds, self.accounts = list(feeds), [a["name"] for a in accounts]
+        self.leases.ttl = takeover
         write_config(
             self.config, self.database,
             [{"name": f, "url": self.farm.url(f), "every": f"{every}s", "backfill": backfill,
