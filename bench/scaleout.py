@@ -42,6 +42,7 @@ from pgcluster import cluster  # noqa: E402
 
 ITEMS = 10       # items in every feed (the same on every poll: nothing new to post)
 START = 120.0    # seconds the workers may take to start and spread their leases
+TAKEOVER = 5.0   # workers.takeover_after of the config it writes (s)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class Bench:
     def phase(self, n: int, database: str) -> Phase:
         config = self._config(database, n)
         workers = [Worker(config, self.dir / f"{config.stem}-{i}.log") for i in range(n)]
-        leases = Leases(database, ttl=5.0)   # takeover_after in _config
+        leases = Leases(database, ttl=TAKEOVER)
         try:
             # One after another, as a rolling start does (tests/test_workers.py starts
             # them together); the figures are taken once the leases have spread.
@@ -162,7 +163,7 @@ class Bench:
         return write_config(self.dir / f"workers-{n}-{time.monotonic_ns()}.yaml", database,
                             feeds, [account], [{"feeds": self.names, "accounts": ["console"]}],
                             # INFO as by default: a line per poll is part of its cost
-                            workers={"heartbeat": "1s", "takeover_after": "5s"})
+                            workers={"heartbeat": "1s", "takeover_after": f"{TAKEOVER:g}s"})
 
 
 def _feed(name: str) -> bytes:

@@ -330,7 +330,7 @@ def test_a_refresh_names_the_leases_it_newly_took(world):
     store, clock = world
     a, b = worker(store, clock, "a"), worker(store, clock, "b")
     assert len(a.refresh(FEEDS, ACCOUNTS)) == len(FEEDS) + len(ACCOUNTS)
-    assert a.refresh(FEEDS, ACCOUNTS) == [], "renewed leases are not new"
+    assert a.refresh(FEEDS, ACCOUNTS) == [], "kept leases are not new"
     settle(store, [b, a])
     b.release_all()
     store.end_worker("b")
