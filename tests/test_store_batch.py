@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import tempfile
 import threading
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from bot.store import BATCH, Store, articles, outbox
+from bot.store import BATCH, Store, _stmts, articles, insert_many, outbox
 from postgres import db_url  # noqa: F401  (runs each test on SQLite and PostgreSQL)
 from tests.helpers import Clock, article
 
@@ -157,3 +158,38 @@ def test_batched_ingest_queues_what_the_one_item_rule_says(polls):
             primed.add(feed)
             assert store.ingest(feed, found, ACCOUNTS).queued == expected
         store.close()
+
+
+ZONES = st.sampled_from([timezone.utc, timezone(timedelta(hours=5, minutes=30)),
+                         timezone(timedelta(hours=-8))])
+WHEN = st.datetimes(min_value=datetime(1970, 1, 2), max_value=datetime(2100, 1, 1),
+                    timezones=ZONES)
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=40)
+ARTICLE_ROWS = st.lists(st.fixed_dictionaries({
+    "url_key": TEXT, "url": TEXT, "feed": TEXT, "title": TEXT,
+    "lead": TEXT, "image": st.none() | TEXT, "author": st.none() | TEXT,
+    "categories": TEXT, "published_at": st.none() | WHEN, "first_seen_at": WHEN}),
+    min_size=1, max_size=8, unique_by=lambda row: row["url_key"])
+
+
+@given(rows=ARTICLE_ROWS)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_the_driver_executemany_stores_what_sqlalchemy_would(rows):
+    # insert_many sends SQLite tuples through the columns' bind processors
+    # instead of SQLAlchemy's per-row parameter dicts: the rows stored, as the
+    # database keeps them (times as text), must be the same either way.
+    with tempfile.TemporaryDirectory() as folder:
+        stored = []
+        for name, insert in (("plain", lambda conn, stmt, rows: conn.execute(stmt, rows)),
+                             ("fast", insert_many)):
+            store = Store(f"sqlite:///{folder}/{name}.db", Clock())
+            store.migrate()
+            with store.tx() as conn:
+                insert(conn, _stmts("sqlite").add_articles, rows)
+            with store.read() as conn:
+                stored.append(conn.exec_driver_sql(
+                    "SELECT url_key, url, feed, title, lead, image, author, categories,"
+                    " published_at, first_seen_at FROM articles ORDER BY id").all())
+            store.close()
+    assert stored[0] == stored[1]
+    assert len(stored[0]) == len(rows)
