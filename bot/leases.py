@@ -21,8 +21,8 @@ a worker that lost its lease cannot claim behind the new holder's back.
 A worker is alive while its heartbeat is younger than ``ttl``, so a dead
 worker's work moves within ``ttl`` plus one heartbeat. A refresh that fails
 writes no beat either: a worker whose refreshes fail looks dead to the others
-after ``ttl`` and stops trusting its own leases then too. The wall clocks of the workers' hosts must agree (NTP) to
-well within ``ttl``.
+after ``ttl`` and stops trusting its own leases then too. The wall clocks of
+the workers' hosts must agree (NTP) to well within ``ttl``.
 
 SQLite has one worker (the instance lock) and runs the same code: it holds
 everything. ``once`` takes only what no live worker holds (``greedy``) and
@@ -188,23 +188,23 @@ class Leases:
         """This worker's leases of ``kind`` after keeping, letting go and taking."""
         others = self._others(conn, kind, live)
         configured = set(names)
-        mine = self._own(conn, kind).difference(others)   # another refresh took those
+        mine = self._own(conn, kind) - others.keys()   # another refresh took those
         self._drop(conn, kind, sorted(mine - configured))
         mine &= configured
         share = len(configured) if self.greedy else _share(len(configured), live, self.worker)
         keep, extra = self._split(kind, mine, share)
         self._drop(conn, kind, extra)
-        wanted = _wanted(configured - keep, others, share - len(keep), self.worker)
+        wanted = _wanted(configured, keep, others, share - len(keep), self.worker)
         self._take(conn, kind, wanted, live, now)
         return keep | self._won(conn, kind, wanted)
 
-    def _own(self, conn: sa.Connection, kind: str) -> set[str]:
+    def _own(self, conn: sa.Connection, kind: str) -> frozenset[str]:
         """The names the database has as this worker's: as the last refresh
         left them, or (at the first, or after one failed) read again."""
         with self._lock:
             if self._known:
-                return set(self._held.get(kind, frozenset()))
-        return set(conn.execute(sa.select(leases.c.name).where(
+                return self._held.get(kind, frozenset())
+        return frozenset(conn.execute(sa.select(leases.c.name).where(
             leases.c.kind == kind, leases.c.holder == self.worker)).scalars().all())
 
     def _others(self, conn: sa.Connection, kind: str, live: list[str]) -> dict[str, bool]:
@@ -215,7 +215,8 @@ class Leases:
             c.kind == kind, c.holder != self.worker)).all()   # all(): one fetch, not one per row
         return {name: bool(gone) for name, gone in found}
 
-    def _split(self, kind: str, mine: set[str], share: int) -> tuple[set[str], list[str]]:
+    def _split(self, kind: str, mine: frozenset[str],
+               share: int) -> tuple[frozenset[str], list[str]]:
         """(kept, let go): accounts being published for are always kept. What
         goes stops counting in memory at once, under the lock a publish pass
         takes to mark an account busy: a pass never starts on an account
@@ -227,7 +228,7 @@ class Leases:
             ranked = sorted(mine, key=lambda n: (n not in busy, _rank(n, self.worker)))
             cut = max(share, len(busy & mine))
             self._held = {**self._held, kind: self._held.get(kind, frozenset()) - set(ranked[cut:])}
-        return set(ranked[:cut]), ranked[cut:]
+        return frozenset(ranked[:cut]), ranked[cut:]
 
     def _take(self, conn: sa.Connection, kind: str, names: list[str], live: list[str],
               now: datetime) -> None:
@@ -298,13 +299,14 @@ def _free(live: list[str]) -> sa.ColumnElement[bool]:
     return leases.c.holder.not_in(live)
 
 
-def _wanted(candidates: set[str], others: dict[str, bool], room: int, worker: str) -> list[str]:
-    """Up to ``room`` of ``candidates`` (configured, not kept) that are free:
-    without a row, or another worker's whose holder is dead.
-    With no room (the usual heartbeat), nothing is looked at."""
+def _wanted(configured: set[str], keep: frozenset[str], others: dict[str, bool], room: int,
+            worker: str) -> list[str]:
+    """Up to ``room`` of the ``configured`` names not kept that are free:
+    without a row, or another worker's whose holder is dead. With no room
+    (the usual heartbeat), nothing is looked at."""
     if room <= 0:
         return []
-    free = [n for n in candidates if others.get(n, True)]
+    free = [n for n in configured if n not in keep and others.get(n, True)]
     return sorted(free, key=lambda n: _rank(n, worker))[:room]
 
 

@@ -855,8 +855,7 @@ def _add_items(conn: sa.Connection, to_queue: list[dict], others: list[dict]) ->
     INSERTs and reads each row back instead of one driver executemany, and
     at a first sight all but the backfill are recorded, never queued."""
     stmts = _stmts(conn.dialect.name)
-    if others:
-        insert_many(conn, stmts.add_items_quiet, others)
+    insert_many(conn, stmts.add_items_quiet, others)
     return set(conn.execute(stmts.add_items, to_queue).scalars()) if to_queue else set()
 
 
@@ -867,7 +866,9 @@ def insert_many(conn: sa.Connection, stmt: sa.Insert, rows: Sequence[Mapping]) -
     feed's first sight (50 articles, 50 items) cost more than SQLite's work.
     The values go through the columns' own bind processors, so the database
     gets what SQLAlchemy would have sent."""
-    if conn.dialect.name != "sqlite" or not rows:
+    if not rows:
+        return
+    if conn.dialect.name != "sqlite":
         conn.execute(stmt, rows)
         return
     sql, plan = _positional(stmt, tuple(rows[0]), conn.dialect)
