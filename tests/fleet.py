@@ -250,7 +250,7 @@ class Leases:
     lease runs while its holder's heartbeat is younger than ``ttl`` seconds
     (the config's ``workers.takeover_after``)."""
 
-    def __init__(self, url: str, ttl: float = 4.0):
+    def __init__(self, url: str, ttl: float):
         self.engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
         self.ttl = ttl
 

@@ -52,7 +52,7 @@ class Fleet:
         self.env = {k: v for p in platforms().values() for k, v in p.env.items()}
         self.config = folder / "herald.yaml"
         self.workers: list[Worker] = []
-        self.leases = Leases(database)
+        self.leases = Leases(database, ttl=TAKEOVER)   # configure() sets the one it writes
         self.feeds: list[str] = []
         self.accounts: list[str] = []
 
