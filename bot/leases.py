@@ -95,6 +95,7 @@ class Leases:
         self._until = datetime.min.replace(tzinfo=timezone.utc)   # each of them runs till then
         self._known = False   # whether _held is what the database has as this worker's
         self._live: frozenset[str] = frozenset({worker})
+        self._beats: dict[str, datetime] = {}   # every worker's last beat, at the last refresh
         self._busy: set[str] = set()
         self._lock = threading.Lock()
 
@@ -114,6 +115,12 @@ class Leases:
     def alive(self, worker: str) -> bool:
         """Whether ``worker`` beat within ``ttl`` at the last refresh."""
         return worker == self.worker or worker in self._live
+
+    def last_beat(self, worker: str) -> datetime | None:
+        """``worker``'s last beat as the last refresh saw it (None: no row,
+        never seen or dead longer than FORGET_DEAD; with the instance lock,
+        every other worker)."""
+        return self._beats.get(worker)
 
     def guard(self, account: str) -> sa.ColumnElement[bool]:
         """A clause for ``Store.claim``: this worker holds ``account`` now
@@ -164,7 +171,9 @@ class Leases:
                     conn.execute(sa.select(sa.func.pg_advisory_xact_lock(REFRESH_LOCK)))
                 now = self.clock()   # after the wait: the beat that keeps the leases
                 upsert(conn, workers, {**self._row, "beat_at": now}, ["worker"])
-                live = self._live_workers(conn, now)
+                beats = self._beats_of(conn, now)
+                live = sorted({w for w, at in beats.items() if at >= now - self.ttl}
+                              | {self.worker})
                 held = {kind: frozenset(self._balance(conn, kind, names, live, now))
                         for kind, names in (("feed", feeds), ("account", accounts))}
         except BaseException:
@@ -173,15 +182,15 @@ class Leases:
             raise
         with self._lock:
             self._held, self._until, self._live = held, now + self.ttl, frozenset(live)
+            self._beats = beats
             self._known = True
 
-    def _live_workers(self, conn: sa.Connection, now: datetime) -> list[str]:
+    def _beats_of(self, conn: sa.Connection, now: datetime) -> dict[str, datetime]:
+        """Every worker's last beat (a few rows), after forgetting the long dead."""
         conn.execute(workers.delete().where(workers.c.beat_at < now - FORGET_DEAD))
         if self.exclusive:
-            return [self.worker]
-        found = conn.execute(sa.select(workers.c.worker).where(
-            workers.c.beat_at >= now - self.ttl)).scalars().all()
-        return sorted(set(found) | {self.worker})
+            return {self.worker: now}
+        return dict(conn.execute(sa.select(workers.c.worker, workers.c.beat_at)).all())
 
     def _balance(self, conn: sa.Connection, kind: str, names: Sequence[str], live: list[str],
                  now: datetime) -> set[str]:

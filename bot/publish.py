@@ -301,19 +301,39 @@ class Publisher:
         guard = self.leases.guard(account.name) if self.leases is not None else None
         if not self.store.claim(row.id, self.worker, post.text, guard=guard):
             return GONE   # another worker took it, or the lease went (checked each turn)
-        try:
-            receipt = self._already_there(account, row, post) or account.adapter.publish(post)
-        except PublishError as exc:
-            return self._failed(account, row, post, exc)
-        except Exception as exc:  # a bug in an adapter: keep the post, retry later
-            log.exception("account %s: post %s: unexpected error", account.name, post.key, extra=_about(account, row))
-            return self._failed(account, row, post, Transient(f"unexpected error: {type(exc).__name__}"))
+        receipt = self._call(account, row, post)
+        if isinstance(receipt, PublishError):
+            return self._failed(account, row, post, receipt)
         self.store.mark_sent(row.id, receipt.platform_id, url=receipt.url)
         self._settled(account, row, "sent")
         self._failures.pop(account.name, None)
         log.info("post sent: account %s, id %s, %r%s", account.name, receipt.platform_id,
                  post.title[:60], f" {receipt.url}" if receipt.url else "", extra=_about(account, row))
         return SENT
+
+    def _call(self, account: Account, row, post: Post) -> Receipt | PublishError:
+        """The platform's answer to a claimed post (looked up first after a
+        failed try), as a receipt or the error; no call starts once this
+        worker's lease on the account has run out (see ``_orphan``)."""
+        try:
+            with account.adapter.gated(self._lease_check(account)):
+                return self._already_there(account, row, post) or account.adapter.publish(post)
+        except PublishError as exc:
+            return exc
+        except Exception as exc:  # a bug in an adapter: keep the post, retry later
+            log.exception("account %s: post %s: unexpected error", account.name, post.key, extra=_about(account, row))
+            return Transient(f"unexpected error: {type(exc).__name__}")
+
+    def _lease_check(self, account: Account) -> Callable[[], None] | None:
+        if self.leases is None:
+            return None
+        holds = self.leases.holds
+
+        def check() -> None:
+            if not holds("account", account.name):
+                raise Transient("not sent: this worker's lease on the account ran out (its "
+                                "heartbeats fail); looked up before it is sent again")
+        return check
 
     def _uncomposable(self, account: Account, row, exc: Exception) -> None:
         reason = f"cannot compose the post: {type(exc).__name__}: {str(exc)[:200]}"
@@ -463,24 +483,29 @@ class Publisher:
         the account's other posts go on meanwhile, since the lookup searches
         everything posted since the orphan's first try, however much that is."""
         for row in self.store.queue(account.name, ("sending",)):
-            if self._orphan(row):
+            if self._orphan(account, row):
                 self._settle(account, row)
 
-    def _orphan(self, row) -> bool:
-        """Whether nobody alive will record this claim's outcome. Our own
-        claims are from earlier passes (one pass runs at a time): the database
-        failed to record them. With the instance lock every other claimer is
-        dead; with leases, one whose heartbeat stopped; sharing a database
-        without leases (a read-only command), one older than CLAIM_LEASE."""
+    def _orphan(self, account: Account, row) -> bool:
+        """Whether nobody alive will record this claim's outcome, and no call
+        of its claimer can still land. Our own claims are from earlier passes
+        (one pass runs at a time): the database failed to record them. With
+        the instance lock every other claimer is dead; with leases, one whose
+        heartbeat stopped; sharing a database without leases (a read-only
+        command), one older than CLAIM_LEASE."""
         if row.claimed_by == self.worker or self.exclusive:
             return True
-        if self.leases is not None:
-            # Alive is judged at the last heartbeat; a claim younger than the
-            # lease may be a worker that started since, or one stalled briefly.
-            # A dead worker's last claim is older than its last beat.
-            return (not self.leases.alive(row.claimed_by)
-                    and row.claimed_at <= self.clock() - self.leases.ttl)
-        return row.claimed_at <= self.clock() - CLAIM_LEASE
+        if self.leases is None:
+            return row.claimed_at <= self.clock() - CLAIM_LEASE
+        # Alive is judged at the last heartbeat; a claim younger than the
+        # lease may be a worker that started since, or one stalled briefly. A
+        # claimer whose refreshes fail may still be sending: it starts no call
+        # after its lease ran out (``_call``), and waiting one call longer than
+        # that lets its last call end before the lookup.
+        now, ttl = self.clock(), self.leases.ttl
+        beat = self.leases.last_beat(row.claimed_by)
+        return (not self.leases.alive(row.claimed_by) and row.claimed_at <= now - ttl
+                and (beat is None or beat <= now - ttl - account.adapter.longest_call()))
 
     def _settle(self, account: Account, row) -> None:
         """Look one orphan up on the platform and record what that showed."""

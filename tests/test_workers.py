@@ -229,7 +229,7 @@ def test_a_worker_killed_mid_post_its_post_lands_once_and_its_work_moves(fleet, 
     # kill lands while it is in 'sending', its outcome unknown to Herald.
     fake_api.script("slow-accept", path="/2/tweets", seconds=10)
     fleet.configure({"news": 2, "sport": 0, "culture": 0},
-                    [account("x", "twitter", fake_api.url, read_timeout=20)])
+                    [account("x", "twitter", fake_api.url, read_timeout=12, deadline=15)])
     fleet.farm.add("news", 2)
     fleet.start(3)
     wait_for(lambda: any(r["path"] == "/2/tweets" for r in fake_api.requests), 40,

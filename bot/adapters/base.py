@@ -11,12 +11,14 @@ import logging
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, ClassVar, TypeVar
 
 import requests
 
+from bot.adapters.session import Gate
 from bot.models import Post, Receipt
 from bot.errors import HeraldError, Rejected
 from bot.secret import Secret, mask
@@ -123,6 +125,10 @@ class Adapter(ABC):
     ``fetch_media(url) -> bytes`` is passed in by the wiring for adapters that
     upload images; it applies Herald's fetch rules (timeouts, size cap, address
     guard) and raises ``bot.errors.FeedError`` on failure.
+
+    An HTTP adapter hands ``gate`` to its ``PlatformSession`` (``adopt``), so
+    the caller can stop its calls (``gated``), and says in ``longest_call``
+    how long one of them may last.
     """
 
     platform: ClassVar[str]
@@ -147,6 +153,7 @@ class Adapter(ABC):
         self.session = session
         self.clock = clock
         self.fetch_media = fetch_media
+        self.gate = Gate()
 
     @classmethod
     def option_schema(cls) -> dict[str, Option]:
@@ -162,6 +169,16 @@ class Adapter(ABC):
         """(max_length, url_length) for this account; an adapter whose limits
         depend on the server (a Mastodon instance) overrides it."""
         return self.max_length, self.url_length
+
+    def gated(self, check: Callable[[], None] | None) -> AbstractContextManager[None]:
+        """Within the block every call to the platform this thread starts first
+        runs ``check``, which raises (a ``bot.errors`` publish error) to stop it."""
+        return self.gate.checked_by(check)
+
+    def longest_call(self) -> timedelta:
+        """How long one call to the platform may last: the ``deadline`` option
+        (nothing for an adapter without one, which makes no calls)."""
+        return timedelta(seconds=float(self.opts.get("deadline", 0)))
 
     @abstractmethod
     def publish(self, post: Post) -> Receipt:

@@ -316,7 +316,7 @@ class BlueskyAdapter(Adapter):
         """The HTTP session, built on first use (never at import or construction)."""
         if self._http is None:
             self._http = PlatformSession(self._base, self._base, Limits.of(self.opts),
-                                         self._check).adopt(self.session)
+                                         self._check).adopt(self.session, self.gate)
         return self._http
 
     def _check(self, response: requests.Response) -> None:

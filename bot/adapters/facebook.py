@@ -147,7 +147,7 @@ class FacebookAdapter(Adapter):
     def _build_session(self) -> GraphSession:
         gs = GraphSession(self.opts["graph_base_url"], Limits.of(self.opts),
                           self.credentials["page_access_token"], self._check)
-        return gs.adopt(self.session)   # keep the wiring's transports (retries, proxies)
+        return gs.adopt(self.session, self.gate)   # keep the wiring's transports (retries, proxies)
 
     def _check(self, response: requests.Response) -> None:
         raise_unless_ok(ERRORS, graph_answer(response), self.clock(), self.account)

@@ -144,7 +144,7 @@ class MastodonAdapter(Adapter):
         session = MastodonSession(self.opts["api_base_url"], Limits.of(self.opts),
                                   self.credentials["access_token"], self._check)
         session.headers["User-Agent"] = USER_AGENT   # the lookups and /api/v2/instance too
-        return session.adopt(self.session)   # keep the wiring's transports (retries, proxies)
+        return session.adopt(self.session, self.gate)   # keep the wiring's transports (retries, proxies)
 
     def _check(self, response: requests.Response) -> None:
         raise_unless_ok(ERRORS, mastodon_answer(response), self.clock(), self.account)

@@ -12,7 +12,8 @@ byte at a time would hold a publishing job for ever. ``PlatformSession``
 - never follows a redirect (it could replay a POST elsewhere);
 - turns network failures into Transient, and hands every complete answer to
   ``check`` (the adapter's error table) before the library sees it, so no
-  library ever parses an error answer.
+  library ever parses an error answer;
+- lets its ``Gate`` stop a call before it starts (``Adapter.gated``).
 
 Known limit: headers trickled byte by byte are bounded only per read, since
 http.client reads them before the body's socket is within reach.
@@ -20,8 +21,10 @@ http.client reads them before the body's socket is within reach.
 from __future__ import annotations
 
 import http.client
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests
@@ -68,6 +71,33 @@ class Limits:
                    float(opts["deadline"]))
 
 
+class Gate:
+    """A check every call to the platform this thread starts must pass first
+    (it raises to stop the call); none outside ``checked_by``.
+
+    Why: a worker whose heartbeats fail looks dead to the others once its lease
+    runs out, and the one that takes its account looks the post it had in
+    flight up and, not finding it, sends it again. A publish therefore starts
+    no call once its lease has run out, so its last call ends within one
+    deadline of that, and the taker waits as long before it looks."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()   # a lookup from another thread is not gated
+
+    @contextmanager
+    def checked_by(self, check: Callable[[], None] | None) -> Iterator[None]:
+        self._local.check = check
+        try:
+            yield
+        finally:
+            self._local.check = None
+
+    def __call__(self) -> None:
+        check = getattr(self._local, "check", None)
+        if check is not None:
+            check()
+
+
 class PlatformSession(requests.Session):
     """Sends ``library_host`` requests to ``base_url`` within ``limits``; see the module."""
 
@@ -79,15 +109,20 @@ class PlatformSession(requests.Session):
         self.limits = limits
         self.check = check
         self._monotonic = monotonic
+        self.gate: Callable[[], None] = Gate()
 
-    def adopt(self, wiring: requests.Session | None) -> PlatformSession:
-        """Mount the wiring session's transports (retries, proxies) on this one."""
+    def adopt(self, wiring: requests.Session | None, gate: Gate | None = None) -> PlatformSession:
+        """Mount the wiring session's transports (retries, proxies) on this one,
+        and pass every call through the adapter's ``gate``."""
         if wiring is not None:
             for prefix, transport in wiring.adapters.items():
                 self.mount(prefix, transport)
+        if gate is not None:
+            self.gate = gate
         return self
 
     def request(self, method, url, *args, **kwargs):
+        self.gate()
         if url.startswith(self.library_host):
             url = self.base_url + url[len(self.library_host):]
         start = self._monotonic()

@@ -175,7 +175,7 @@ class TwitterAdapter(Adapter):
     def _build_session(self) -> XSession:
         signer = OAuth1Signer(self.credentials, self.clock)
         xs = XSession(self.opts["api_base_url"], Limits.of(self.opts), signer, self._check)
-        return xs.adopt(self.session)   # keep the wiring's transports (retries, proxies)
+        return xs.adopt(self.session, self.gate)   # keep the wiring's transports (retries, proxies)
 
     def _check(self, response: requests.Response) -> None:
         raise_unless_ok(ERRORS, x_answer(response), self.clock(), self.account)
