@@ -92,9 +92,10 @@ class Poller:
             self.observer.polled(feed.name, ok, new)
 
     def _poll(self, feed: FeedConfig, force: bool) -> Ingested | None:
-        row = self._rows.pop(feed.name, None)   # only a success puts it back
+        row, made = self._rows.pop(feed.name, None), False   # only a success puts it back
         if row is None or row.configured_url != url_digest(feed.url):
-            row = FeedRow(**self.store.feed_row(feed.name, feed.url)._asdict())
+            found, made = self.store.open_feed(feed.name, feed.url)
+            row = FeedRow(**found._asdict())
         if row.gone_reason:
             log.debug("feed %s: not polled, %s", feed.name, row.gone_reason, extra={"feed": feed.name})
             return None
@@ -109,7 +110,7 @@ class Poller:
             self._failed(feed, row.error_streak or 0, exc)
             self._observe(feed, False, 0)
             return None
-        return self._succeeded(feed, row, result)
+        return self._succeeded(feed, row, result, unseen=made)
 
     def _skips(self, feed: FeedConfig, primed: bool) -> dict:
         """What ``fetch`` may skip. Once primed, items the store knows (no per-item
@@ -146,7 +147,8 @@ class Poller:
             pass  # logged by the store; the feed is tried again next time
         self._observe(feed, False, 0)
 
-    def _succeeded(self, feed: FeedConfig, row, result: FetchResult) -> Ingested:
+    def _succeeded(self, feed: FeedConfig, row, result: FetchResult, *,
+                   unseen: bool = False) -> Ingested:
         now, primed = self.clock(), row.primed_at is not None
         values = dict(last_fetch_at=now, last_success_at=now, error_streak=0, last_error=None,
                       next_poll_at=self._next_poll(feed, result.max_age))
@@ -165,10 +167,10 @@ class Poller:
             ingested = Ingested(new=0, queued=0, primed=False)
             self.store.update_feed(feed.name, **values)
         else:   # the feed's new state is written with what it brought, in one transaction
-            found, known = self._with_leads(feed, primed, result.articles)
+            found, known = self._with_leads(feed, primed, result.articles, unseen)
             ingested = self.store.ingest(feed.name, found, self.accounts_for(feed.name),
                                          backfill=feed.backfill, max_age=feed.max_age,
-                                         known=known, feed_values=values)
+                                         known=known, unseen=unseen, feed_values=values)
         if ingested.primed:   # the store's ingest marked the feed seen (primed_at)
             values["primed_at"] = row.primed_at or now
         self._remember(feed, row, values)
@@ -201,19 +203,21 @@ class Poller:
             log.warning("feed %s: the fetched hook failed (%s)", feed.name, type(exc).__name__,
                         extra={"feed": feed.name})
 
-    def _with_leads(self, feed: FeedConfig, primed: bool,
-                    found: list[Article]) -> tuple[list[Article], set[str] | None]:
+    def _with_leads(self, feed: FeedConfig, primed: bool, found: list[Article],
+                    unseen: bool) -> tuple[list[Article], set[str] | None]:
         """Find leads only for items that may be posted: new ones, and at first
         sight only the backfill (a 200-item feed must not cost 200 page fetches).
         Once primed, ``fetch`` has already left the known items out. At first
         sight only the backfill is looked up here (an item a cut-short first
         sight recorded needs no lead); which of the rest the store knows,
-        ``ingest`` reads under its write lock. Returns the items for ``ingest``
-        and its ``known`` (None: ingest asks)."""
+        ``ingest`` reads under its write lock (for a feed whose row this poll
+        made, ``unseen``, only if it is no longer as made). Returns the items
+        for ``ingest`` and its ``known`` (None: ingest asks)."""
         if primed:
             return [bounded(self.leads.enrich(a, feed.fetch_article)) for a in found], set()
         backfill = _backfill(feed, found)
-        known = self.store.known_items(feed.name, [a.item_id for a in backfill]) if backfill else ()
+        known = () if unseen or not backfill else self.store.known_items(
+            feed.name, [a.item_id for a in backfill])
         wanted = {a.item_id for a in backfill} - set(known)
         return [bounded(self.leads.enrich(a, feed.fetch_article) if a.item_id in wanted else a)
                 for a in found], None

@@ -1,12 +1,14 @@
 """The poll job against a local HTTP server: validators, moves, 410, back-off."""
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 import threading
 import time
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import event as sa_event
 from werkzeug import Response
 
@@ -185,27 +187,46 @@ def test_the_backfill_at_first_sight_keeps_its_lead(tmp_path, clock, httpserver)
 
 class OvertakenStore(Store):
     """Another worker records the feed's whole first sight just after this
-    one looked up its backfill (a lease taken over mid-poll)."""
+    one looked up its backfill, or made the feed's row (a lease taken over
+    mid-poll)."""
 
     def known_items(self, feed, item_ids):
         answer = super().known_items(feed, item_ids)
-        other = Store(self.url, self.clock)
-        other.ingest(feed, [article(n, feed="f", item_id=f"g{n}", url=f"https://e.example/{n}")
-                                for n in (3, 2, 1)], [("x", 0)], backfill=1)
-        other.close()
+        self._overtake(feed)
         return answer
 
+    def open_feed(self, name, configured_url):
+        answer = super().open_feed(name, configured_url)
+        self._overtake(name)
+        return answer
 
+    cut_short = False   # the other's first sight recorded its items, then died unprimed
+
+    def _overtake(self, feed):
+        other = Store(self.url, self.clock)
+        other.ingest(feed, [article(n, feed="f", item_id=f"g{n}", url=f"https://e.example/{n}")
+                            for n in (3, 2, 1)], [("x", 0)], backfill=1)
+        if self.cut_short:
+            with other.tx() as conn:
+                conn.execute(sa.text("UPDATE feed_state SET primed_at = NULL"))
+        other.close()
+
+
+@pytest.mark.parametrize("made_by", ["this poll", "this poll, cut short", "an earlier run"])
 def test_a_first_sight_counts_and_queues_only_what_the_store_did_not_hold(tmp_path, clock,
-                                                                           httpserver):
+                                                                           httpserver, made_by):
     store = OvertakenStore(f"sqlite:///{tmp_path / 'o.db'}", clock)
     store.migrate()
+    store.cut_short = made_by.endswith("cut short")
+    if made_by == "an earlier run":   # the other worker comes in after the backfill lookup
+        Store.open_feed(store, "f", httpserver.url_for("/rss"))
     poller = Poller(store, HttpClient(HttpSettings(deadline=5, read_timeout=2)), LeadFinder(None),
                     lambda feed: [("x", 0)], clock)
     httpserver.expect_request("/rss").respond_with_data(rss(3, 2, 1))
     f = FeedConfig(name="f", url=httpserver.url_for("/rss"), backfill=1, fetch_article="never")
     result = poller.poll(f)
-    assert (result.new, result.queued, result.primed) == (0, 0, False)
+    assert (result.new, result.queued) == (0, 0), "every item the other recorded is known"
+    assert result.primed == store.cut_short, "primed by this poll only when the other died first"
     assert len(store.queue("x")) == 1, "the other worker's backfill, once"
 
 
@@ -245,6 +266,21 @@ def statements(store: Store) -> list[str]:
     sa_event.listen(store.engine, "before_cursor_execute",
                     lambda conn, cursor, sql, *rest: seen.append(sql.split()[0].upper()))
     return seen
+
+
+@pytest.mark.parametrize("row", ["made by this poll", "left by an earlier run"])
+def test_a_new_feeds_first_sight_looks_none_of_its_items_up(poller, httpserver, row):
+    httpserver.expect_request("/rss").respond_with_data(rss(3, 2, 1))
+    f = dataclasses.replace(feed(httpserver), backfill=1)
+    if row == "left by an earlier run":     # its row may hold a cut-short first sight
+        poller.store.feed_row(f.name, f.url)
+    sql: list[str] = []
+    sa_event.listen(poller.store.engine, "before_cursor_execute",
+                    lambda conn, cursor, text, *rest: sql.append(" ".join(text.split())))
+    result = poller.poll(f)
+    assert (result.new, result.queued, result.primed) == (3, 1, True)
+    asked = [s for s in sql if s.startswith("SELECT") and "items.item_id IN" in s]
+    assert bool(asked) == (row == "left by an earlier run"), sql
 
 
 def etag_feed(httpserver, etag='"v1"'):
