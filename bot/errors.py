@@ -108,6 +108,11 @@ class Transient(PublishError):
     """A failure that may pass: server error, timeout, connection error."""
 
 
+class Stopped(Transient):
+    """Herald stopped a call before it started (``Adapter.gated``): that call
+    sent nothing, but an earlier one of the same publish may have."""
+
+
 class Rejected(PublishError):
     """The platform refused this post; retrying it unchanged will not help."""
 

@@ -94,7 +94,7 @@ class Leases:
         self._held: dict[str, frozenset[str]] = {}   # kind -> names, as the last refresh left them
         self._until = datetime.min.replace(tzinfo=timezone.utc)   # each of them runs till then
         self._known = False   # whether _held is what the database has as this worker's
-        self._live: frozenset[str] = frozenset({worker})
+        self._taken: dict[str, datetime] = {}   # account -> when this worker took its lease
         self._beats: dict[str, datetime] = {}   # every worker's last beat, at the last refresh
         self._busy: set[str] = set()
         self._lock = threading.Lock()
@@ -112,15 +112,19 @@ class Leases:
             names, until = self._held.get(kind, frozenset()), self._until
         return sorted(names) if until > self.clock() else []
 
-    def alive(self, worker: str) -> bool:
-        """Whether ``worker`` beat within ``ttl`` at the last refresh."""
-        return worker == self.worker or worker in self._live
-
     def last_beat(self, worker: str) -> datetime | None:
         """``worker``'s last beat as the last refresh saw it (None: no row,
-        never seen or dead longer than FORGET_DEAD; with the instance lock,
-        every other worker)."""
-        return self._beats.get(worker)
+        never seen, stopped cleanly or dead longer than FORGET_DEAD)."""
+        with self._lock:
+            return self._beats.get(worker)
+
+    def taken_at(self, account: str) -> datetime | None:
+        """When this worker took the lease on ``account`` it holds (the clock
+        of the refresh that took it); None when it holds none. A claim by
+        another worker on the account is older: the claim is fenced by the
+        lease, and that worker starts no call once it has lost the lease."""
+        with self._lock:
+            return self._taken.get(account)
 
     def guard(self, account: str) -> sa.ColumnElement[bool]:
         """A clause for ``Store.claim``: this worker holds ``account`` now
@@ -174,27 +178,31 @@ class Leases:
                 beats = self._beats_of(conn, now)
                 live = sorted({w for w, at in beats.items() if at >= now - self.ttl}
                               | {self.worker})
-                held = {kind: frozenset(self._balance(conn, kind, names, live, now))
+                held = {kind: self._balance(conn, kind, names, live, now)
                         for kind, names in (("feed", feeds), ("account", accounts))}
         except BaseException:
             with self._lock:   # rolled back, and _split may have let go in memory already
                 self._known = False
             raise
         with self._lock:
-            self._held, self._until, self._live = held, now + self.ttl, frozenset(live)
-            self._beats = beats
-            self._known = True
+            kept, won = held["account"]
+            self._taken = {**{n: self._taken.get(n, now) for n in kept}, **dict.fromkeys(won, now)}
+            self._held = {kind: keep | won for kind, (keep, won) in held.items()}
+            self._until, self._beats, self._known = now + self.ttl, beats, True
 
     def _beats_of(self, conn: sa.Connection, now: datetime) -> dict[str, datetime]:
-        """Every worker's last beat (a few rows), after forgetting the long dead."""
+        """Every worker's last beat (a few rows), after forgetting the long
+        dead; with the instance lock, only this one's (no other is alive)."""
         conn.execute(workers.delete().where(workers.c.beat_at < now - FORGET_DEAD))
         if self.exclusive:
             return {self.worker: now}
-        return dict(conn.execute(sa.select(workers.c.worker, workers.c.beat_at)).all())
+        return dict(conn.execute(sa.select(workers.c.worker, workers.c.beat_at)
+                                 .where(workers.c.beat_at.is_not(None))).all())
 
     def _balance(self, conn: sa.Connection, kind: str, names: Sequence[str], live: list[str],
-                 now: datetime) -> set[str]:
-        """This worker's leases of ``kind`` after keeping, letting go and taking."""
+                 now: datetime) -> tuple[frozenset[str], frozenset[str]]:
+        """This worker's leases of ``kind`` after keeping, letting go and
+        taking: (those it kept, those it took)."""
         others = self._others(conn, kind, live)
         configured = set(names)
         mine = self._own(conn, kind) - others.keys()   # another refresh took those
@@ -205,7 +213,7 @@ class Leases:
         self._drop(conn, kind, extra)
         wanted = _wanted(configured, keep, others, share - len(keep), self.worker)
         self._take(conn, kind, wanted, live, now)
-        return keep | self._won(conn, kind, wanted)
+        return keep, frozenset(self._won(conn, kind, wanted))
 
     def _own(self, conn: sa.Connection, kind: str) -> frozenset[str]:
         """The names the database has as this worker's: as the last refresh
@@ -277,7 +285,7 @@ class Leases:
         """A clean stop: every lease of this worker goes at once, so the
         others take its work at their next heartbeat, not after ``ttl``."""
         with self._lock:
-            self._held, self._known = {}, False
+            self._held, self._taken, self._known = {}, {}, False
         with self.store.tx() as conn:
             conn.execute(leases.delete().where(leases.c.holder == self.worker))
 

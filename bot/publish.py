@@ -20,8 +20,8 @@ from bot import budget, schedule
 from bot.adapters.base import Adapter
 from bot.compose import Limits, compose, tracked, utm_params
 from bot.config import AccountConfig, Style
-from bot.errors import (AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, StoreError,
-                        Suspended, Transient)
+from bot.errors import (AlreadyPosted, AuthFailed, PublishError, RateLimited, Rejected, Stopped,
+                        StoreError, Suspended, Transient)
 from bot.models import Article, Post, Receipt
 from bot.store import Store
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_PER_PASS = 50
 BACKOFF_MAX = timedelta(hours=1)
 CLAIM_LEASE = timedelta(minutes=15)
+HOST_SKEW = timedelta(seconds=10)   # how far the workers' hosts' clocks may disagree (NTP)
 # find_recent searches everything posted since a row's first try, less this
 # margin: the platform's clock may run behind ours.
 CLOCK_SKEW = timedelta(minutes=10)
@@ -325,14 +326,16 @@ class Publisher:
             return Transient(f"unexpected error: {type(exc).__name__}")
 
     def _lease_check(self, account: Account) -> Callable[[], None] | None:
-        if self.leases is None:
+        """Stops a send's calls once this worker's lease on the account has
+        run out (none with the instance lock: nobody else can take it)."""
+        if self.leases is None or self.exclusive:
             return None
         holds = self.leases.holds
 
         def check() -> None:
             if not holds("account", account.name):
-                raise Transient("not sent: this worker's lease on the account ran out (its "
-                                "heartbeats fail); looked up before it is sent again")
+                raise Stopped("not sent: this worker's lease on the account ran out (its "
+                              "heartbeats failed); looked up before it is sent again")
         return check
 
     def _uncomposable(self, account: Account, row, exc: Exception) -> None:
@@ -371,7 +374,18 @@ class Publisher:
             log.error("account %s: post %s rejected by the platform: %s", name, row.id, message,
                       extra=_about(account, row))
             return GONE
+        if isinstance(exc, Stopped):
+            return self._stopped(account, row, message)
         return self._transient(account, row, message)
+
+    def _stopped(self, account: Account, row, message: str) -> str:
+        """Herald's own doing, not the platform's: no attempt counted, no
+        back-off; the error it keeps makes the next try look the post up."""
+        if not self.store.release(row.id, message, count_attempt=False, claim=self.worker):
+            return self._taken_over(account, row)
+        log.warning("account %s: post %s: %s", account.name, row.id, message,
+                    extra=_about(account, row))
+        return WAITS
 
     def _taken_over(self, account: Account, row) -> str:
         """The row changed hands while this worker settled it (its claim was
@@ -487,25 +501,28 @@ class Publisher:
                 self._settle(account, row)
 
     def _orphan(self, account: Account, row) -> bool:
-        """Whether nobody alive will record this claim's outcome, and no call
-        of its claimer can still land. Our own claims are from earlier passes
-        (one pass runs at a time): the database failed to record them. With
-        the instance lock every other claimer is dead; with leases, one whose
-        heartbeat stopped; sharing a database without leases (a read-only
-        command), one older than CLAIM_LEASE."""
+        """Whether nobody will record this claim's outcome, and no call of its
+        claimer can still land. Our own claims are from earlier passes (one
+        pass runs at a time): the database failed to record them. With the
+        instance lock every other claimer is dead. Sharing a database without
+        leases (a read-only command), a claim older than CLAIM_LEASE is.
+
+        With leases, a claimer starts no call once its lease has run out
+        (``_call``), so its calls have ended one call (plus the clocks'
+        disagreement) after that: after this worker took the account (the
+        claim is older, fenced by the lease), or after the claimer's last beat
+        plus ``ttl`` (a ``once`` run takes its leases anew each time)."""
         if row.claimed_by == self.worker or self.exclusive:
             return True
         if self.leases is None:
             return row.claimed_at <= self.clock() - CLAIM_LEASE
-        # Alive is judged at the last heartbeat; a claim younger than the
-        # lease may be a worker that started since, or one stalled briefly. A
-        # claimer whose refreshes fail may still be sending: it starts no call
-        # after its lease ran out (``_call``), and waiting one call longer than
-        # that lets its last call end before the lookup.
-        now, ttl = self.clock(), self.leases.ttl
+        ended = self.clock() - account.adapter.longest_call() - HOST_SKEW
+        taken = self.leases.taken_at(account.name)
         beat = self.leases.last_beat(row.claimed_by)
-        return (not self.leases.alive(row.claimed_by) and row.claimed_at <= now - ttl
-                and (beat is None or beat <= now - ttl - account.adapter.longest_call()))
+        ttl = self.leases.ttl
+        # No beat: the claimer stopped cleanly (after its pass) or died long ago.
+        return ((taken is not None and taken <= ended) or
+                (row.claimed_at <= ended - ttl and (beat is None or beat <= ended - ttl)))
 
     def _settle(self, account: Account, row) -> None:
         """Look one orphan up on the platform and record what that showed."""

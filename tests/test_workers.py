@@ -229,7 +229,8 @@ def test_a_worker_killed_mid_post_its_post_lands_once_and_its_work_moves(fleet, 
     # kill lands while it is in 'sending', its outcome unknown to Herald.
     fake_api.script("slow-accept", path="/2/tweets", seconds=10)
     fleet.configure({"news": 2, "sport": 0, "culture": 0},
-                    [account("x", "twitter", fake_api.url, read_timeout=12, deadline=15)])
+                    [account("x", "twitter", fake_api.url, connect_timeout=2, read_timeout=11,
+                             deadline=12)])
     fleet.farm.add("news", 2)
     fleet.start(3)
     wait_for(lambda: any(r["path"] == "/2/tweets" for r in fake_api.requests), 40,
@@ -246,7 +247,9 @@ def test_a_worker_killed_mid_post_its_post_lands_once_and_its_work_moves(fleet, 
                                             for h in fleet.leases.held().values()),
              TAKEOVER + 5, f"the work of {holder} held by the others")
     moved = time.monotonic() - killed
-    wait_for(lambda: outbox(fleet.database)["sent"] == 2, 40, "both posts recorded as sent")
+    # The post in flight is looked up once the victim's last call has ended:
+    # its last beat + TAKEOVER + connect_timeout + deadline + the clocks' margin.
+    wait_for(lambda: outbox(fleet.database)["sent"] == 2, 60, "both posts recorded as sent")
     links = [f"https://news.example.org/news/story-{n}" for n in range(2)]
     copies = {link: sum(link in p["text"] for p in fake_api.posts) for link in links}
     assert copies == dict.fromkeys(links, 1), (copies, fake_api.posts, fleet.logs())

@@ -20,7 +20,7 @@ import requests
 
 from bot.adapters.session import Gate
 from bot.models import Post, Receipt
-from bot.errors import HeraldError, Rejected
+from bot.errors import HeraldError, Rejected, Stopped
 from bot.secret import Secret, mask
 
 T = TypeVar("T")
@@ -171,14 +171,18 @@ class Adapter(ABC):
         return self.max_length, self.url_length
 
     def gated(self, check: Callable[[], None] | None) -> AbstractContextManager[None]:
-        """Within the block every call to the platform this thread starts first
-        runs ``check``, which raises (a ``bot.errors`` publish error) to stop it."""
+        """Within the block every call to the platform this thread starts
+        first runs ``check``, which raises ``bot.errors.Stopped`` to stop it
+        (and it runs once on entry, for an adapter that makes no HTTP call)."""
         return self.gate.checked_by(check)
 
     def longest_call(self) -> timedelta:
-        """How long one call to the platform may last: the ``deadline`` option
-        (nothing for an adapter without one, which makes no calls)."""
-        return timedelta(seconds=float(self.opts.get("deadline", 0)))
+        """How long one call to the platform may last: connecting, then the
+        ``deadline`` for its answer (nothing for an adapter without them,
+        which makes no calls). Headers trickled byte by byte can outlast it
+        (``bot.adapters.session``'s known limit)."""
+        return timedelta(seconds=float(self.opts.get("connect_timeout", 0))
+                         + float(self.opts.get("deadline", 0)))
 
     @abstractmethod
     def publish(self, post: Post) -> Receipt:
@@ -204,7 +208,7 @@ class Adapter(ABC):
                 raise Rejected("no media fetcher was wired in")
             return upload(self.fetch_media(post.image_url))
         except (HeraldError, requests.RequestException, ValueError) as exc:
-            if isinstance(exc, reraise):
+            if isinstance(exc, (Stopped, *reraise)):   # stopped: the post would be too
                 raise
             logging.getLogger(type(self).__module__).warning(
                 "%s: posting without image %s: %s", self.account, post.image_url,

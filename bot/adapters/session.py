@@ -73,24 +73,27 @@ class Limits:
 
 class Gate:
     """A check every call to the platform this thread starts must pass first
-    (it raises to stop the call); none outside ``checked_by``.
+    (it raises ``Stopped`` to stop the call), and the block once on entry;
+    none outside ``checked_by``.
 
     Why: a worker whose heartbeats fail looks dead to the others once its lease
     runs out, and the one that takes its account looks the post it had in
     flight up and, not finding it, sends it again. A publish therefore starts
-    no call once its lease has run out, so its last call ends within one
-    deadline of that, and the taker waits as long before it looks."""
+    no call once its lease has run out, so its last call ends within one call
+    (``Adapter.longest_call``) of that, and the taker waits as long before it
+    looks."""
 
     def __init__(self) -> None:
         self._local = threading.local()   # a lookup from another thread is not gated
 
     @contextmanager
     def checked_by(self, check: Callable[[], None] | None) -> Iterator[None]:
-        self._local.check = check
+        before, self._local.check = getattr(self._local, "check", None), check
         try:
+            self()
             yield
         finally:
-            self._local.check = None
+            self._local.check = before
 
     def __call__(self) -> None:
         check = getattr(self._local, "check", None)
@@ -109,7 +112,7 @@ class PlatformSession(requests.Session):
         self.limits = limits
         self.check = check
         self._monotonic = monotonic
-        self.gate: Callable[[], None] = Gate()
+        self.gate: Callable[[], None] = lambda: None
 
     def adopt(self, wiring: requests.Session | None, gate: Gate | None = None) -> PlatformSession:
         """Mount the wiring session's transports (retries, proxies) on this one,
