@@ -110,7 +110,10 @@ class Transient(PublishError):
 
 class Stopped(Transient):
     """Herald stopped a call before it started (``Adapter.gated``): that call
-    sent nothing, but an earlier one of the same publish may have."""
+    sent nothing, but an earlier one of the same publish may have, unless
+    ``first`` (no call of the block had started)."""
+
+    first = False
 
 
 class Rejected(PublishError):

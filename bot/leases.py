@@ -113,8 +113,8 @@ class Leases:
         return sorted(names) if until > self.clock() else []
 
     def last_beat(self, worker: str) -> datetime | None:
-        """``worker``'s last beat as the last refresh saw it (None: no row,
-        never seen, stopped cleanly or dead longer than FORGET_DEAD)."""
+        """``worker``'s last beat as the last refresh saw it (None: no row:
+        never seen, stopped, or dead longer than FORGET_DEAD)."""
         with self._lock:
             return self._beats.get(worker)
 
@@ -182,7 +182,9 @@ class Leases:
                         for kind, names in (("feed", feeds), ("account", accounts))}
         except BaseException:
             with self._lock:   # rolled back, and _split may have let go in memory already
-                self._known = False
+                # (a COMMIT whose answer was lost may have landed: what the next
+                # refresh keeps counts as taken then, not at a remembered time)
+                self._known, self._taken = False, {}
             raise
         with self._lock:
             kept, won = held["account"]
@@ -196,8 +198,7 @@ class Leases:
         conn.execute(workers.delete().where(workers.c.beat_at < now - FORGET_DEAD))
         if self.exclusive:
             return {self.worker: now}
-        return dict(conn.execute(sa.select(workers.c.worker, workers.c.beat_at)
-                                 .where(workers.c.beat_at.is_not(None))).all())
+        return dict(conn.execute(sa.select(workers.c.worker, workers.c.beat_at)).all())
 
     def _balance(self, conn: sa.Connection, kind: str, names: Sequence[str], live: list[str],
                  now: datetime) -> tuple[frozenset[str], frozenset[str]]:

@@ -375,15 +375,18 @@ class Publisher:
                       extra=_about(account, row))
             return GONE
         if isinstance(exc, Stopped):
-            return self._stopped(account, row, message)
+            return self._stopped(account, row, exc)
         return self._transient(account, row, message)
 
-    def _stopped(self, account: Account, row, message: str) -> str:
+    def _stopped(self, account: Account, row, exc: Stopped) -> str:
         """Herald's own doing, not the platform's: no attempt counted, no
-        back-off; the error it keeps makes the next try look the post up."""
-        if not self.store.release(row.id, message, count_attempt=False, claim=self.worker):
+        back-off. After a call had started, the error it keeps makes the next
+        try look the post up; stopped before any, the row keeps its own (an
+        account that cannot look posts up is not made to)."""
+        error = row.last_error if exc.first else exc.message
+        if not self.store.release(row.id, error, count_attempt=False, claim=self.worker):
             return self._taken_over(account, row)
-        log.warning("account %s: post %s: %s", account.name, row.id, message,
+        log.warning("account %s: post %s: %s", account.name, row.id, exc.message,
                     extra=_about(account, row))
         return WAITS
 
@@ -516,13 +519,16 @@ class Publisher:
             return True
         if self.leases is None:
             return row.claimed_at <= self.clock() - CLAIM_LEASE
-        ended = self.clock() - account.adapter.longest_call() - HOST_SKEW
+        now = self.clock()
+        ended = now - account.adapter.longest_call() - HOST_SKEW
         taken = self.leases.taken_at(account.name)
-        beat = self.leases.last_beat(row.claimed_by)
-        ttl = self.leases.ttl
-        # No beat: the claimer stopped cleanly (after its pass) or died long ago.
-        return ((taken is not None and taken <= ended) or
-                (row.claimed_at <= ended - ttl and (beat is None or beat <= ended - ttl)))
+        if taken is not None and taken <= ended:
+            return True
+        beat, ttl = self.leases.last_beat(row.claimed_by), self.leases.ttl
+        if beat is None:   # its row is gone: a stop (a fatal one need not wait for its
+            # pass) or dead for an hour; judged as without leases
+            return row.claimed_at <= min(now - CLAIM_LEASE, ended - ttl)
+        return row.claimed_at <= ended - ttl and beat <= ended - ttl
 
     def _settle(self, account: Account, row) -> None:
         """Look one orphan up on the platform and record what that showed."""

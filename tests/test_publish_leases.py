@@ -9,11 +9,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import requests
+import sqlalchemy as sa
 
 from bot.adapters.twitter import TwitterAdapter
 from bot.config import AccountConfig
 from bot.leases import Leases
-from bot.publish import HOST_SKEW, Account, Publisher
+from bot.publish import CLAIM_LEASE, HOST_SKEW, Account, Publisher
 from bot.secret import Secret
 from fakes import X_ACCESS_SECRET, X_ACCESS_TOKEN, X_CONSUMER_KEY, X_CONSUMER_SECRET
 from fakes.server import FakeApi
@@ -34,14 +36,15 @@ def x(clock):
         yield fake
 
 
-def worker(store, clock, x, name, fetch_media=lambda url: PNG):
+def worker(store, clock, x, name, fetch_media=lambda url: PNG, session=None):
     """A worker's leases and publisher, posting to the fake X (images on)."""
     config = AccountConfig(name="x", platform="twitter", template="{title} {url}",
                            credentials={k: Secret(v) for k, v in X_CREDS.items()})
     adapter = TwitterAdapter("x", {"api_base_url": x.url, "attach_image": True,
                                    "connect_timeout": CONNECT.total_seconds(),
                                    "deadline": DEADLINE.total_seconds()},
-                             config.credentials, clock=clock, fetch_media=fetch_media)
+                             config.credentials, clock=clock, fetch_media=fetch_media,
+                             session=session)
     leases = Leases(store, name, clock, TTL)
     publisher = Publisher(store, [Account(config, adapter)], clock, name, exclusive=False,
                           leases=leases, rng=lambda: 0.5)
@@ -56,30 +59,63 @@ def calls(x, path_end):
     return [r for r in x.requests if r["path"].endswith(path_end)]
 
 
-def test_a_worker_whose_lease_runs_out_mid_send_starts_no_call_and_posts_once_later(
+def test_a_worker_whose_lease_runs_out_before_its_first_call_sends_nothing_and_retries_plainly(
         store, clock, x, caplog):
     def stalled_image(url):
-        # The image fetch stalls past the lease; no refresh ran meanwhile.
+        # The image fetch (not a platform call) stalls past the lease; no refresh ran meanwhile.
         clock.advance(seconds=TTL.total_seconds() + 1)
         return PNG
     leases, publisher = worker(store, clock, x, "w1", fetch_media=stalled_image)
     beat(leases)
     store.ingest("world", [article(1, image="https://news.example.org/1.png")], [("x", 0)])
     publisher.run()
-    assert calls(x, "/2/tweets") == [] and calls(x, "/upload") == [], x.requests
-    (row,) = store.queue("x")
-    assert "lease on the account ran out" in row.last_error
+    assert x.requests == [], "no call once the lease ran out"
     assert "posting without image" not in caplog.text, "stopped, not sent without its image"
+    (row,) = store.queue("x")
     state = store.account_row("x")
     assert row.attempts == 0 and (state is None or state.paused_until is None), \
         "Herald's own stop costs no attempt and no back-off"
+    assert row.last_error is None, "nothing was sent: the retry need not look it up"
 
     publisher.accounts[0].adapter.fetch_media = lambda url: PNG
     beat(leases)
     publisher.run()
+    assert [r["path"] for r in x.requests] == ["/2/media/upload", "/2/tweets"]
+    assert store.outbox_counts()["x"] == {"sent": 1}
+
+
+class StallAfterUpload(requests.adapters.HTTPAdapter):
+    """The wiring's transport: once the image is uploaded, the clock jumps past
+    the lease (the worker's refreshes fail meanwhile)."""
+
+    def __init__(self, clock):
+        super().__init__()
+        self.clock, self.stalls = clock, 1
+
+    def send(self, request, **kwargs):
+        response = super().send(request, **kwargs)
+        if request.url.endswith("/upload") and self.stalls:
+            self.stalls -= 1
+            self.clock.advance(seconds=TTL.total_seconds() + 1)
+        return response
+
+
+def test_a_worker_whose_lease_runs_out_mid_send_posts_nothing_more_and_looks_it_up_first(
+        store, clock, x):
+    wiring = requests.Session()
+    wiring.mount("http://", StallAfterUpload(clock))
+    leases, publisher = worker(store, clock, x, "w1", session=wiring)
+    beat(leases)
+    store.ingest("world", [article(1, image="https://news.example.org/1.png")], [("x", 0)])
+    publisher.run()
+    assert [r["path"] for r in x.requests] == ["/2/media/upload"], "the post itself not sent"
+    (row,) = store.queue("x")
+    assert row.attempts == 0 and "lease on the account ran out" in row.last_error
+
+    beat(leases)
+    publisher.run()
     assert len(x.posts) == 1 and store.outbox_counts()["x"] == {"sent": 1}
-    assert calls(x, "/tweets")[0]["path"].startswith("/2/users/"), "looked up before the retry"
-    assert calls(x, "/upload"), "and sent with its image"
+    assert x.requests[1]["path"].startswith("/2/users/"), "looked up before the retry"
 
 
 def in_flight(store, clock, x):
@@ -137,3 +173,19 @@ def test_a_worker_back_from_a_lost_lease_leaves_its_post_in_flight_to_the_new_ho
             assert x.requests == [], f"looked up at {clock() - taken} after the take"
     assert not first.holds("account", "x")
     assert len(x.posts) == 1 and store.outbox_counts()["x"] == {"sent": 1}, "not left in sending"
+
+
+def test_the_post_in_flight_of_a_worker_whose_row_is_gone_waits_as_without_leases(
+        store, clock, x):
+    in_flight(store, clock, x)
+    with store.tx() as conn:   # a stop deletes the row, a fatal one without waiting for its pass
+        conn.execute(sa.text("DELETE FROM workers WHERE worker = 'w1'"))
+    for n, (after, looked) in enumerate([(CLAIM_LEASE - timedelta(seconds=1), False),
+                                         (CLAIM_LEASE, True)]):
+        clock.now = T0 + after
+        leases, run = worker(store, clock, x, f"once/{n}")   # takes the account anew
+        beat(leases)
+        run.run()
+        leases.release_all()
+        assert bool(x.requests) == looked, (after, x.requests)
+    assert len(x.posts) == 1 and store.outbox_counts()["x"] == {"sent": 1}

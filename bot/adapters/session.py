@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import requests
 import urllib3
 
-from bot.errors import HeraldError, Transient
+from bot.errors import HeraldError, Stopped, Transient
 from bot.secret import mask
 
 CHUNK = 64 * 1024
@@ -88,17 +88,28 @@ class Gate:
 
     @contextmanager
     def checked_by(self, check: Callable[[], None] | None) -> Iterator[None]:
-        before, self._local.check = getattr(self._local, "check", None), check
+        before = getattr(self._local, "check", None), getattr(self._local, "calls", 0)
+        self._local.check, self._local.calls = check, 0
         try:
-            self()
+            self._check()
             yield
         finally:
-            self._local.check = before
+            self._local.check, self._local.calls = before
 
     def __call__(self) -> None:
+        """Before one call: the check, then count the call as started."""
+        self._check()
+        self._local.calls = getattr(self._local, "calls", 0) + 1
+
+    def _check(self) -> None:
         check = getattr(self._local, "check", None)
-        if check is not None:
+        if check is None:
+            return
+        try:
             check()
+        except Stopped as exc:
+            exc.first = not getattr(self._local, "calls", 0)
+            raise
 
 
 class PlatformSession(requests.Session):
