@@ -148,7 +148,7 @@ class Poller:
         self._observe(feed, False, 0)
 
     def _succeeded(self, feed: FeedConfig, row, result: FetchResult, *,
-                   unseen: bool = False) -> Ingested:
+                   unseen: bool) -> Ingested:
         now, primed = self.clock(), row.primed_at is not None
         values = dict(last_fetch_at=now, last_success_at=now, error_streak=0, last_error=None,
                       next_poll_at=self._next_poll(feed, result.max_age))
